@@ -1,0 +1,31 @@
+# Two commands do everything: `make demo` (main job) and `make test`.
+PYTHON_VERSION := 3.10.13
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: test venv bench clean-venv
+
+venv: $(STAMP)
+
+# Created on first use with the pyenv Python 3.10 (lava-nc/lava-dl need <3.11).
+$(STAMP): pyproject.toml
+	@if [ ! -x $(PY) ]; then \
+	  PY310=$$(command -v pyenv >/dev/null && pyenv root >/dev/null 2>&1 && echo "$$(pyenv root)/versions/$(PYTHON_VERSION)/bin/python3"); \
+	  [ -x "$$PY310" ] || PY310=$$(command -v python3.10); \
+	  [ -n "$$PY310" ] || { echo "error: Python 3.10 not found (install it with pyenv: pyenv install $(PYTHON_VERSION))"; exit 1; }; \
+	  echo "creating $(VENV) with $$PY310"; \
+	  "$$PY310" -m venv $(VENV); \
+	fi
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+test: $(STAMP)
+	$(PY) -m pytest -q
+
+bench: $(STAMP)
+	$(PY) bench/bench_recurrence.py
+
+clean-venv:
+	rm -rf $(VENV)

@@ -1,0 +1,2 @@
+"""lava-convdelay."""
+__version__ = "0.1.0"
