@@ -23,16 +23,19 @@ class RecurrentDelay(torch.nn.Module):
     Args:
         num_neurons: ``N``.
         max_delay: largest delay in steps (at most 62, the Loihi 2 limit).
-        init_range: ``(low, high)``, delays start uniform in this range (steps).
+        init_range: ``(low, high)``, delays start uniform in this range (steps);
+            default ``(max_delay / 3, max_delay)``, DelRec's [10, 30] at 30.
         learn: whether the delays receive gradients.
         sigma: initial kernel spread (steps); set later with :meth:`set_sigma`.
     """
 
     def __init__(self, num_neurons: int, max_delay: int = 30,
-                 init_range: tuple[float, float] = (10.0, 30.0),
+                 init_range: tuple[float, float] | None = None,
                  learn: bool = True, sigma: float = 0.0):
         super().__init__()
         self.max_delay = check_max_delay(max_delay)
+        if init_range is None:
+            init_range = (self.max_delay / 3, self.max_delay)
         low, high = (float(v) for v in init_range)
         if not 0 <= low <= high <= self.max_delay:
             raise ValueError(

@@ -37,7 +37,8 @@ class AbstractDelayRecurrent(torch.nn.Module):
         weight_scale: weight initialisation scale (SLAYER's meaning).
         delays: ``False`` gives a plain recurrence ``R s(t - 1)``.
         max_delay: largest recurrent delay, steps (<= 62, Loihi 2).
-        delay_init: ``(low, high)`` uniform initial delays, steps.
+        delay_init: ``(low, high)`` uniform initial delays, steps; default
+            ``(max_delay / 3, max_delay)`` (DelRec's [10, 30] for 30).
         learn_delays: ``False`` keeps the initial delays fixed.
         sigma: initial triangular-kernel spread, steps (``0``: integer delays).
         rec_dropout: probability of dropping a neuron's recurrent output for a
@@ -48,7 +49,7 @@ class AbstractDelayRecurrent(torch.nn.Module):
     def __init__(self, neuron_params: dict, in_neurons: int, out_neurons: int,
                  recurrent_synapse: torch.nn.Module, weight_scale: float = 1,
                  delays: bool = True, max_delay: int = 30,
-                 delay_init: tuple[float, float] = (10.0, 30.0),
+                 delay_init: tuple[float, float] | None = None,
                  learn_delays: bool = True, sigma: float = 0.0,
                  rec_dropout: float = 0.0, delay_shift: bool = True):
         super().__init__()

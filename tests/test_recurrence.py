@@ -1,0 +1,195 @@
+"""Delay-recurrent blocks against a naive reference, conv vs banded dense,
+integer mode vs the sigma = 0 kernel path, and SLAYER's own Recurrent block."""
+import numpy as np
+import pytest
+import torch
+from lava.lib.dl import slayer
+
+from lava_convdelay.block.cuba import ConvDelayRecurrent, DelayRecurrent
+from naive_reference import naive_banded, naive_delay_recurrent
+
+NEURON = dict(threshold=1.0, current_decay=0.2, voltage_decay=0.1)
+I_DECAY, V_DECAY, VTH_MANT = round(4096 * 0.2), round(4096 * 0.1), 64
+
+
+def random_input(seed, channels, steps, rate=0.3):
+    gen = torch.Generator().manual_seed(seed)
+    return (torch.rand(2, channels, steps, generator=gen) < rate).float()
+
+
+def set_delays(block, seed, max_delay):
+    gen = torch.Generator().manual_seed(seed + 1000)
+    real = torch.rand(block.num_neurons, generator=gen) * max_delay
+    real[0] = max_delay  # exercise the limit
+    with torch.no_grad():
+        block.axonal_delay.delay.copy_(real)
+    return np.floor(real.numpy().astype(np.float64) + 0.5).astype(np.int64)
+
+
+def integer_weights(block):
+    w = block.input_synapse.pre_hook_fx(block.input_synapse.weight, descale=True)
+    w = w.reshape(block.num_neurons, -1).detach().numpy().round().astype(np.int64)
+    r = (block.recurrent_synapse.quantized() * 64).detach().numpy().round().astype(np.int64)
+    if r.ndim == 3:
+        r = naive_banded(r, block.recurrent_synapse.positions)
+    return w, r
+
+
+def check_against_naive(block, x, delays):
+    with torch.no_grad():
+        out = block(x).numpy().astype(np.int64)
+    w, r = integer_weights(block)
+    total_spikes = 0
+    for b in range(x.shape[0]):
+        expected = naive_delay_recurrent(x[b].numpy().astype(np.int64), w, r, delays,
+                                         I_DECAY, V_DECAY, VTH_MANT)
+        assert np.array_equal(out[b, :, 0], np.zeros(block.num_neurons))  # delay_shift
+        np.testing.assert_array_equal(out[b, :, 1:], expected[:, :-1])
+        total_spikes += expected.sum()
+        # the delays must matter for this test to mean anything
+        undelayed = naive_delay_recurrent(x[b].numpy().astype(np.int64), w, r, 0 * delays,
+                                          I_DECAY, V_DECAY, VTH_MANT)
+        assert not np.array_equal(undelayed, expected)
+    n_cells = out[..., 1:].size
+    assert 0.02 * n_cells < total_spikes < 0.8 * n_cells  # neither silent nor saturated
+
+
+@pytest.mark.parametrize("seed,neurons,inputs,max_delay", [
+    (0, 8, 5, 10), (1, 16, 10, 30), (2, 12, 6, 62),
+])
+def test_dense_integer_mode_matches_naive_loop(seed, neurons, inputs, max_delay):
+    torch.manual_seed(seed)
+    block = DelayRecurrent(NEURON, inputs, neurons, weight_scale=3, max_delay=max_delay)
+    delays = set_delays(block, seed, max_delay)
+    check_against_naive(block, random_input(seed, inputs, 90), delays)
+
+
+@pytest.mark.parametrize("seed,neurons,channels,kernel,max_delay", [
+    (0, 16, 1, 3, 20), (1, 18, 2, 3, 30), (2, 24, 3, 5, 62), (3, 12, 1, 7, 12),
+])
+def test_conv_integer_mode_matches_naive_loop(seed, neurons, channels, kernel, max_delay):
+    torch.manual_seed(seed)
+    block = ConvDelayRecurrent(NEURON, 6, neurons, kernel_size=kernel, channels=channels,
+                               weight_scale=4, max_delay=max_delay)
+    delays = set_delays(block, seed, max_delay)
+    check_against_naive(block, random_input(seed, 6, 90), delays)
+
+
+@pytest.mark.parametrize("channels,kernel", [(1, 3), (2, 5), (4, 3)])
+def test_conv_equals_dense_with_banded_matrix(channels, kernel):
+    torch.manual_seed(7)
+    neurons = 8 * channels
+    conv = ConvDelayRecurrent(NEURON, 10, neurons, kernel_size=kernel, channels=channels,
+                              weight_scale=4, max_delay=15, delay_init=(0, 15))
+    dense = DelayRecurrent(NEURON, 10, neurons, weight_scale=4, max_delay=15)
+    banded = naive_banded(conv.recurrent_synapse.quantized().detach().numpy(), 8)
+    np.testing.assert_array_equal(conv.recurrent_synapse.dense_matrix().detach().numpy(), banded)
+    with torch.no_grad():
+        dense.input_synapse.weight.copy_(conv.input_synapse.weight)
+        dense.recurrent_synapse.synapse.weight.copy_(torch.from_numpy(banded).reshape(
+            dense.recurrent_synapse.synapse.weight.shape))
+        dense.axonal_delay.delay.copy_(conv.axonal_delay.delay)
+    x = random_input(3, 10, 80)
+    for sigma in (0.0, 2.5):  # integer mode and the training kernel
+        conv.set_sigma(sigma)
+        dense.set_sigma(sigma)
+        a, b = conv(x), dense(x)
+        assert a.sum() > 0
+        assert torch.equal(a, b)
+
+
+@pytest.mark.parametrize("cls", [DelayRecurrent, ConvDelayRecurrent])
+def test_sigma_zero_training_path_equals_integer_mode(cls):
+    torch.manual_seed(11)
+    block = cls(NEURON, 12, 20, weight_scale=4, max_delay=40, delay_init=(0, 40))
+    block.set_sigma(0.0)
+    x = random_input(5, 12, 100)
+    trained = block(x)  # autograd on: kernel line with one-hot kernel
+    assert trained.requires_grad
+    with torch.no_grad():
+        deployed = block(x)  # ring buffer
+    assert deployed.sum() > 0
+    assert torch.equal(trained.detach(), deployed)
+    # and a positive sigma really is a different (smoothed) model
+    block.set_sigma(3.0)
+    with torch.no_grad():
+        assert not torch.equal(block(x), deployed)
+
+
+def test_without_delays_equals_slayer_recurrent():
+    torch.manual_seed(0)
+    ref = slayer.block.cuba.Recurrent(dict(NEURON), 20, 32, weight_scale=2)
+    block = DelayRecurrent(NEURON, 20, 32, weight_scale=2, delays=False)
+    with torch.no_grad():
+        block.input_synapse.weight.copy_(ref.input_synapse.weight)
+        block.recurrent_synapse.synapse.weight.copy_(ref.recurrent_synapse.weight)
+    x = random_input(1, 20, 100, rate=0.2)
+    expected = ref(x)
+    assert expected.sum() > 0
+    assert torch.equal(block(x), expected)
+
+
+def test_calls_are_independent_and_params_not_mutated():
+    params = dict(NEURON)
+    block = DelayRecurrent(params, 10, 16, weight_scale=4, max_delay=20)
+    assert params == NEURON
+    x = random_input(2, 10, 60)
+    with torch.no_grad():
+        first, second = block(x), block(x)
+        single = block(x[1:2])
+    assert first.sum() > 0
+    assert torch.equal(first, second)
+    assert torch.equal(first[1:2], single)  # batch entries do not interact
+
+
+def test_parameter_counts_and_integer_delays():
+    conv = ConvDelayRecurrent(NEURON, 140, 256, kernel_size=3, channels=1)
+    conv2 = ConvDelayRecurrent(NEURON, 140, 256, kernel_size=5, channels=4)
+    dense = DelayRecurrent(NEURON, 140, 256)
+    plain = DelayRecurrent(NEURON, 140, 256, delays=False)
+    assert conv.recurrent_param_count == 3 + 256
+    assert conv2.recurrent_param_count == 5 * 4 * 4 + 256
+    assert dense.recurrent_param_count == 256 * 256 + 256
+    assert plain.recurrent_param_count == 256 * 256
+    with torch.no_grad():
+        dense.axonal_delay.delay.copy_(torch.linspace(0, 30, 256))
+    d = dense.integer_delays()
+    assert d.dtype == torch.int64
+    assert d[0] == 0 and d[-1] == 30 and d[128] == round(128 * 30 / 255 + 1e-9)
+    assert torch.equal(plain.integer_delays(), torch.zeros(256, dtype=torch.int64))
+
+
+def test_bad_construction_is_rejected():
+    with pytest.raises(ValueError, match="max_delay=63"):
+        DelayRecurrent(NEURON, 4, 8, max_delay=63)
+    with pytest.raises(ValueError, match="multiple of channels"):
+        ConvDelayRecurrent(NEURON, 4, 10, channels=3)
+    with pytest.raises(ValueError, match="odd"):
+        ConvDelayRecurrent(NEURON, 4, 10, kernel_size=4)
+    with pytest.raises(ValueError, match="init range"):
+        DelayRecurrent(NEURON, 4, 8, max_delay=10, delay_init=(5, 20))
+    with pytest.raises(ValueError, match="requires_grad"):
+        DelayRecurrent(dict(NEURON, requires_grad=True), 4, 8)
+    block = DelayRecurrent(NEURON, 4, 8)
+    with pytest.raises(ValueError, match=r"expected input \[batch, 4, time\]"):
+        block(torch.zeros(1, 5, 10))
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+@pytest.mark.parametrize("cls", [DelayRecurrent, ConvDelayRecurrent])
+def test_cuda_matches_cpu(cls):
+    torch.manual_seed(3)
+    block = cls(NEURON, 10, 16, weight_scale=4, max_delay=20, sigma=2.0)
+    x = random_input(4, 10, 60)
+    cpu = block(x)
+    cpu.sum().backward()
+    grad_cpu = block.axonal_delay.delay.grad.clone()
+    block.zero_grad()
+    block.cuda()
+    gpu = block(x.cuda())
+    gpu.sum().backward()
+    assert torch.equal(cpu, gpu.cpu())
+    torch.testing.assert_close(block.axonal_delay.delay.grad.cpu(), grad_cpu, rtol=1e-4, atol=1e-5)
+    block.set_sigma(0.0)
+    with torch.no_grad():
+        assert torch.equal(block(x.cuda()).cpu(), block.cpu()(x))
