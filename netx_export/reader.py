@@ -1,0 +1,211 @@
+"""Read and validate a network HDF5 file into a :class:`NetworkSpec`.
+
+Reads stock lava-dl NetX files (``dense``, ``dense_rec`` under ``/layer``) and
+this project's extension (docs/hdf5-format.md). Every structural problem is a
+:class:`NetworkFormatError` naming the file, the layer and the field; unknown
+layer types are :class:`UnsupportedLayerError` (stock NetX skips them).
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import h5py
+import numpy as np
+import torch
+
+from lava_convdelay.delays import LOIHI2_MAX_DELAY
+from lava_convdelay.recurrent_synapse import conv_to_dense
+from netx_export.description import (
+    EXTENSION_TYPES, STOCK_TYPES, ConvRecurrence, CubaParams, LayerSpec, NetworkSpec,
+)
+from netx_export.errors import NetworkFormatError, UnsupportedLayerError
+from netx_export.writer import EXTENSION_ROOT, STOCK_ROOT
+
+WEIGHT_MIN, WEIGHT_MAX = -256, 254
+
+
+class _Layer:
+    """Field access for one layer group, with errors that say where."""
+
+    def __init__(self, group: h5py.Group, where: str):
+        self.group, self.where = group, where
+
+    def fail(self, message: str) -> NetworkFormatError:
+        return NetworkFormatError(f"{self.where}: {message}")
+
+    def has(self, key: str) -> bool:
+        return key in self.group
+
+    def raw(self, key: str) -> np.ndarray:
+        if key not in self.group:
+            raise self.fail(f"missing dataset '{key}'")
+        item = self.group[key]
+        if not isinstance(item, h5py.Dataset):
+            raise self.fail(f"'{key}' is a group, expected a dataset")
+        try:
+            return np.asarray(item[()])
+        except (OSError, ValueError) as err:
+            raise self.fail(f"cannot read '{key}': {err}") from None
+
+    def text(self, key: str) -> str:
+        value = self.raw(key)
+        if value.shape == (1,):
+            value = value[0]
+        if isinstance(value, np.ndarray) and value.shape != ():
+            raise self.fail(f"'{key}' must be a single string, got shape {value.shape}")
+        value = value.item() if isinstance(value, np.ndarray) else value
+        if isinstance(value, bytes):
+            try:
+                return value.decode("ascii")
+            except UnicodeDecodeError:
+                raise self.fail(f"'{key}' is not ASCII: {value!r}") from None
+        if isinstance(value, str):
+            return value
+        raise self.fail(f"'{key}' must be a string, got {type(value).__name__} {value!r}")
+
+    def integer(self, key: str, low: int | None = None, high: int | None = None) -> int:
+        value = self.raw(key)
+        if value.shape == (1,):
+            value = value[0]
+        if value.shape != () or not np.issubdtype(value.dtype, np.number):
+            raise self.fail(f"'{key}' must be a scalar number, got {value.dtype} {value.shape}")
+        if not np.isfinite(value) or value != np.round(value):
+            raise self.fail(f"'{key}' must be an integer, got {value}")
+        value = int(value)
+        if (low is not None and value < low) or (high is not None and value > high):
+            raise self.fail(f"'{key}'={value} outside [{low}, {high}]")
+        return value
+
+    def int_array(self, key: str, shape: tuple, low: int, high: int, what: str) -> np.ndarray:
+        value = self.raw(key)
+        if value.dtype == bool or not np.issubdtype(value.dtype, np.number):
+            raise self.fail(f"'{key}' must be numeric, got dtype {value.dtype}")
+        if value.shape != shape:
+            raise self.fail(f"'{key}' has shape {value.shape}, expected {shape}")
+        bad = ~np.isfinite(value) if np.issubdtype(value.dtype, np.floating) else np.zeros(shape, bool)
+        if bad.any():
+            idx = tuple(int(i) for i in np.argwhere(bad)[0])
+            raise self.fail(f"'{key}' has a non-finite value {value[idx]} at index {idx}")
+        fractional = value != np.round(value)
+        if fractional.any():
+            idx = tuple(int(i) for i in np.argwhere(fractional)[0])
+            raise self.fail(f"'{key}' must hold integers, got {value[idx]} at index {idx}")
+        out_of_range = (value < low) | (value > high)
+        if out_of_range.any():
+            idx = tuple(int(i) for i in np.argwhere(out_of_range)[0])
+            raise self.fail(
+                f"{what} {value[idx]:g} at index {idx} of '{key}' is outside [{low}, {high}] "
+                f"({int(out_of_range.sum())} value(s) out of range)"
+            )
+        return value.astype(np.int64)
+
+
+def _neuron(layer: _Layer) -> CubaParams:
+    kind = layer.text("neuron/type")
+    if kind not in ("CUBA", "LOIHI"):
+        raise UnsupportedLayerError(f"{layer.where}: neuron type '{kind}' is not supported (CUBA only)")
+    if layer.has("neuron/gradedSpike"):
+        graded = layer.raw("neuron/gradedSpike")
+        if graded.shape not in ((), (1,)) or bool(np.asarray(graded).reshape(-1)[0]):
+            raise UnsupportedLayerError(f"{layer.where}: graded spikes are not supported")
+    if layer.has("bias"):
+        raise UnsupportedLayerError(f"{layer.where}: 'bias' (normalisation) is not supported")
+    return CubaParams(
+        i_decay=layer.integer("neuron/iDecay", 0, 4096),
+        v_decay=layer.integer("neuron/vDecay", 0, 4096),
+        vth_mant=layer.integer("neuron/vThMant", 1, (1 << 17) - 1),
+    )
+
+
+def _read_layer(layer: _Layer, kind: str, in_features: int) -> LayerSpec:
+    if kind not in STOCK_TYPES + EXTENSION_TYPES:
+        known = ", ".join(("input",) + STOCK_TYPES + EXTENSION_TYPES)
+        raise UnsupportedLayerError(f"{layer.where}: unknown layer type '{kind}' (known: {known})")
+    shape = layer.raw("shape").reshape(-1)
+    if shape.size != 1 or shape[0] < 1:
+        raise layer.fail(f"'shape' must be [N] with N >= 1, got {shape.tolist()}")
+    n = int(shape[0])
+    for key, expected in (("inFeatures", in_features), ("outFeatures", n)):
+        if layer.has(key) and layer.integer(key) != expected:
+            raise layer.fail(f"'{key}'={layer.integer(key)} but expected {expected}")
+    weight = layer.int_array("weight", (n, in_features), WEIGHT_MIN, WEIGHT_MAX, "weight")
+    neuron = _neuron(layer)
+    fields = {}
+    if layer.has("delay"):
+        if kind != "dense":
+            raise UnsupportedLayerError(
+                f"{layer.where}: a feed-forward 'delay' on a '{kind}' layer is not supported "
+                f"(on a recurrent layer an output delay is not an input delay)"
+            )
+        fields["delay"] = layer.int_array("delay", (n,), 0, LOIHI2_MAX_DELAY, "delay")
+    if kind == "dense_rec":
+        fields["weight_rec"] = layer.int_array("weight_rec", (n, n), WEIGHT_MIN, WEIGHT_MAX, "weight")
+    if kind in EXTENSION_TYPES:
+        max_delay = layer.integer("maxDelay", 0, LOIHI2_MAX_DELAY)
+        fields["max_delay"] = max_delay
+        fields["delay_rec"] = layer.int_array("delay_rec", (n,), 0, max_delay, "recurrent delay")
+    if kind == "delay_rec":
+        fields["weight_rec"] = layer.int_array("weight_rec", (n, n), WEIGHT_MIN, WEIGHT_MAX, "weight")
+    if kind == "conv_rec":
+        channels = layer.integer("channels", 1, n)
+        k = layer.integer("kernelSize", 1)
+        if n % channels or k % 2 == 0 or k > 2 * (n // channels) - 1:
+            raise layer.fail(f"channels={channels}, kernelSize={k} do not fit N={n} "
+                             f"(need N % channels == 0 and an odd kernel no wider than the positions)")
+        kernel = layer.int_array("weight_rec_conv", (channels, channels, k),
+                                 WEIGHT_MIN, WEIGHT_MAX, "weight")
+        fields["conv"] = ConvRecurrence(channels, k, kernel)
+        fields["weight_rec"] = conv_to_dense(torch.from_numpy(kernel), n // channels).numpy()
+    return LayerSpec(type=kind, weight=weight, neuron=neuron, **fields)
+
+
+def read_network(path: str | os.PathLike) -> NetworkSpec:
+    """Read and validate ``path``; see docs/hdf5-format.md."""
+    path = Path(path)
+    if not path.is_file():
+        raise NetworkFormatError(f"{path}: no such file")
+    try:
+        f = h5py.File(path, "r")
+    except OSError as err:
+        raise NetworkFormatError(f"{path}: not a readable HDF5 file ({err})") from None
+    with f:
+        roots = [name for name in (STOCK_ROOT, EXTENSION_ROOT) if name in f]
+        if len(roots) != 1:
+            raise NetworkFormatError(
+                f"{path}: expected exactly one of the groups /{STOCK_ROOT} or /{EXTENSION_ROOT}, "
+                f"found {['/' + r for r in roots] or 'neither'}"
+            )
+        root = f[roots[0]]
+        names = sorted(root.keys(), key=lambda s: (not s.isdigit(), int(s) if s.isdigit() else s))
+        if names != [str(i) for i in range(len(names))] or not names:
+            raise NetworkFormatError(f"{path}: layers must be named 0..L-1, found {list(root.keys())}")
+        spec = NetworkSpec(input_size=0, source=str(path))
+        in_features = None
+        for name in names:
+            layer = _Layer(root[name], f"{path}: layer {name}")
+            if not isinstance(root[name], h5py.Group):
+                raise layer.fail("is not a group")
+            kind = layer.text("type")
+            if kind == "input":
+                if name != "0":
+                    raise layer.fail("an 'input' layer may only be layer 0")
+                in_features = layer.integer("shape", 1) if layer.raw("shape").size == 1 else None
+                if in_features is None:
+                    raise layer.fail(f"'shape' must be [channels], got {layer.raw('shape').tolist()}")
+                continue
+            if in_features is None:
+                in_features = layer.integer("inFeatures", 1)
+            if not spec.layers:
+                spec.input_size = in_features
+            parsed = _read_layer(layer, kind, in_features)
+            spec.layers.append(parsed)
+            in_features = parsed.num_neurons
+        if not spec.layers:
+            raise NetworkFormatError(f"{path}: the network has no layers besides the input")
+        if roots[0] == STOCK_ROOT and spec.uses_extension:
+            raise NetworkFormatError(
+                f"{path}: extension layer types must be stored under /{EXTENSION_ROOT}, "
+                f"so that stock NetX cannot mis-read them"
+            )
+    return spec

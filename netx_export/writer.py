@@ -1,0 +1,70 @@
+"""Write a :class:`NetworkSpec` to an HDF5 file (docs/hdf5-format.md).
+
+Stock layer types are written with the same datasets, dtypes and shapes as
+lava-dl's ``export_hdf5``. The file is written to a temporary name in the same
+directory and renamed, so an interrupted export never leaves a partial file.
+"""
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import h5py
+import numpy as np
+
+from netx_export.description import LayerSpec, NetworkSpec
+
+FORMAT_NAME = "lava-convdelay-netx"
+FORMAT_VERSION = 1
+STOCK_ROOT = "layer"
+EXTENSION_ROOT = "lava_convdelay_layer"
+
+
+def _write_layer(group: h5py.Group, layer: LayerSpec) -> None:
+    group.create_dataset("type", (1,), "S10", [layer.type.encode("ascii")])
+    group.create_dataset("shape", data=np.array([layer.num_neurons], dtype=np.int64))
+    group.create_dataset("inFeatures", data=np.int64(layer.in_features))
+    group.create_dataset("outFeatures", data=np.int64(layer.num_neurons))
+    group.create_dataset("weight", data=layer.weight.astype(np.float32))
+    if layer.delay is not None:
+        group.create_dataset("delay", data=layer.delay.astype(np.float32))
+    if layer.type == "conv_rec":
+        group.create_dataset("weight_rec_conv", data=layer.conv.kernel.astype(np.float32))
+        group.create_dataset("channels", data=np.int64(layer.conv.channels))
+        group.create_dataset("kernelSize", data=np.int64(layer.conv.kernel_size))
+    elif layer.weight_rec is not None:
+        group.create_dataset("weight_rec", data=layer.weight_rec.astype(np.float32))
+    if layer.type in ("delay_rec", "conv_rec"):
+        group.create_dataset("delay_rec", data=layer.delay_rec.astype(np.int64))
+        group.create_dataset("maxDelay", data=np.int64(layer.max_delay))
+    # the same keys, order and dtypes as slayer's neuron.device_params
+    group.create_dataset("neuron/type", data="CUBA")
+    group.create_dataset("neuron/iDecay", data=np.int64(layer.neuron.i_decay))
+    group.create_dataset("neuron/vDecay", data=np.int64(layer.neuron.v_decay))
+    group.create_dataset("neuron/vThMant", data=np.int64(layer.neuron.vth_mant))
+    group.create_dataset("neuron/refDelay", data=np.int64(1))
+    group.create_dataset("neuron/gradedSpike", data=False)
+
+
+def write_network(spec: NetworkSpec, path: str | os.PathLike) -> Path:
+    """Write ``spec`` to ``path`` atomically; returns the path."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        with h5py.File(tmp, "w") as f:
+            f.attrs["format"] = FORMAT_NAME
+            f.attrs["format_version"] = FORMAT_VERSION
+            root = f.create_group(EXTENSION_ROOT if spec.uses_extension else STOCK_ROOT)
+            inp = root.create_group("0")
+            inp.create_dataset("type", (1,), "S10", [b"input"])
+            inp.create_dataset("shape", data=np.array([spec.input_size], dtype=np.int64))
+            for i, layer in enumerate(spec.layers, start=1):
+                _write_layer(root.create_group(str(i)), layer)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
