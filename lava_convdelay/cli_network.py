@@ -1,0 +1,66 @@
+"""CLI: ``export`` a checkpoint to NetX HDF5 and ``inspect`` a network file."""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import numpy as np
+
+from lava_convdelay.checkpoint import load_model
+from netx_export.description import NetworkSpec
+from netx_export.exporter import export_blocks
+from netx_export.reader import read_network
+
+
+def run_export(args: argparse.Namespace) -> int:
+    model, _ = load_model(args.checkpoint)
+    report = export_blocks(list(model.blocks), args.output, clamp=args.clamp)
+    for change in report.clamped:
+        print(f"clamped: {change}")
+    print(f"wrote {args.output}")
+    print(layer_table(read_network(args.output)))
+    return 0
+
+
+def _range(values: np.ndarray | None) -> str:
+    if values is None:
+        return "-"
+    return f"{values.min()}..{values.max()}"
+
+
+def layer_table(spec: NetworkSpec) -> str:
+    """A text table of the layers: type, shape, weights, synapses, delays, params."""
+    header = ("layer", "type", "shape", "weights", "synapses", "ff delay", "rec delay", "rec params")
+    rows = [("0", "input", f"{spec.input_size}", "-", "-", "-", "-", "-")]
+    for i, layer in enumerate(spec.layers, start=1):
+        weights = layer.weight.size + (0 if layer.weight_rec is None else
+                                       (layer.conv.kernel.size if layer.conv else layer.weight_rec.size))
+        synapses = int(np.count_nonzero(layer.weight)) + layer.recurrent_synapses
+        rows.append((str(i), layer.type, f"{layer.in_features}->{layer.num_neurons}", str(weights),
+                     str(synapses), _range(layer.delay), _range(layer.delay_rec),
+                     str(layer.recurrent_params) if layer.is_recurrent else "-"))
+    widths = [max(len(r[c]) for r in rows + [header]) for c in range(len(header))]
+    lines = ["  ".join(h.ljust(w) for h, w in zip(header, widths))]
+    lines += ["  ".join(v.ljust(w) for v, w in zip(row, widths)) for row in rows]
+    total = sum(layer.recurrent_params for layer in spec.layers)
+    lines.append(f"recurrent parameters: {total}; file: {spec.source}")
+    return "\n".join(lines)
+
+
+def run_inspect(args: argparse.Namespace) -> int:
+    print(layer_table(read_network(args.network)))
+    return 0
+
+
+def add_parser(subparsers) -> None:
+    export = subparsers.add_parser("export", help="quantize a checkpoint and write NetX HDF5")
+    export.add_argument("checkpoint", type=Path, help="training checkpoint (.pt)")
+    export.add_argument("-o", "--output", type=Path, required=True, help="network file to write (.h5)")
+    export.add_argument("--clamp", action="store_true",
+                        help="clamp weights/delays that do not fit Loihi 2 (each change is "
+                             "reported) instead of stopping with an error")
+    export.set_defaults(func=run_export)
+
+    inspect = subparsers.add_parser("inspect", help="print the layer table of a network file")
+    inspect.add_argument("network", type=Path, help="network file (.h5)")
+    inspect.set_defaults(func=run_inspect)
