@@ -1,0 +1,79 @@
+"""PNG plots of a run: training curves, learned delays, spike rasters."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")  # files only; no display on servers
+import matplotlib.pyplot as plt  # noqa: E402
+import torch  # noqa: E402
+
+
+def _save(fig, path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.stem}.tmp.png")
+    fig.savefig(tmp, dpi=110, bbox_inches="tight")
+    plt.close(fig)
+    tmp.replace(path)
+    return path
+
+
+def plot_curves(history: list[dict], path: Path) -> Path:
+    """Loss and test accuracy per epoch (with sigma on a twin axis)."""
+    epochs = [h["epoch"] for h in history]
+    fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(10, 3.5))
+    ax_loss.plot(epochs, [h["loss"] for h in history], marker="o")
+    ax_loss.set(xlabel="epoch", ylabel="training loss", title="loss")
+    ax_sigma = ax_loss.twinx()
+    ax_sigma.plot(epochs, [h["sigma"] for h in history], color="grey", linestyle="--")
+    ax_sigma.set_ylabel("sigma (steps)", color="grey")
+    ax_acc.plot(epochs, [100 * h["test_accuracy"] for h in history], marker="o", color="C1")
+    ax_acc.set(xlabel="epoch", ylabel="test accuracy (%)", title="accuracy", ylim=(0, 100))
+    return _save(fig, path)
+
+
+def plot_delays(model, path: Path) -> Path | None:
+    """Histogram of each delay layer's integer recurrent delays."""
+    blocks = model.delay_blocks()
+    if not blocks:
+        return None
+    fig, axes = plt.subplots(1, len(blocks), figsize=(4 * len(blocks), 3), squeeze=False)
+    for ax, block in zip(axes[0], blocks):
+        index = list(model.blocks).index(block) + 1
+        delays = block.axonal_delay.delay.detach().cpu().clamp(0, block.axonal_delay.max_delay)
+        ax.hist(delays.numpy(), bins=range(block.axonal_delay.max_delay + 2), color="C2")
+        ax.set(title=f"layer {index} ({type(block).__name__})", xlabel="recurrent delay (steps)",
+               ylabel="neurons")
+    return _save(fig, path)
+
+
+def plot_raster(layers: list[torch.Tensor], path: Path, title: str = "") -> Path:
+    """Spike raster, one panel per layer; ``layers`` are ``[neurons, time]``,
+    the first being the input."""
+    fig, axes = plt.subplots(len(layers), 1, figsize=(8, 1.8 * len(layers)), sharex=True, squeeze=False)
+    for i, (ax, spikes) in enumerate(zip(axes[:, 0], layers)):
+        neuron, step = torch.nonzero(torch.as_tensor(spikes), as_tuple=True)
+        ax.scatter(step.numpy(), neuron.numpy(), s=1, marker="|", color="k")
+        ax.set_ylabel(("input" if i == 0 else f"layer {i}") + "\nneuron")
+        ax.set_ylim(-0.5, spikes.shape[0] - 0.5)
+    axes[-1, 0].set_xlabel("time step")
+    if title:
+        axes[0, 0].set_title(title)
+    return _save(fig, path)
+
+
+def plot_run(out: Path, model, test_set, history: list[dict]) -> list[Path]:
+    """All plots of a finished run into ``out/plots``."""
+    plots = out / "plots"
+    written = [plot_curves(history, plots / "curves.png")]
+    delays = plot_delays(model, plots / "delays.png")
+    if delays is not None:
+        written.append(delays)
+    x, label = test_set[0]
+    model.eval()
+    with torch.no_grad():
+        layers = model(x[None], all_layers=True)
+    written.append(plot_raster([x] + [s[0].cpu() for s in layers], plots / "raster.png",
+                               title=f"test sample 0 (label {int(label)})"))
+    return written

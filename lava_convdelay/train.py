@@ -1,0 +1,254 @@
+"""Training loop: sigma annealing, delay clamping, AdamW with a delay learning
+rate, per-epoch atomic checkpoints with exact resume, metrics and plots, and
+multi-process training through ``torchrun`` (DistributedDataParallel).
+
+    lava-convdelay train --config configs/crsnn.json --out runs/crsnn [--resume]
+    torchrun --nproc_per_node=2 -m lava_convdelay.train --config ... --out ...
+
+Run directory: ``checkpoint.pt`` (latest epoch), ``config.json``,
+``metrics.csv`` / ``metrics.json``, ``plots/*.png``.
+"""
+from __future__ import annotations
+
+import argparse
+import copy
+import csv
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+import torch
+import torch.distributed as dist
+from torch.nn.parallel import DistributedDataParallel
+from torch.utils.data import DataLoader, DistributedSampler
+from tqdm import tqdm
+
+from lava_convdelay.checkpoint import read_checkpoint, save_checkpoint
+from lava_convdelay.delays import SigmaSchedule
+from lava_convdelay.errors import UserError
+from lava_convdelay.model import SpikingNetwork
+from lava_convdelay.readout import decide, rate_loss
+
+DEFAULT_TRAIN = {
+    "epochs": 20,
+    "batch_size": 32,
+    "lr": 5e-3,
+    "lr_delay": 5e-2,
+    "weight_decay": 1e-5,
+    "sigma_init": 10.0,
+    "sigma_decay": 0.95,
+    "sigma_reference_epochs": 100,
+    "true_rate": 0.2,
+    "false_rate": 0.03,
+    "eval_batch_size": 64,
+}
+
+
+class TrainConfigError(UserError):
+    """A training config that cannot be used; names the file and key."""
+
+
+def load_config(path: str | os.PathLike) -> dict:
+    """Read a JSON training config and fill in defaults."""
+    path = Path(path)
+    try:
+        config = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise TrainConfigError(f"{path}: no such config file") from None
+    except json.JSONDecodeError as err:
+        raise TrainConfigError(f"{path}: invalid JSON ({err})") from None
+    return normalise_config(config, str(path))
+
+
+def normalise_config(config: dict, where: str = "config") -> dict:
+    if not isinstance(config, dict) or "model" not in config:
+        raise TrainConfigError(f"{where}: needs a 'model' section")
+    config = copy.deepcopy(config)
+    unknown = set(config.get("train", {})) - set(DEFAULT_TRAIN)
+    if unknown:
+        raise TrainConfigError(f"{where}: unknown train key(s) {sorted(unknown)}; known: {sorted(DEFAULT_TRAIN)}")
+    config["train"] = {**DEFAULT_TRAIN, **config.get("train", {})}
+    config.setdefault("seed", 0)
+    config.setdefault("data", {"source": "generated"})
+    return config
+
+
+class DistContext:
+    """torchrun's environment, or a single process."""
+
+    def __init__(self):
+        self.world = int(os.environ.get("WORLD_SIZE", "1"))
+        self.rank = int(os.environ.get("RANK", "0"))
+        if self.world > 1 and not dist.is_initialized():
+            backend = "nccl" if torch.cuda.is_available() else "gloo"
+            dist.init_process_group(backend)
+        local = int(os.environ.get("LOCAL_RANK", "0"))
+        self.device = torch.device(f"cuda:{local}" if torch.cuda.is_available() else "cpu")
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+    def close(self):
+        if self.world > 1 and dist.is_initialized():
+            dist.destroy_process_group()
+
+
+def evaluate(model: SpikingNetwork, dataset, batch_size: int = 64, device="cpu",
+             progress: bool = False) -> tuple[float, "torch.Tensor"]:
+    """Accuracy and predictions of ``model`` on ``dataset`` (readout: spike counts)."""
+    model.eval()
+    loader = DataLoader(dataset, batch_size=batch_size, shuffle=False)
+    correct, predictions = 0, []
+    with torch.no_grad():
+        for x, y in tqdm(loader, desc="evaluate", disable=not progress, leave=False):
+            pred = torch.from_numpy(decide(model(x.to(device))))
+            predictions.append(pred)
+            correct += int((pred == y).sum())
+    return correct / len(dataset), torch.cat(predictions)
+
+
+def _optimizer(model: SpikingNetwork, cfg: dict) -> torch.optim.Optimizer:
+    delays = model.delay_parameters()
+    delay_ids = {id(p) for p in delays}
+    weights = [p for p in model.parameters() if p.requires_grad and id(p) not in delay_ids]
+    groups = [{"params": weights, "lr": cfg["lr"], "weight_decay": cfg["weight_decay"]}]
+    if delays:
+        groups.append({"params": delays, "lr": cfg["lr_delay"], "weight_decay": 0.0})
+    return torch.optim.AdamW(groups)
+
+
+def _write_metrics(out: Path, history: list[dict]) -> None:
+    tmp = out / ".metrics.csv.tmp"
+    with open(tmp, "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(history[0]))
+        writer.writeheader()
+        writer.writerows(history)
+    os.replace(tmp, out / "metrics.csv")
+    tmp = out / ".metrics.json.tmp"
+    tmp.write_text(json.dumps(history, indent=1))
+    os.replace(tmp, out / "metrics.json")
+
+
+def train(config: dict, out_dir: str | os.PathLike, resume: bool = False,
+          progress: bool = True, datasets=None) -> SpikingNetwork:
+    """Train ``config`` into ``out_dir``; returns the trained model.
+
+    ``datasets`` (train, test) overrides the config's data section (tests).
+    With ``resume`` the run continues after the last completed epoch, with the
+    same RNG state, so the result equals an uninterrupted run on CPU.
+    """
+    from lava_convdelay.data_setup import build_datasets  # data stack only when training
+    from lava_convdelay.plots import plot_run
+
+    ctx = DistContext()
+    out = Path(out_dir)
+    cfg = config["train"]
+    torch.manual_seed(config["seed"])
+    train_set, test_set = datasets if datasets is not None else build_datasets(config["data"], progress)
+    model_config = dict(config["model"])
+    model_config.setdefault("input_size", train_set[0][0].shape[0])
+    model = SpikingNetwork(model_config).to(ctx.device)
+    optimizer = _optimizer(model, cfg)
+    scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, cfg["epochs"])
+    sigma = SigmaSchedule(cfg["sigma_init"], cfg["epochs"], cfg["sigma_decay"], cfg["sigma_reference_epochs"])
+    history, start = [], 0
+    checkpoint = out / "checkpoint.pt"
+    if resume and checkpoint.exists():
+        state = read_checkpoint(checkpoint)
+        if state["config"] != model.config:
+            raise TrainConfigError(f"{checkpoint}: was written for a different model config; "
+                                   f"use a new --out directory or drop --resume")
+        model.load_state_dict(state["state_dict"])
+        optimizer.load_state_dict(state["optimizer"])
+        scheduler.load_state_dict(state["scheduler"])
+        torch.set_rng_state(state["rng"])
+        history, start = list(state["history"]), int(state["epoch"]) + 1
+    elif checkpoint.exists() and not resume:
+        raise TrainConfigError(f"{out}: already holds a run; pass --resume to continue it or choose a new --out")
+    if ctx.is_main:
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "config.json").write_text(json.dumps({**config, "model": model.config}, indent=1))
+    # buffers are either set identically on every rank (sigma) or transient
+    # per-batch neuron state that rank 0's evaluation resizes: never broadcast them
+    net = DistributedDataParallel(model, broadcast_buffers=False) if ctx.world > 1 else model
+    for epoch in range(start, cfg["epochs"]):
+        model.set_sigma(sigma(epoch))
+        shuffle = torch.Generator().manual_seed(config["seed"] * 100003 + epoch)
+        if ctx.world > 1:
+            sampler = DistributedSampler(train_set, ctx.world, ctx.rank, shuffle=True,
+                                         seed=config["seed"] * 100003 + epoch)
+            loader = DataLoader(train_set, batch_size=cfg["batch_size"], sampler=sampler)
+        else:
+            loader = DataLoader(train_set, batch_size=cfg["batch_size"], shuffle=True, generator=shuffle)
+        model.train()
+        start_time, total, count = time.perf_counter(), 0.0, 0
+        bar = tqdm(loader, desc=f"epoch {epoch + 1}/{cfg['epochs']}", disable=not (progress and ctx.is_main))
+        for x, y in bar:
+            x, y = x.to(ctx.device), y.to(ctx.device)
+            loss = rate_loss(net(x), y, cfg["true_rate"], cfg["false_rate"])
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            model.clamp_delays()
+            total, count = total + loss.item() * len(y), count + len(y)
+            bar.set_postfix(loss=f"{total / count:.4f}")
+        scheduler.step()
+        epoch_seconds = time.perf_counter() - start_time
+        if ctx.is_main:
+            test_acc, _ = evaluate(model, test_set, cfg["eval_batch_size"], ctx.device)
+            history.append({"epoch": epoch + 1, "sigma": sigma(epoch), "loss": total / count,
+                            "test_accuracy": test_acc, "epoch_seconds": epoch_seconds})
+            save_checkpoint(checkpoint, model, optimizer=optimizer.state_dict(),
+                            scheduler=scheduler.state_dict(), rng=torch.get_rng_state(),
+                            epoch=epoch, history=history)
+            _write_metrics(out, history)
+            if progress:
+                print(f"epoch {epoch + 1}: loss {total / count:.4f}, sigma {sigma(epoch):.3g}, "
+                      f"test accuracy {test_acc:.3f} ({epoch_seconds:.1f} s)", flush=True)
+        if ctx.world > 1:
+            dist.barrier()
+    if ctx.is_main and history:
+        plot_run(out, model, test_set, history)
+    ctx.close()
+    return model
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--config", type=Path, required=True, help="training config (JSON)")
+    parser.add_argument("--out", type=Path, required=True, help="run directory")
+    parser.add_argument("--resume", action="store_true", help="continue the run in --out")
+    parser.add_argument("--epochs", type=int, help="override train.epochs")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bars")
+
+
+def run_from_args(args: argparse.Namespace) -> int:
+    config = load_config(args.config)
+    if args.epochs is not None:
+        config["train"]["epochs"] = args.epochs
+    train(config, args.out, resume=args.resume, progress=not args.no_progress)
+    return 0
+
+
+def add_parser(subparsers) -> None:
+    parser = subparsers.add_parser("train", help="train a network from a config file")
+    add_arguments(parser)
+    parser.set_defaults(func=run_from_args)
+
+
+def main(argv=None) -> int:
+    """Entry point for ``python -m lava_convdelay.train`` (and torchrun)."""
+    parser = argparse.ArgumentParser(prog="lava_convdelay.train", description=__doc__.splitlines()[0])
+    add_arguments(parser)
+    args = parser.parse_args(argv)
+    try:
+        return run_from_args(args)
+    except UserError as err:
+        print(f"lava_convdelay.train: error: {err}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

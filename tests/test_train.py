@@ -1,0 +1,131 @@
+"""Training loop: outputs, exact resume after an interruption, torchrun DDP."""
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from torch.utils.data import TensorDataset
+
+from lava_convdelay.checkpoint import load_model, read_checkpoint
+from lava_convdelay.train import TrainConfigError, load_config, normalise_config, train
+
+NEURON = {"threshold": 1.0, "current_decay": 0.25, "voltage_decay": 0.03, "tau_grad": 0.03, "scale_grad": 3}
+CONFIG = {
+    "seed": 3,
+    "model": {"neuron": NEURON, "layers": [
+        {"type": "conv_delay_rec", "neurons": 16, "max_delay": 10, "rec_dropout": 0.2},
+        {"type": "dense", "neurons": 3}]},
+    "train": {"epochs": 4, "batch_size": 8, "sigma_init": 3},
+}
+
+
+def toy_data(n, seed):
+    """Three classes, each a burst on its own group of 4 channels."""
+    gen = torch.Generator().manual_seed(seed)
+    y = torch.arange(n) % 3
+    x = (torch.rand(n, 12, 40, generator=gen) < 0.05).float()
+    for i in range(n):
+        x[i, 4 * y[i]:4 * y[i] + 4, 5:35:3] = 1
+    return TensorDataset(x, y)
+
+
+DATA = (toy_data(48, 0), toy_data(24, 1))
+
+
+def test_training_learns_and_writes_run_directory(tmp_path):
+    model = train(normalise_config(CONFIG), tmp_path, progress=False, datasets=DATA)
+    history = json.loads((tmp_path / "metrics.json").read_text())
+    assert [h["epoch"] for h in history] == [1, 2, 3, 4]
+    assert history[-1]["sigma"] == 0.0
+    assert history[-1]["loss"] < history[0]["loss"]
+    assert history[-1]["test_accuracy"] >= 0.8  # chance is 1/3
+    assert (tmp_path / "metrics.csv").read_text().startswith("epoch,sigma,loss,test_accuracy")
+    for name in ("curves.png", "delays.png", "raster.png"):
+        assert (tmp_path / "plots" / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    loaded, _ = load_model(tmp_path / "checkpoint.pt")
+    for a, b in zip(model.state_dict().values(), loaded.state_dict().values()):
+        assert torch.equal(a, b)
+    delays = loaded.blocks[0].axonal_delay.delay
+    assert float(delays.min()) >= 0 and float(delays.max()) <= 10
+
+
+class Interrupt(Exception):
+    pass
+
+
+def test_interrupted_and_resumed_run_equals_uninterrupted(tmp_path, monkeypatch):
+    config = normalise_config(CONFIG)
+    full = train(config, tmp_path / "full", progress=False, datasets=DATA)
+
+    import lava_convdelay.train as train_module
+    real_save, saves = train_module.save_checkpoint, []
+
+    def save_then_die(*args, **kwargs):  # die mid-run, right after epoch 2's checkpoint
+        real_save(*args, **kwargs)
+        saves.append(1)
+        if len(saves) == 2:
+            raise Interrupt
+    monkeypatch.setattr(train_module, "save_checkpoint", save_then_die)
+    with pytest.raises(Interrupt):
+        train(config, tmp_path / "cut", progress=False, datasets=DATA)
+    monkeypatch.setattr(train_module, "save_checkpoint", real_save)
+    assert read_checkpoint(tmp_path / "cut" / "checkpoint.pt")["epoch"] == 1
+    with pytest.raises(TrainConfigError, match="already holds a run"):
+        train(config, tmp_path / "cut", progress=False, datasets=DATA)
+    resumed = train(config, tmp_path / "cut", resume=True, progress=False, datasets=DATA)
+    for (name, a), b in zip(full.state_dict().items(), resumed.state_dict().values()):
+        assert torch.equal(a, b), name
+    history = json.loads((tmp_path / "cut" / "metrics.json").read_text())
+    assert [h["epoch"] for h in history] == [1, 2, 3, 4]
+
+
+def test_bad_config_files(tmp_path):
+    (tmp_path / "a.json").write_text("{not json")
+    with pytest.raises(TrainConfigError, match="a.json: invalid JSON"):
+        load_config(tmp_path / "a.json")
+    (tmp_path / "b.json").write_text(json.dumps({**CONFIG, "train": {"epochz": 3}}))
+    with pytest.raises(TrainConfigError, match=r"b.json: unknown train key\(s\) \['epochz'\]"):
+        load_config(tmp_path / "b.json")
+    with pytest.raises(TrainConfigError, match="no such config file"):
+        load_config(tmp_path / "missing.json")
+
+
+DDP_SCRIPT = r"""
+import json, os, sys, torch
+import torch.distributed as dist
+sys.path.insert(0, sys.argv[2])
+from test_train import CONFIG, DATA
+from lava_convdelay.train import normalise_config, train
+config = normalise_config(CONFIG)
+config["train"]["epochs"] = 3
+model = train(config, sys.argv[1], progress=False, datasets=DATA)
+flat = torch.cat([p.detach().flatten() for p in model.parameters()])
+torch.save(flat, os.path.join(sys.argv[1], f"params_rank{os.environ['RANK']}.pt"))
+"""
+
+
+def test_torchrun_two_processes_stay_synchronised(tmp_path):
+    script = tmp_path / "ddp_train.py"
+    script.write_text(DDP_SCRIPT)
+    torchrun = Path(sys.executable).with_name("torchrun")
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    result = subprocess.run(
+        [str(torchrun), "--nproc_per_node=2", "--master_port=29581", str(script),
+         str(tmp_path / "run"), str(Path(__file__).parent)],
+        capture_output=True, text=True, timeout=300, env=env,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    rank0 = torch.load(tmp_path / "run" / "params_rank0.pt")
+    rank1 = torch.load(tmp_path / "run" / "params_rank1.pt")
+    assert torch.equal(rank0, rank1)  # gradients were all-reduced every step
+    initial = torch.cat([p.detach().flatten() for p in
+                         __import__("lava_convdelay.model", fromlist=["x"]).SpikingNetwork(
+                             {**CONFIG["model"], "input_size": 12}).parameters()])
+    assert not torch.equal(rank0, initial)
+    history = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert history[-1]["loss"] < history[0]["loss"]
+    assert sorted(p.name for p in (tmp_path / "run").iterdir() if p.suffix == ".pt") == \
+        ["checkpoint.pt", "params_rank0.pt", "params_rank1.pt"]
