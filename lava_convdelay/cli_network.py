@@ -48,7 +48,14 @@ def layer_table(spec: NetworkSpec) -> str:
 
 
 def run_inspect(args: argparse.Namespace) -> int:
-    print(layer_table(read_network(args.network)))
+    spec = read_network(args.network)
+    print(layer_table(spec))
+    if args.loihi2:
+        from sim.loihi2_resources import chip_fit, fit_table
+        fit = chip_fit(spec)
+        print()
+        print(fit_table(fit))
+        return 0 if fit.fits else 1
     return 0
 
 
@@ -63,4 +70,7 @@ def add_parser(subparsers) -> None:
 
     inspect = subparsers.add_parser("inspect", help="print the layer table of a network file")
     inspect.add_argument("network", type=Path, help="network file (.h5)")
+    inspect.add_argument("--loihi2", action="store_true",
+                         help="estimate Loihi 2 resources (cores, memory) and whether the network "
+                              "fits one chip; exit status 1 if it does not")
     inspect.set_defaults(func=run_inspect)
