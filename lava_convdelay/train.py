@@ -19,6 +19,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import torch
 import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel
@@ -29,7 +30,8 @@ from lava_convdelay.checkpoint import read_checkpoint, save_checkpoint
 from lava_convdelay.delays import SigmaSchedule
 from lava_convdelay.errors import UserError
 from lava_convdelay.model import SpikingNetwork
-from lava_convdelay.readout import decide, rate_loss
+from lava_convdelay.evaluate import model_predictions
+from lava_convdelay.readout import rate_loss
 
 DEFAULT_TRAIN = {
     "epochs": 20,
@@ -96,18 +98,8 @@ class DistContext:
             dist.destroy_process_group()
 
 
-def evaluate(model: SpikingNetwork, dataset, batch_size: int = 64, device="cpu",
-             progress: bool = False) -> tuple[float, "torch.Tensor"]:
-    """Accuracy and predictions of ``model`` on ``dataset`` (readout: spike counts)."""
-    model.eval()
-    loader = DataLoader(dataset, batch_size=batch_size, shuffle=False)
-    correct, predictions = 0, []
-    with torch.no_grad():
-        for x, y in tqdm(loader, desc="evaluate", disable=not progress, leave=False):
-            pred = torch.from_numpy(decide(model(x.to(device))))
-            predictions.append(pred)
-            correct += int((pred == y).sum())
-    return correct / len(dataset), torch.cat(predictions)
+def _labels(dataset) -> np.ndarray:
+    return np.array([int(dataset[i][1]) for i in range(len(dataset))])
 
 
 def _optimizer(model: SpikingNetwork, cfg: dict) -> torch.optim.Optimizer:
@@ -174,6 +166,7 @@ def train(config: dict, out_dir: str | os.PathLike, resume: bool = False,
     # buffers are either set identically on every rank (sigma) or transient
     # per-batch neuron state that rank 0's evaluation resizes: never broadcast them
     net = DistributedDataParallel(model, broadcast_buffers=False) if ctx.world > 1 else model
+    test_labels = _labels(test_set) if ctx.is_main else None
     for epoch in range(start, cfg["epochs"]):
         model.set_sigma(sigma(epoch))
         shuffle = torch.Generator().manual_seed(config["seed"] * 100003 + epoch)
@@ -198,7 +191,8 @@ def train(config: dict, out_dir: str | os.PathLike, resume: bool = False,
         scheduler.step()
         epoch_seconds = time.perf_counter() - start_time
         if ctx.is_main:
-            test_acc, _ = evaluate(model, test_set, cfg["eval_batch_size"], ctx.device)
+            predictions = model_predictions(model, test_set, cfg["eval_batch_size"])
+            test_acc = float((predictions == test_labels).mean())
             history.append({"epoch": epoch + 1, "sigma": sigma(epoch), "loss": total / count,
                             "test_accuracy": test_acc, "epoch_seconds": epoch_seconds})
             save_checkpoint(checkpoint, model, optimizer=optimizer.state_dict(),
