@@ -40,6 +40,10 @@ def _build_block(index: int, layer: dict, in_neurons: int, neuron: dict) -> torc
     if "neurons" not in layer:
         raise ConfigError(f"layer {index} ({kind}): missing 'neurons'")
     out_neurons = layer.pop("neurons")
+    if isinstance(out_neurons, bool) or not isinstance(out_neurons, int) or out_neurons < 1:
+        raise ConfigError(f"layer {index} ({kind}): 'neurons' must be a positive integer, got {out_neurons!r}")
+    if not isinstance(layer.get("neuron", {}), dict):
+        raise ConfigError(f"layer {index} ({kind}): 'neuron' must be a mapping of neuron parameters")
     params = {**neuron, **layer.pop("neuron", {})}
     if "delay_init" in layer:
         layer["delay_init"] = tuple(layer["delay_init"])
@@ -54,7 +58,7 @@ def _build_block(index: int, layer: dict, in_neurons: int, neuron: dict) -> torc
         if block.delay is not None:  # SLAYER sizes feed-forward delays on first use
             block.delay(torch.zeros(1, out_neurons, 1))
         return block
-    except (TypeError, ValueError) as err:
+    except (TypeError, ValueError, AssertionError) as err:  # SLAYER validates with assert
         raise ConfigError(f"layer {index} ({kind}): {err}") from None
 
 
@@ -65,6 +69,13 @@ class SpikingNetwork(torch.nn.Module):
         super().__init__()
         if not isinstance(config, dict) or "layers" not in config or "input_size" not in config:
             raise ConfigError("model config needs 'input_size' and 'layers'")
+        size = config["input_size"]
+        if isinstance(size, bool) or not isinstance(size, int) or size < 1:
+            raise ConfigError(f"'input_size' must be a positive integer, got {size!r}")
+        if not isinstance(config["layers"], list) or not all(isinstance(x, dict) for x in config["layers"]):
+            raise ConfigError("'layers' must be a list of layer mappings")
+        if not isinstance(config.get("neuron", {}), dict):
+            raise ConfigError("'neuron' must be a mapping of neuron parameters")
         self.config = copy.deepcopy(config)
         neuron = dict(config.get("neuron", {}))
         blocks, size = [], config["input_size"]

@@ -68,6 +68,9 @@ def normalise_config(config: dict, where: str = "config") -> dict:
     if not isinstance(config, dict) or "model" not in config:
         raise TrainConfigError(f"{where}: needs a 'model' section")
     config = copy.deepcopy(config)
+    for section in ("model", "train", "data"):
+        if not isinstance(config.get(section, {}), dict):
+            raise TrainConfigError(f"{where}: '{section}' must be a mapping")
     unknown = set(config.get("train", {})) - set(DEFAULT_TRAIN)
     if unknown:
         raise TrainConfigError(f"{where}: unknown train key(s) {sorted(unknown)}; known: {sorted(DEFAULT_TRAIN)}")

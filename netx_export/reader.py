@@ -23,6 +23,7 @@ from netx_export.errors import NetworkFormatError, UnsupportedLayerError
 from netx_export.writer import EXTENSION_ROOT, STOCK_ROOT
 
 WEIGHT_MIN, WEIGHT_MAX = -256, 254
+MAX_NEURONS = 1 << 24  # far above one Loihi 2 chip; guards against absurd allocations
 
 
 class _Layer:
@@ -122,10 +123,7 @@ def _read_layer(layer: _Layer, kind: str, in_features: int) -> LayerSpec:
     if kind not in STOCK_TYPES + EXTENSION_TYPES:
         known = ", ".join(("input",) + STOCK_TYPES + EXTENSION_TYPES)
         raise UnsupportedLayerError(f"{layer.where}: unknown layer type '{kind}' (known: {known})")
-    shape = layer.raw("shape").reshape(-1)
-    if shape.size != 1 or shape[0] < 1:
-        raise layer.fail(f"'shape' must be [N] with N >= 1, got {shape.tolist()}")
-    n = int(shape[0])
+    n = int(layer.int_array("shape", (1,), 1, MAX_NEURONS, "layer size")[0])
     for key, expected in (("inFeatures", in_features), ("outFeatures", n)):
         if layer.has(key) and layer.integer(key) != expected:
             raise layer.fail(f"'{key}'={layer.integer(key)} but expected {expected}")
@@ -190,12 +188,10 @@ def read_network(path: str | os.PathLike) -> NetworkSpec:
             if kind == "input":
                 if name != "0":
                     raise layer.fail("an 'input' layer may only be layer 0")
-                in_features = layer.integer("shape", 1) if layer.raw("shape").size == 1 else None
-                if in_features is None:
-                    raise layer.fail(f"'shape' must be [channels], got {layer.raw('shape').tolist()}")
+                in_features = int(layer.int_array("shape", (1,), 1, MAX_NEURONS, "input size")[0])
                 continue
             if in_features is None:
-                in_features = layer.integer("inFeatures", 1)
+                in_features = layer.integer("inFeatures", 1, MAX_NEURONS)
             if not spec.layers:
                 spec.input_size = in_features
             parsed = _read_layer(layer, kind, in_features)

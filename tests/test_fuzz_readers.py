@@ -1,0 +1,185 @@
+"""Property / fuzz tests: every reader either returns a valid object or raises
+a UserError naming the file; never another exception, never a hang.
+
+Cases per reader (``max_examples``): network HDF5 mutations 150, truncations
+60, raw bytes 60, checkpoints 60, training configs 100.
+"""
+import json
+import pickle
+
+import h5py
+import numpy as np
+import pytest
+import torch
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from lava_convdelay.checkpoint import load_model, save_checkpoint
+from lava_convdelay.errors import UserError
+from lava_convdelay.model import SpikingNetwork
+from lava_convdelay.train import load_config
+from netx_export.exporter import export_blocks
+from netx_export.reader import read_network
+
+NEURON = {"threshold": 1.0, "current_decay": 0.25, "voltage_decay": 0.03}
+CONFIG = {"input_size": 6, "neuron": NEURON, "layers": [
+    {"type": "dense", "neurons": 8, "delay": True},
+    {"type": "conv_delay_rec", "neurons": 8, "kernel_size": 3, "channels": 2, "max_delay": 10},
+    {"type": "delay_rec", "neurons": 6, "max_delay": 12},
+    {"type": "rec", "neurons": 5},
+    {"type": "dense", "neurons": 3}]}
+def fuzz(examples):
+    return settings(max_examples=examples, deadline=None, derandomize=True, database=None,
+                    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+
+
+@pytest.fixture(scope="module")
+def good_network(tmp_path_factory):
+    torch.manual_seed(0)
+    path = tmp_path_factory.mktemp("net") / "good.h5"
+    export_blocks(list(SpikingNetwork(CONFIG).blocks), path)
+    return path
+
+
+def _datasets(path):
+    names = []
+    with h5py.File(path, "r") as f:
+        f.visititems(lambda n, o: names.append(n) if isinstance(o, h5py.Dataset) else None)
+    return names
+
+
+BAD_VALUES = [np.nan, np.inf, -np.inf, -1, -300, 63, 1e9, 2.5, 0]
+
+
+def _check_outcome(path):
+    try:
+        spec = read_network(path)
+    except UserError as err:
+        assert str(path) in str(err)
+        return "error"
+    # whatever is accepted must be self-consistent and within the documented ranges
+    size = spec.input_size
+    for layer in spec.layers:
+        assert layer.weight.shape == (layer.num_neurons, size)
+        assert layer.weight.min() >= -256 and layer.weight.max() <= 254
+        for d in (layer.delay, layer.delay_rec):
+            if d is not None:
+                assert d.min() >= 0 and d.max() <= 62
+        if layer.weight_rec is not None:
+            assert layer.weight_rec.shape == (layer.num_neurons,) * 2
+        size = layer.num_neurons
+    return "ok"
+
+
+@fuzz(150)
+@given(data=st.data())
+def test_network_reader_mutations(tmp_path, good_network, data):
+    path = tmp_path / "net.h5"
+    path.write_bytes(good_network.read_bytes())
+    names = _datasets(path)
+    target = data.draw(st.sampled_from(names))
+    action = data.draw(st.sampled_from(["delete", "value", "dtype", "shape", "string", "extra"]))
+    with h5py.File(path, "a") as f:
+        old = f[target][()]
+        if action == "delete":
+            del f[target]
+        elif action == "value" and np.ndim(old) > 0 and np.issubdtype(np.asarray(old).dtype, np.number):
+            arr = np.asarray(old, dtype=np.float64).copy()
+            idx = tuple(data.draw(st.integers(0, s - 1)) for s in arr.shape)
+            arr[idx] = data.draw(st.sampled_from(BAD_VALUES))
+            del f[target]
+            f.create_dataset(target, data=arr)
+        elif action == "dtype":
+            dtype = data.draw(st.sampled_from(["S3", "f2", "bool"]))
+            try:
+                converted = np.asarray(old).astype(dtype)
+            except (ValueError, TypeError):
+                converted = np.zeros(np.shape(old), dtype=dtype)
+            del f[target]
+            f.create_dataset(target, data=converted)
+        elif action == "shape":
+            del f[target]
+            f.create_dataset(target, data=np.zeros(data.draw(st.sampled_from([(), (0,), (3, 1), (2, 2, 2)]))))
+        elif action == "string":
+            del f[target]
+            f.create_dataset(target, data=data.draw(st.sampled_from(["dense", "conv_rec", "\u00e9", "x" * 40])))
+        else:
+            f.create_dataset(target + "_extra", data=np.ones(3))
+    _check_outcome(path)
+
+
+@fuzz(60)
+@given(cut=st.floats(0.0, 0.99))
+def test_network_reader_truncated_files(tmp_path, good_network, cut):
+    path = tmp_path / "net.h5"
+    blob = good_network.read_bytes()
+    path.write_bytes(blob[: int(len(blob) * cut)])
+    assert _check_outcome(path) == "error"
+
+
+@fuzz(60)
+@given(blob=st.binary(max_size=4096))
+def test_network_reader_random_bytes(tmp_path, blob):
+    path = tmp_path / "net.h5"
+    path.write_bytes(blob)
+    assert _check_outcome(path) == "error"
+
+
+@pytest.fixture(scope="module")
+def good_checkpoint(tmp_path_factory):
+    path = tmp_path_factory.mktemp("ck") / "ck.pt"
+    save_checkpoint(path, SpikingNetwork(CONFIG), epoch=1)
+    return path
+
+
+@fuzz(60)
+@given(data=st.data())
+def test_checkpoint_reader(tmp_path, good_checkpoint, data):
+    path = tmp_path / "ck.pt"
+    kind = data.draw(st.sampled_from(["truncate", "flip", "pickle", "config"]))
+    good = good_checkpoint.read_bytes()
+    if kind == "truncate":
+        path.write_bytes(good[: data.draw(st.integers(0, len(good) - 1))])
+    elif kind == "flip":
+        blob = bytearray(good)
+        i = data.draw(st.integers(0, len(blob) - 1))
+        blob[i] ^= data.draw(st.integers(1, 255))
+        path.write_bytes(bytes(blob))
+    elif kind == "pickle":
+        path.write_bytes(pickle.dumps(data.draw(st.sampled_from([None, 3, "x", [1, 2], {"format": 1}]))))
+    else:
+        config = json.loads(json.dumps(CONFIG))
+        layer = data.draw(st.integers(0, len(config["layers"]) - 1))
+        key = data.draw(st.sampled_from(["neurons", "type", "max_delay", "kernel_size", "channels"]))
+        config["layers"][layer][key] = data.draw(st.sampled_from([0, -3, 99, "x", None, 2.5]))
+        torch.save({"format": "lava-convdelay-checkpoint", "version": 1, "config": config,
+                    "state_dict": SpikingNetwork(CONFIG).state_dict()}, path)
+    try:
+        load_model(path)
+    except UserError as err:
+        assert str(path) in str(err)
+
+
+@fuzz(100)
+@given(text=st.one_of(st.text(max_size=200),
+                      st.recursive(st.none() | st.booleans() | st.integers() | st.text(max_size=5),
+                                   lambda c: st.lists(c, max_size=3) | st.dictionaries(st.text(max_size=6), c,
+                                                                                       max_size=3),
+                                   max_leaves=8).map(json.dumps)))
+def test_training_config_reader(tmp_path, text):
+    path = tmp_path / "config.json"
+    path.write_text(text)
+    try:
+        config = load_config(path)
+    except UserError as err:
+        assert str(path) in str(err)
+        return
+    assert "model" in config and isinstance(config["train"], dict)
+
+
+@pytest.mark.parametrize("text", ['{"model": 1}', '{"model": {}, "train": 5}', '{"model": {}, "data": []}', "[]"])
+def test_training_config_sections_must_be_mappings(tmp_path, text):
+    path = tmp_path / "config.json"
+    path.write_text(text)
+    with pytest.raises(UserError, match="config.json: "):
+        load_config(path)
