@@ -1,0 +1,105 @@
+"""SIGKILL a real process while it writes checkpoints / network files / trains:
+the file under the final name is always complete, and a resumed run ends
+exactly where an uninterrupted one does."""
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+from lava_convdelay.checkpoint import load_model, read_checkpoint
+from lava_convdelay.train import normalise_config, train
+from netx_export.reader import read_network
+
+HERE = Path(__file__).parent
+
+WRITER = r"""
+import sys, torch
+sys.path.insert(0, sys.argv[3])
+from lava_convdelay.model import SpikingNetwork
+from lava_convdelay.checkpoint import save_checkpoint
+from netx_export.exporter import export_blocks
+neuron = {"threshold": 1.0, "current_decay": 0.25, "voltage_decay": 0.03}
+model = SpikingNetwork({"input_size": 700, "neuron": neuron, "layers": [
+    {"type": "delay_rec", "neurons": 1024}, {"type": "dense", "neurons": 20}]})
+for i in range(1000):
+    with torch.no_grad():
+        model.blocks[1].synapse.weight.fill_(i % 7 / 64)
+    if sys.argv[1] == "checkpoint":
+        save_checkpoint(sys.argv[2], model, epoch=i)
+    else:
+        export_blocks(list(model.blocks), sys.argv[2])
+"""
+
+
+def _kill_while_writing(tmp_path, kind, target, rounds=3):
+    script = tmp_path / "writer.py"
+    script.write_text(WRITER)
+    for k in range(rounds):
+        proc = subprocess.Popen([sys.executable, str(script), kind, str(target), str(HERE)])
+        deadline = time.time() + 120
+        while not target.exists() and time.time() < deadline:
+            time.sleep(0.05)
+        time.sleep(0.3 + 0.37 * k)  # land at different points of a write
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        assert target.exists()
+        yield
+    leftovers = [p.name for p in tmp_path.iterdir() if p.name.startswith(".")]
+    assert all(name.endswith(".tmp") for name in leftovers)
+
+
+def test_sigkill_during_checkpointing_never_corrupts(tmp_path):
+    target = tmp_path / "ck.pt"
+    for _ in _kill_while_writing(tmp_path, "checkpoint", target):
+        model, data = load_model(target)  # complete and loadable every time
+        assert model.blocks[0].num_neurons == 1024 and data["epoch"] >= 0
+
+
+def test_sigkill_during_export_never_corrupts(tmp_path):
+    target = tmp_path / "net.h5"
+    for _ in _kill_while_writing(tmp_path, "export", target):
+        spec = read_network(target)
+        assert spec.layers[0].weight_rec.shape == (1024, 1024)
+
+
+TRAINER = r"""
+import sys, time
+sys.path.insert(0, sys.argv[2])
+import lava_convdelay.train as train_module
+from test_train import CONFIG, DATA
+from lava_convdelay.train import normalise_config, train
+real_save = train_module.save_checkpoint
+def slow_save(*args, **kwargs):  # leave time to be killed between epochs
+    real_save(*args, **kwargs)
+    time.sleep(1.0)
+train_module.save_checkpoint = slow_save
+train(normalise_config(CONFIG), sys.argv[1], progress=False, datasets=DATA)
+"""
+
+
+def test_sigkill_during_training_then_resume_equals_uninterrupted(tmp_path):
+    sys.path.insert(0, str(HERE))
+    from test_train import CONFIG, DATA
+    script = tmp_path / "trainer.py"
+    script.write_text(TRAINER)
+    run = tmp_path / "run"
+    proc = subprocess.Popen([sys.executable, str(script), str(run), str(HERE)])
+    checkpoint = run / "checkpoint.pt"
+    deadline = time.time() + 180
+    while time.time() < deadline:
+        if checkpoint.exists() and read_checkpoint(checkpoint)["epoch"] >= 1:
+            break
+        time.sleep(0.1)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    killed_at = read_checkpoint(checkpoint)["epoch"]
+    assert 1 <= killed_at < 3, "the run must be killed before it finished"
+    resumed = train(normalise_config(CONFIG), run, resume=True, progress=False, datasets=DATA)
+    full = train(normalise_config(CONFIG), tmp_path / "full", progress=False, datasets=DATA)
+    for (name, a), b in zip(full.state_dict().items(), resumed.state_dict().values()):
+        assert torch.equal(a, b), name
+    assert os.path.exists(run / "plots" / "curves.png")
