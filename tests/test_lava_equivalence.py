@@ -1,0 +1,120 @@
+"""Lava (CPU fixed_pt) against the training-side quantized model, spike for
+spike in every layer at every step; stock NetX files in stock NetX."""
+import numpy as np
+import pytest
+import torch
+from lava.lib.dl import slayer
+
+from lava_convdelay.model import SpikingNetwork
+from lava_convdelay.train import normalise_config, train
+from netx_export.exporter import blocks_to_spec, export_blocks
+from sim.fixed_point import simulate
+from sim.lava_runner import LavaRunner
+
+NEURON = {"threshold": 1.0, "current_decay": 0.2, "voltage_decay": 0.1}
+
+STACKS = {
+    "ff-delay/conv/delay/rec": [
+        {"type": "dense", "neurons": 16, "delay": True, "weight_scale": 3},
+        {"type": "conv_delay_rec", "neurons": 24, "kernel_size": 3, "max_delay": 62,
+         "delay_init": [0, 62], "weight_scale": 3},
+        {"type": "delay_rec", "neurons": 12, "max_delay": 20, "weight_scale": 3},
+        {"type": "rec", "neurons": 8, "weight_scale": 3},
+        {"type": "dense", "neurons": 5, "weight_scale": 3}],
+    "conv k5 c3, conv k7": [
+        {"type": "conv_delay_rec", "neurons": 18, "kernel_size": 5, "channels": 3, "max_delay": 30,
+         "weight_scale": 3},
+        {"type": "conv_delay_rec", "neurons": 14, "kernel_size": 7, "channels": 1, "max_delay": 62,
+         "delay_init": [40, 62], "weight_scale": 3},
+        {"type": "dense", "neurons": 4, "weight_scale": 3}],
+}
+
+
+def _compare(model, x, runner_input=None):
+    """Lava vs training side vs fixed point, every layer, every step."""
+    with torch.no_grad():
+        expected = [s.numpy().astype(np.uint8) for s in model(x, all_layers=True)]
+    spec, _ = blocks_to_spec(list(model.blocks))
+    lava = LavaRunner(spec).run_many(x.numpy(), record_layers=True, record_voltage=True, progress=False)
+    fixed = simulate(spec, x.numpy(), record_voltage=True)
+    for b, result in enumerate(lava):
+        for i, (got, want) in enumerate(zip(result.layers, expected), start=1):
+            assert want[b].sum() > 0, f"layer {i} silent: weak test"
+            np.testing.assert_array_equal(got, want[b], err_msg=f"sample {b}, layer {i}")
+        np.testing.assert_array_equal(result.voltage, fixed.voltage[b])
+    return lava
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+@pytest.mark.parametrize("stack", sorted(STACKS))
+def test_random_networks_match_spike_for_spike(seed, stack):
+    torch.manual_seed(seed)
+    model = SpikingNetwork({"input_size": 10, "neuron": NEURON, "layers": STACKS[stack]}).eval()
+    for block in model.blocks:
+        if getattr(block, "delay", None) is not None:  # SLAYER feed-forward delays: spread them
+            with torch.no_grad():
+                block.delay.delay.copy_(torch.randint(0, 9, block.delay.delay.shape).float() + 0.4)
+    x = (torch.rand(3, 10, 90, generator=torch.Generator().manual_seed(seed)) < 0.25).float()
+    lava = _compare(model, x)
+    # samples are independent: the third sample alone gives the same spikes
+    alone = LavaRunner(blocks_to_spec(list(model.blocks))[0]).run(x[2].numpy())
+    np.testing.assert_array_equal(alone.output, lava[2].output)
+
+
+def test_trained_network_matches(tmp_path):
+    from test_train import CONFIG, DATA
+    config = normalise_config(CONFIG)
+    config["model"]["layers"][0]["max_delay"] = 30
+    config["train"]["epochs"] = 3
+    config["train"]["lr_delay"] = 1.0  # make the learned delays move visibly
+    model = train(config, tmp_path, progress=False, datasets=DATA).eval()
+    assert len(set(model.blocks[0].integer_delays().tolist())) > 5  # non-trivial learned delays
+    x = torch.stack([DATA[1][i][0] for i in range(3)])
+    _compare(model, x)
+
+
+def _slayer_forward(blocks, x):
+    """Every block's output from rest (SLAYER's Recurrent keeps state between calls)."""
+    outputs = []
+    with torch.no_grad():
+        for block in blocks:
+            if isinstance(block, slayer.block.cuba.Recurrent):
+                block.spike_state = torch.zeros(1)
+                block.neuron.current_state = torch.zeros(1)
+                block.neuron.voltage_state = torch.zeros(1)
+            x = block(x)
+            outputs.append(x[0].numpy().astype(np.uint8))
+    return outputs
+
+
+def test_stock_file_runs_identically_in_stock_netx(tmp_path):
+    from lava.lib.dl import netx
+    from lava.magma.core.run_conditions import RunSteps
+    from lava.magma.core.run_configs import Loihi2SimCfg
+    from lava.proc import io
+
+    torch.manual_seed(4)
+    blocks = [slayer.block.cuba.Dense(dict(NEURON), 10, 16, weight_scale=3, delay=True),
+              slayer.block.cuba.Recurrent(dict(NEURON), 16, 12, weight_scale=3),
+              slayer.block.cuba.Dense(dict(NEURON), 12, 5, weight_scale=3)]
+    x = (torch.rand(1, 10, 60, generator=torch.Generator().manual_seed(4)) < 0.3).float()
+    _slayer_forward(blocks, x)  # SLAYER creates feed-forward delays on the first call
+    with torch.no_grad():
+        blocks[0].delay.delay.copy_(torch.randint(0, 6, (16,)).float())
+    outputs = _slayer_forward(blocks, x)
+    path = tmp_path / "stock.h5"
+    export_blocks(blocks, path)
+    ours = LavaRunner(path).run(x[0].numpy(), record_layers=True)
+    for i, (got, want) in enumerate(zip(ours.layers, outputs), start=1):
+        assert want.sum() > 0
+        np.testing.assert_array_equal(got, want, err_msg=f"layer {i}")
+
+    stock = netx.hdf5.Network(str(path))
+    source = io.source.RingBuffer(data=x[0].numpy())
+    sink = io.sink.RingBuffer(shape=stock.out.shape, buffer=x.shape[-1])
+    source.s_out.connect(stock.inp)
+    stock.out.connect(sink.a_in)
+    stock.run(condition=RunSteps(num_steps=x.shape[-1]), run_cfg=Loihi2SimCfg(select_tag="fixed_pt"))
+    theirs = sink.data.get().astype(np.uint8)
+    stock.stop()
+    np.testing.assert_array_equal(theirs, ours.output)
