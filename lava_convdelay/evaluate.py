@@ -59,10 +59,10 @@ def fixed_predictions(spec: NetworkSpec, dataset, batch_size: int = 256) -> np.n
 
 def lava_predictions(spec: NetworkSpec, dataset, progress: bool = True) -> np.ndarray:
     """Predictions of the exported network on the Lava CPU simulator."""
-    from sim.runner import LavaRunner
+    from sim.lava_runner import LavaRunner
     x = torch.stack([dataset[i][0] for i in range(len(dataset))]).numpy()
-    result = LavaRunner(spec).run_many(x, progress=progress)
-    return decide(np.stack(result).astype(np.float32) if isinstance(result, list) else result.astype(np.float32))
+    results = LavaRunner(spec).run_many(x, progress=progress)
+    return decide(np.stack([r.output for r in results]).astype(np.float32))
 
 
 def evaluate(dataset, model=None, spec: NetworkSpec | None = None,

@@ -1,0 +1,56 @@
+"""Rebuild a training-side model from a network file.
+
+The exported values are exactly representable on the training side (weights
+are multiples of 1/64, decays of 1/4096, delays integers), so the rebuilt
+:class:`SpikingNetwork` *is* the quantized model the file came from; ``verify``
+runs it against Lava without needing the original checkpoint.
+"""
+from __future__ import annotations
+
+import torch
+
+from lava_convdelay.model import SpikingNetwork
+from netx_export.description import LayerSpec, NetworkSpec
+
+
+def _neuron(layer: LayerSpec) -> dict:
+    return {"threshold": layer.neuron.vth_mant / 64,
+            "current_decay": layer.neuron.i_decay / 4096,
+            "voltage_decay": layer.neuron.v_decay / 4096}
+
+
+def _layer_config(layer: LayerSpec) -> dict:
+    config = {"neurons": layer.num_neurons, "neuron": _neuron(layer)}
+    if layer.type == "dense":
+        return {"type": "dense", "delay": layer.delay is not None, **config}
+    if layer.type == "dense_rec":
+        return {"type": "rec", **config}
+    delays = {"max_delay": layer.max_delay, "delay_init": [0, layer.max_delay], "learn_delays": False}
+    if layer.type == "delay_rec":
+        return {"type": "delay_rec", **delays, **config}
+    return {"type": "conv_delay_rec", "kernel_size": layer.conv.kernel_size,
+            "channels": layer.conv.channels, **delays, **config}
+
+
+def spec_to_model(spec: NetworkSpec) -> SpikingNetwork:
+    """A model in eval mode, integer delays (sigma = 0), computing what ``spec`` does."""
+    model = SpikingNetwork({"input_size": spec.input_size,
+                            "layers": [_layer_config(layer) for layer in spec.layers]})
+    with torch.no_grad():
+        for block, layer in zip(model.blocks, spec.layers):
+            w = torch.as_tensor(layer.weight / 64, dtype=torch.float32)
+            if layer.type == "dense":
+                block.synapse.weight.copy_(w.reshape(block.synapse.weight.shape))
+                if layer.delay is not None:
+                    block.delay.delay.copy_(torch.as_tensor(layer.delay, dtype=torch.float32))
+                continue
+            block.input_synapse.weight.copy_(w.reshape(block.input_synapse.weight.shape))
+            if layer.type == "conv_rec":
+                block.recurrent_synapse.weight.copy_(torch.as_tensor(layer.conv.kernel / 64))
+            else:
+                rec = block.recurrent_synapse.synapse.weight
+                rec.copy_(torch.as_tensor(layer.weight_rec / 64, dtype=torch.float32).reshape(rec.shape))
+            if layer.delay_rec is not None:
+                block.axonal_delay.delay.copy_(torch.as_tensor(layer.delay_rec, dtype=torch.float32))
+                block.set_sigma(0.0)
+    return model.eval()
