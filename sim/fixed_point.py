@@ -35,36 +35,43 @@ def _exact_dtype(weight: np.ndarray) -> torch.dtype:
 
 
 class _Recurrence:
-    """``sum_j R_ij s_j(t - 1 - d_j)`` for one layer, stepped in time."""
+    """``sum_j R_ij s_j(t - 1 - d_j)`` for one layer, stepped in time.
+
+    Past spikes live in a time-major ring ``[slots, B, N]`` so each push is
+    one contiguous write and each read one ``take`` of precomputed indexes.
+    """
 
     def __init__(self, layer: LayerSpec, batch: int, device):
         n = layer.num_neurons
-        self.dtype = _exact_dtype(layer.weight_rec)
         delays = layer.delay_rec if layer.delay_rec is not None else np.zeros(n, np.int64)
         self.size = int(delays.max()) + 1
-        self.buffer = torch.zeros(batch, n, self.size, dtype=self.dtype, device=device)
+        # 0/1 spikes: float32 is exact and halves the memory the reads walk through
+        self.buffer = torch.zeros(self.size, batch, n, dtype=torch.float32, device=device)
         t = torch.arange(self.size, device=device)[:, None]
-        slots = (t - 1 - torch.as_tensor(delays, device=device)[None]) % self.size
-        self.slots = slots[:, None, :, None].expand(self.size, batch, n, 1).contiguous()
+        slots = (t - 1 - torch.as_tensor(delays, device=device)[None]) % self.size  # [size, N]
+        cell = torch.arange(batch * n, device=device).view(batch, n)
+        self.index = slots[:, None, :] * (batch * n) + cell[None]  # [size, B, N] flat indexes
+        dtype = _exact_dtype(layer.weight_rec)
         if layer.conv is not None:
-            self.kernel = torch.as_tensor(layer.conv.kernel, dtype=self.dtype, device=device)
+            self.kernel = torch.as_tensor(layer.conv.kernel, dtype=dtype, device=device)
             self.channels = layer.conv.channels
         else:
             self.kernel = None
-            self.matrix_t = torch.as_tensor(layer.weight_rec.T, dtype=self.dtype, device=device)
+            self.matrix_t = torch.as_tensor(layer.weight_rec.T, dtype=dtype, device=device)
+        self.dtype = dtype
         self.t = 0
 
     def read(self) -> torch.Tensor:
-        delayed = self.buffer.gather(2, self.slots[self.t % self.size]).squeeze(2)
+        delayed = torch.take(self.buffer, self.index[self.t % self.size]).to(self.dtype)
         if self.kernel is None:
             return delayed @ self.matrix_t
         batch = delayed.shape[0]
         out = F.conv1d(delayed.view(batch, self.channels, -1), self.kernel,
                        padding=self.kernel.shape[-1] // 2)
-        return out.reshape(batch, -1)
+        return out.view(batch, -1)
 
     def push(self, spikes: torch.Tensor) -> None:
-        self.buffer[:, :, self.t % self.size] = spikes
+        self.buffer[self.t % self.size] = spikes
         self.t += 1
 
 
@@ -81,37 +88,57 @@ def _feedforward(layer: LayerSpec, x: torch.Tensor) -> torch.Tensor:
     return total
 
 
+def _may_overflow(layer: LayerSpec) -> bool:
+    """Whether ``u``/``v`` can leave Lava's 24-bit range (else the wrap is skipped).
+
+    ``|a| <= A`` (sum of absolute weights) bounds ``|u| <= 64 A / (iDecay / 4096)``
+    and ``|v| <= max|u| / (vDecay / 4096)``; without decay no bound holds.
+    """
+    drive = np.abs(layer.weight).sum(1) + (np.abs(layer.weight_rec).sum(1) if layer.weight_rec is not None else 0)
+    if layer.neuron.i_decay == 0 or layer.neuron.v_decay == 0:
+        return True
+    u_max = 64 * float(drive.max(initial=0)) * 4096 / layer.neuron.i_decay
+    return u_max * 4096 / layer.neuron.v_decay >= _UV_HALF - 1
+
+
 def simulate_layer(layer: LayerSpec, x: torch.Tensor, record_voltage: bool = False):
     """One layer: presynaptic spikes ``x`` ``[B, in, T]`` (already one step late)
-    -> its spikes ``[B, N, T]`` (float 0/1) and optionally ``v`` ``[B, N, T]``."""
+    -> its spikes ``[B, N, T]`` (float 0/1) and optionally ``v`` ``[B, N, T]``.
+
+    States are float64 holding integers: ``u * (4096 - d) / 4096`` stays below
+    2^36, so products, the division by 4096 and ``trunc`` are all exact.
+    """
     batch, _, steps = x.shape
-    n = layer.num_neurons
-    drive = _feedforward(layer, x)
+    drive = (_feedforward(layer, x) << 6).to(torch.float64)
     recurrence = _Recurrence(layer, batch, x.device) if layer.is_recurrent else None
-    i_keep = 4096 - layer.neuron.i_decay
-    v_keep = 4096 - layer.neuron.v_decay
-    threshold = layer.neuron.vth_mant << 6
-    u = torch.zeros(batch, n, dtype=torch.int64, device=x.device)
+    i_keep = (4096 - layer.neuron.i_decay) / 4096
+    v_keep = (4096 - layer.neuron.v_decay) / 4096
+    threshold = float(layer.neuron.vth_mant << 6)
+    wrap = _may_overflow(layer)
+    u = torch.zeros(batch, layer.num_neurons, dtype=torch.float64, device=x.device)
     v = torch.zeros_like(u)
-    spikes = torch.zeros(batch, n, steps, dtype=x.dtype, device=x.device)
-    voltage = torch.zeros(batch, n, steps, dtype=torch.int64, device=x.device) if record_voltage else None
+    spikes, voltage = [], []
     for t in range(steps):
         a = drive[..., t]
         if recurrence is not None:
-            a = a + recurrence.read().round().to(torch.int64)
-        u = torch.div(u * i_keep, 4096, rounding_mode="trunc") + (a << 6)
-        u = torch.where(u > _UV_HALF, u - 2 * _UV_HALF, u)
-        u = torch.where(u <= -_UV_HALF, u + 2 * _UV_HALF, u)
-        v = (torch.div(v * v_keep, 4096, rounding_mode="trunc") + u).clamp(-_UV_HALF + 1, _UV_HALF - 1)
+            a = a + 64 * recurrence.read()
+        u.mul_(i_keep).trunc_().add_(a)
+        if wrap:
+            u = torch.where(u > _UV_HALF, u - 2 * _UV_HALF, u)
+            u = torch.where(u <= -_UV_HALF, u + 2 * _UV_HALF, u)
+        v.mul_(v_keep).trunc_().add_(u)
+        if wrap:
+            v.clamp_(-_UV_HALF + 1, _UV_HALF - 1)
         fired = v > threshold
-        v = torch.where(fired, 0, v)
-        s = fired.to(x.dtype)
-        spikes[..., t] = s
+        v.masked_fill_(fired, 0.0)
+        s = fired.to(torch.float32)
+        spikes.append(s)
         if recurrence is not None:
-            recurrence.push(s.to(recurrence.dtype))
-        if voltage is not None:
-            voltage[..., t] = v
-    return spikes, voltage
+            recurrence.push(s)
+        if record_voltage:
+            voltage.append(v.clone())
+    out = torch.stack(spikes, dim=-1).to(x.dtype)
+    return out, (torch.stack(voltage, dim=-1).to(torch.int64) if record_voltage else None)
 
 
 def simulate(spec: NetworkSpec, spikes, record_layers: bool = False,
