@@ -1,0 +1,4 @@
+"""Spike datasets in the SHD format."""
+from lava_convdelay.data.shd import SHDDataset, DatasetFormatError, bin_spikes, read_shd, write_shd
+
+__all__ = ["SHDDataset", "DatasetFormatError", "bin_spikes", "read_shd", "write_shd"]

@@ -1,0 +1,156 @@
+"""Read Spiking Heidelberg Digits / Spiking Speech Commands HDF5 files.
+
+Format (Cramer et al. 2020): ``spikes/times`` (ragged, seconds) and
+``spikes/units`` (ragged, channel 0..699) per sample, ``labels``,
+``extra/keys`` (class names), ``extra/speaker``. Samples are binned into a
+dense ``[channels, time]`` 0/1 tensor: time step ``dt`` seconds, ``pool``
+neighbouring channels merged (700 -> 140 by default), ``duration`` seconds.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import h5py
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from lava_convdelay.errors import UserError
+
+SHD_CHANNELS = 700
+
+
+class DatasetFormatError(UserError):
+    """A spike dataset file that is not in the SHD format; names file and problem."""
+
+
+def _ragged(f: h5py.File, key: str, path: Path) -> h5py.Dataset:
+    if key not in f:
+        raise DatasetFormatError(f"{path}: missing dataset '{key}' (not an SHD/SSC file?)")
+    item = f[key]
+    if not isinstance(item, h5py.Dataset) or item.ndim != 1:
+        raise DatasetFormatError(f"{path}: '{key}' must be a 1-D (ragged) dataset")
+    return item
+
+
+def read_shd(path: str | os.PathLike, channels: int = SHD_CHANNELS) -> dict:
+    """Load and validate a whole SHD-format file into memory.
+
+    Returns ``{"times": [array seconds], "units": [array int], "labels": int
+    array [samples], "keys": list[str] | None, "speaker": int array | None}``.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise DatasetFormatError(f"{path}: no such dataset file")
+    try:
+        f = h5py.File(path, "r")
+    except OSError as err:
+        raise DatasetFormatError(f"{path}: not a readable HDF5 file ({err})") from None
+    with f:
+        try:
+            times = list(_ragged(f, "spikes/times", path)[()])
+            units = list(_ragged(f, "spikes/units", path)[()])
+            if "labels" not in f or not isinstance(f["labels"], h5py.Dataset):
+                raise DatasetFormatError(f"{path}: missing dataset 'labels'")
+            labels = np.asarray(f["labels"][()])
+            keys = [k.decode() if isinstance(k, bytes) else str(k) for k in f["extra/keys"][()]] \
+                if "extra/keys" in f else None
+            speaker = np.asarray(f["extra/speaker"][()]) if "extra/speaker" in f else None
+        except (OSError, ValueError, TypeError) as err:
+            raise DatasetFormatError(f"{path}: cannot read ({err})") from None
+    n = len(labels)
+    if labels.ndim != 1 or not np.issubdtype(labels.dtype, np.integer):
+        raise DatasetFormatError(f"{path}: 'labels' must be a 1-D integer array, got {labels.dtype} {labels.shape}")
+    if len(times) != n or len(units) != n:
+        raise DatasetFormatError(f"{path}: {len(times)} spike-time rows, {len(units)} unit rows and "
+                                 f"{n} labels: the ragged arrays must have one row per label")
+    if speaker is not None and len(speaker) != n:
+        raise DatasetFormatError(f"{path}: 'extra/speaker' has {len(speaker)} rows for {n} labels")
+    if (labels < 0).any() or (keys is not None and (labels >= len(keys)).any()):
+        raise DatasetFormatError(f"{path}: labels must lie in [0, number of classes)")
+    for i, (t, u) in enumerate(zip(times, units)):
+        t, u = np.asarray(t), np.asarray(u)
+        if t.shape != u.shape:
+            raise DatasetFormatError(f"{path}: sample {i} has {t.size} spike times but {u.size} units")
+        if t.size and (not np.isfinite(t).all() or t.min() < 0):
+            raise DatasetFormatError(f"{path}: sample {i} has negative or non-finite spike times")
+        if u.size and (u.min() < 0 or u.max() >= channels or not np.issubdtype(u.dtype, np.integer)):
+            raise DatasetFormatError(f"{path}: sample {i} has units outside [0, {channels}) "
+                                     f"(found {u.min()}..{u.max()})")
+    return {"times": times, "units": units, "labels": labels.astype(np.int64), "keys": keys, "speaker": speaker}
+
+
+def bin_spikes(times: np.ndarray, units: np.ndarray, dt: float = 10e-3, pool: int = 5,
+               duration: float = 1.0, channels: int = SHD_CHANNELS) -> torch.Tensor:
+    """Events -> 0/1 tensor ``[channels / pool, round(duration / dt)]``.
+
+    A bin holds 1 if any pooled channel spiked in it; spikes at or after
+    ``duration`` are dropped.
+    """
+    steps = int(round(duration / dt))
+    out = torch.zeros(channels // pool, steps)
+    t = np.floor(np.asarray(times, dtype=np.float64) / dt).astype(np.int64)
+    keep = t < steps
+    rows = np.asarray(units).astype(np.int64)[keep] // pool
+    out[torch.as_tensor(rows), torch.as_tensor(t[keep])] = 1.0
+    return out
+
+
+class SHDDataset(Dataset):
+    """An SHD-format file as ``(spikes [channels / pool, steps] float, label int)``.
+
+    Binned samples are cached in memory on first access, so later epochs cost
+    no re-binning.
+    """
+
+    def __init__(self, path: str | os.PathLike, dt: float = 10e-3, pool: int = 5, duration: float = 1.0):
+        if not (dt > 0 and duration > 0 and pool >= 1 and SHD_CHANNELS % pool == 0):
+            raise DatasetFormatError(f"{path}: need dt > 0, duration > 0 and a pool dividing "
+                                     f"{SHD_CHANNELS}, got dt={dt}, pool={pool}, duration={duration}")
+        self.path = Path(path)
+        self.data = read_shd(path)
+        self.dt, self.pool, self.duration = dt, pool, duration
+        self.keys = self.data["keys"]
+        self._cache: dict[int, torch.Tensor] = {}
+
+    def __len__(self) -> int:
+        return len(self.data["labels"])
+
+    @property
+    def channels(self) -> int:
+        return SHD_CHANNELS // self.pool
+
+    def __getitem__(self, index: int):
+        if index not in self._cache:
+            self._cache[index] = bin_spikes(self.data["times"][index], self.data["units"][index],
+                                            self.dt, self.pool, self.duration)
+        return self._cache[index], int(self.data["labels"][index])
+
+
+def write_shd(path: str | os.PathLike, times: list, units: list, labels, keys: list[str],
+              speaker=None) -> Path:
+    """Write samples in the SHD format (atomically: temporary file + rename).
+
+    ``times[i]`` seconds (float) and ``units[i]`` channels (int) of sample ``i``.
+    """
+    import tempfile
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        with h5py.File(tmp, "w") as f:
+            f.create_dataset("spikes/times", data=np.array([np.asarray(t, np.float32) for t in times] + [None],
+                                                           dtype=h5py.vlen_dtype(np.float32))[:-1])
+            f.create_dataset("spikes/units", data=np.array([np.asarray(u, np.uint16) for u in units] + [None],
+                                                           dtype=h5py.vlen_dtype(np.uint16))[:-1])
+            f.create_dataset("labels", data=np.asarray(labels, dtype=np.uint8))
+            f.create_dataset("extra/keys", data=np.array([k.encode() for k in keys]))
+            if speaker is not None:
+                f.create_dataset("extra/speaker", data=np.asarray(speaker, dtype=np.uint8))
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
