@@ -15,7 +15,9 @@ from lava_convdelay import __version__
 from lava_convdelay.errors import UserError
 
 # Modules providing `add_parser(subparsers)`; each sets `func` on its parser.
-_COMMANDS: list[str] = ["lava_convdelay.cli_network", "lava_convdelay.cli_lava"]
+_COMMANDS: list[str] = [
+    "lava_convdelay.train", "lava_convdelay.evaluate", "lava_convdelay.cli_network", "lava_convdelay.cli_lava",
+]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -87,3 +87,73 @@ def evaluate(dataset, model=None, spec: NetworkSpec | None = None,
         result.predictions[backend] = pred
         result.accuracy[backend] = float((pred == labels).mean())
     return result
+
+
+def _load_target(path, data_file, dt, pool, duration):
+    """(model or None, spec, test dataset) for a run directory or a network file."""
+    import json
+    from pathlib import Path
+
+    from lava_convdelay.checkpoint import load_model
+    from lava_convdelay.data import SHDDataset
+    from lava_convdelay.data_setup import build_datasets
+    from lava_convdelay.errors import UserError
+    from netx_export.exporter import blocks_to_spec
+    from netx_export.reader import read_network
+
+    path = Path(path)
+    binning = {k: v for k, v in (("dt", dt), ("pool", pool), ("duration", duration)) if v is not None}
+    if path.is_dir():
+        if not (path / "checkpoint.pt").exists():
+            raise UserError(f"{path}: not a run directory (no checkpoint.pt)")
+        model, _ = load_model(path / "checkpoint.pt")
+        spec, _ = blocks_to_spec(list(model.blocks), source=str(path / "checkpoint.pt"))
+        if data_file is not None:
+            test = SHDDataset(data_file, **binning)
+        else:
+            config = json.loads((path / "config.json").read_text())
+            test = build_datasets({**config["data"], **binning}, progress=False)[1]
+    else:
+        model, spec = None, read_network(path)
+        if data_file is None:
+            raise UserError(f"{path}: a network file needs --data TEST.h5 (SHD format) to evaluate on")
+        test = SHDDataset(data_file, **binning)
+    channels = test[0][0].shape[0]
+    if channels != spec.input_size:
+        raise UserError(f"{path}: the network takes {spec.input_size} input channels but the data "
+                        f"gives {channels}; adjust --pool")
+    return model, spec, test
+
+
+def run_evaluate(args) -> int:
+    from lava_convdelay.errors import UserError
+    backends = [b.strip() for b in args.backend.split(",") if b.strip()]
+    unknown = set(backends) - {"float", "quantized", "fixed", "lava"}
+    if unknown:
+        raise UserError(f"unknown backend(s) {sorted(unknown)}; choose from float, quantized, fixed, lava")
+    model, spec, test = _load_target(args.target, args.data, args.dt, args.pool, args.duration)
+    if model is None:
+        backends = [b for b in backends if b in ("fixed", "lava")]
+    result = evaluate(test, model, spec, backends, samples=args.samples or None)
+    print(f"{args.target}: {result.samples} test samples")
+    for backend in backends:
+        print(f"  {backend:<10} accuracy {100 * result.accuracy[backend]:6.2f} %")
+    if "fixed" in result.predictions and "lava" in result.predictions:
+        same = float((result.predictions["fixed"] == result.predictions["lava"]).mean())
+        print(f"  fixed-point vs Lava decisions identical: {100 * same:.2f} %")
+    return 0
+
+
+def add_parser(subparsers) -> None:
+    from pathlib import Path
+    parser = subparsers.add_parser("evaluate", help="accuracy as trained, quantized, and deployed")
+    parser.add_argument("target", type=Path, help="run directory (from train) or network file (.h5)")
+    parser.add_argument("--data", type=Path, help="SHD-format test file (default: the run's own data)")
+    parser.add_argument("--backend", default="float,quantized,fixed,lava",
+                        help="comma list of float, quantized, fixed, lava")
+    parser.add_argument("--samples", type=int, default=100,
+                        help="first N test samples (0: all; Lava runs ~1 sample/s at SHD size)")
+    parser.add_argument("--dt", type=float, help="bin width, seconds (network files: default 0.01)")
+    parser.add_argument("--pool", type=int, help="channel pooling (default 5: 700 -> 140)")
+    parser.add_argument("--duration", type=float, help="seconds per sample (default 1.0)")
+    parser.set_defaults(func=run_evaluate)
