@@ -129,3 +129,15 @@ def test_torchrun_two_processes_stay_synchronised(tmp_path):
     assert history[-1]["loss"] < history[0]["loss"]
     assert sorted(p.name for p in (tmp_path / "run").iterdir() if p.suffix == ".pt") == \
         ["checkpoint.pt", "params_rank0.pt", "params_rank1.pt"]
+
+
+@pytest.mark.parametrize("name,params", [("crsnn", 2 * (3 + 256)), ("delrec", 2 * (256 * 256 + 256)),
+                                         ("rsnn", 2 * 256 * 256), ("crsnn_no_delay", 2 * (3 + 256)),
+                                         ("crsnn_fixed_delay", 2 * (3 + 256))])
+def test_shipped_configs_build(name, params):
+    config = load_config(Path(__file__).parent.parent / "configs" / f"{name}.json")
+    from lava_convdelay.model import SpikingNetwork
+    model = SpikingNetwork({**config["model"], "input_size": 140})
+    assert model.recurrent_param_count == params
+    learned = sum(p.numel() for p in model.delay_parameters())
+    assert learned == (512 if name in ("crsnn", "delrec") else 0)
