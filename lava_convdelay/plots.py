@@ -63,6 +63,29 @@ def plot_raster(layers: list[torch.Tensor], path: Path, title: str = "") -> Path
     return _save(fig, path)
 
 
+def plot_dataset(dataset, path: Path, per_class: int = 2) -> Path:
+    """Spike rasters of the first ``per_class`` samples of every class."""
+    labels = [int(dataset.data["labels"][i]) for i in range(len(dataset))]
+    classes = sorted(set(labels))
+    picks = [[i for i, y in enumerate(labels) if y == c][:per_class] for c in classes]
+    fig, axes = plt.subplots(len(classes), per_class, figsize=(2.6 * per_class, 1.1 * len(classes)),
+                             sharex=True, sharey=True, squeeze=False)
+    for row, (c, idx) in enumerate(zip(classes, picks)):
+        for col in range(per_class):
+            ax = axes[row, col]
+            if col < len(idx):
+                x, _ = dataset[idx[col]]
+                neuron, step = torch.nonzero(x, as_tuple=True)
+                ax.scatter(step.numpy() * dataset.dt, neuron.numpy(), s=0.2, marker=".", color="k")
+            ax.set_yticks([])
+            if col == 0:
+                name = dataset.keys[c] if dataset.keys else str(c)
+                ax.set_ylabel(name, rotation=0, ha="right", fontsize=8)
+    for ax in axes[-1]:
+        ax.set_xlabel("time (s)")
+    return _save(fig, path)
+
+
 def plot_run(out: Path, model, test_set, history: list[dict]) -> list[Path]:
     """All plots of a finished run into ``out/plots``."""
     plots = out / "plots"

@@ -1,0 +1,100 @@
+"""CLI: ``data generate``, ``data show`` and ``encode``."""
+from __future__ import annotations
+
+import argparse
+from dataclasses import asdict
+from pathlib import Path
+
+import numpy as np
+
+from lava_convdelay.errors import UserError
+
+
+def run_generate(args: argparse.Namespace) -> int:
+    from lava_convdelay.data.generate import GeneratorConfig, generate
+    config = GeneratorConfig(**{**asdict(GeneratorConfig()),
+                                **{k: v for k, v in (("per_class", args.per_class), ("seed", args.seed),
+                                                     ("test_per_class", args.test_per_class)) if v is not None}})
+    if config.per_class < 1 or config.test_per_class < 1:
+        raise UserError("--per-class and --test-per-class must be >= 1")
+    try:
+        train, test = generate(args.out, config, workers=args.workers, progress=True)
+    except ValueError as err:
+        raise UserError(str(err)) from None
+    print(f"wrote {train} and {test}")
+    return 0
+
+
+def run_show(args: argparse.Namespace) -> int:
+    from lava_convdelay.data.shd import SHDDataset
+    from lava_convdelay.plots import plot_dataset
+    data = SHDDataset(args.file, dt=args.dt, pool=1, duration=args.duration)
+    out = args.output or args.file.with_suffix(".png")
+    plot_dataset(data, out, per_class=args.per_class)
+    print(f"wrote {out}")
+    return 0
+
+
+def read_wav(path: Path) -> tuple[np.ndarray, int]:
+    """Mono float audio and its sample rate from a PCM WAV file."""
+    from scipy.io import wavfile
+    try:
+        rate, audio = wavfile.read(path)
+    except FileNotFoundError:
+        raise UserError(f"{path}: no such audio file") from None
+    except ValueError as err:
+        raise UserError(f"{path}: not a readable WAV file ({err})") from None
+    audio = np.asarray(audio, dtype=np.float64)
+    if audio.ndim == 2:
+        audio = audio.mean(axis=1)
+    if audio.size < rate // 100:
+        raise UserError(f"{path}: the recording is shorter than 10 ms")
+    return audio, int(rate)
+
+
+def run_encode(args: argparse.Namespace) -> int:
+    from lava_convdelay.cli_lava import save_npy
+    from lava_convdelay.data.cochlea import Cochlea, spikes_to_events
+    from lava_convdelay.data.generate import SAMPLE_RATE, _resample
+    from lava_convdelay.data.shd import bin_spikes
+    audio, rate = read_wav(args.input)
+    audio = _resample(audio, rate) if rate != SAMPLE_RATE else audio
+    try:
+        spikes, fs = Cochlea()(audio, SAMPLE_RATE, seed=args.seed)
+    except ValueError as err:
+        raise UserError(f"{args.input}: {err}") from None
+    times, units = spikes_to_events(spikes, fs)
+    duration = args.duration or audio.size / SAMPLE_RATE
+    binned = bin_spikes(times, units, args.dt, args.pool, duration).numpy().astype(np.uint8)
+    save_npy(binned, args.output)
+    print(f"wrote {args.output}: spikes [{binned.shape[0]} channels, {binned.shape[1]} steps], "
+          f"{int(binned.sum())} spikes")
+    return 0
+
+
+def add_parser(subparsers) -> None:
+    data = subparsers.add_parser("data", help="generate or look at spike datasets")
+    sub = data.add_subparsers(dest="data_command", metavar="ACTION", required=True)
+    gen = sub.add_parser("generate", help="synthesize the spoken-digit set (SHD format)")
+    gen.add_argument("--out", type=Path, required=True, help="folder for train.h5 and test.h5")
+    gen.add_argument("--per-class", type=int, help="training utterances per class (default 30)")
+    gen.add_argument("--test-per-class", type=int, help="test utterances per class (default 10)")
+    gen.add_argument("--seed", type=int, help="default 0")
+    gen.add_argument("--workers", type=int, help="processes (default: all cores)")
+    gen.set_defaults(func=run_generate)
+    show = sub.add_parser("show", help="save a spike-raster PNG of a few samples per class")
+    show.add_argument("file", type=Path, help="SHD-format file")
+    show.add_argument("-o", "--output", type=Path, help="PNG path (default: FILE.png)")
+    show.add_argument("--per-class", type=int, default=2)
+    show.add_argument("--dt", type=float, default=1e-3, help="raster bin, seconds")
+    show.add_argument("--duration", type=float, default=1.0)
+    show.set_defaults(func=run_show)
+
+    enc = subparsers.add_parser("encode", help="turn a WAV recording into spikes [channels, time] (.npy)")
+    enc.add_argument("input", type=Path, help="PCM WAV file (mono, or averaged to mono)")
+    enc.add_argument("-o", "--output", type=Path, required=True)
+    enc.add_argument("--dt", type=float, default=10e-3, help="time step, seconds")
+    enc.add_argument("--pool", type=int, default=5, help="channel pooling (700 / pool channels)")
+    enc.add_argument("--duration", type=float, help="seconds (default: the recording's length)")
+    enc.add_argument("--seed", type=int, default=0, help="seed of the stochastic bushy-cell stage")
+    enc.set_defaults(func=run_encode)
