@@ -1,0 +1,70 @@
+"""Spoken-digit generator end to end on a few utterances; encode and show."""
+import numpy as np
+import pytest
+from scipy.io import wavfile
+
+from lava_convdelay.cli import main
+from lava_convdelay.data import SHDDataset, read_shd
+from lava_convdelay.data.generate import KEYS, GeneratorConfig, generate, make_speakers
+
+TINY = GeneratorConfig(per_class=1, test_per_class=1, train_speakers=3, test_speakers=2, seed=5)
+
+
+@pytest.fixture(scope="module")
+def tiny_set(tmp_path_factory):
+    out = tmp_path_factory.mktemp("gen")
+    return out, generate(out, TINY, workers=2, progress=False)
+
+
+def test_generated_files_are_shd_and_complete(tiny_set):
+    _, (train, test) = tiny_set
+    data = read_shd(train)
+    assert data["keys"] == KEYS and len(KEYS) == 20
+    assert sorted(data["labels"].tolist()) == list(range(20))
+    assert set(data["speaker"].tolist()) <= {0, 1, 2}
+    assert set(read_shd(test)["speaker"].tolist()) <= {3, 4}  # disjoint test speakers
+    counts = [t.size for t in data["times"]]
+    assert min(counts) > 500  # every utterance produced a real spike pattern
+    x, _ = SHDDataset(train)[0]
+    assert x.shape == (140, 100) and 0.01 < float(x.mean()) < 0.9
+    # speech stands out of the cochlea model's spontaneous activity
+    per_step = np.sort(x.sum(0).numpy())[::-1]
+    assert per_step[:10].mean() > 1.5 * np.median(per_step)
+
+
+def test_deterministic_whatever_the_worker_count(tiny_set, tmp_path):
+    _, (train, _) = tiny_set
+    again, _ = generate(tmp_path / "one", TINY, workers=1, progress=False)
+    a, b = read_shd(train), read_shd(again)
+    assert all(np.array_equal(x, y) for x, y in zip(a["times"], b["times"]))
+    assert all(np.array_equal(x, y) for x, y in zip(a["units"], b["units"]))
+
+
+def test_existing_files_are_reused_and_mismatches_refused(tiny_set):
+    out, (train, test) = tiny_set
+    before = train.stat().st_mtime_ns
+    assert generate(out, TINY, progress=False) == (train, test)
+    assert train.stat().st_mtime_ns == before
+    with pytest.raises(ValueError, match="other settings"):
+        generate(out, GeneratorConfig(per_class=2), progress=False)
+
+
+def test_speakers_are_distinct_voices():
+    speakers = make_speakers(GeneratorConfig())
+    assert len({s.variant for s in speakers}) == len(speakers) == 16
+
+
+def test_show_and_encode(tiny_set, tmp_path, capsys):
+    _, (train, _) = tiny_set
+    assert main(["data", "show", str(train), "-o", str(tmp_path / "raster.png"), "--per-class", "1"]) == 0
+    assert (tmp_path / "raster.png").read_bytes()[:4] == b"\x89PNG"
+    from lava_convdelay.data.speech import Synthesizer, Voice
+    audio = Synthesizer().say("seven", "en", Voice("m2", 150, 50, 50, 100))
+    wavfile.write(tmp_path / "seven.wav", 22050, (audio * 20000).astype(np.int16))
+    assert main(["encode", str(tmp_path / "seven.wav"), "-o", str(tmp_path / "seven.npy")]) == 0
+    spikes = np.load(tmp_path / "seven.npy")
+    assert spikes.shape == (140, int(round(audio.size / 22050 / 0.01))) and spikes.sum() > 100
+    (tmp_path / "bad.wav").write_bytes(b"RIFF0000WAVEjunk")
+    assert main(["encode", str(tmp_path / "bad.wav"), "-o", str(tmp_path / "x.npy")]) == 2
+    assert "not a readable WAV file" in capsys.readouterr().err
+    assert not (tmp_path / "x.npy").exists()
