@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: test venv bench clean-venv
+.PHONY: demo test venv bench clean-venv
 
 venv: $(STAMP)
 
@@ -21,11 +21,16 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
+# The main job: embedded spoken digits -> CRSNN -> NetX HDF5 -> Lava (runs/demo).
+demo: $(STAMP)
+	$(PY) -m lava_convdelay.demo --out runs/demo
+
 test: $(STAMP)
 	$(PY) -m pytest -q
 
 bench: $(STAMP)
-	$(PY) bench/bench_recurrence.py
+	$(PY) bench/bench_recurrence.py --repeats 2
+	$(PY) bench/bench_deploy.py
 
 clean-venv:
 	rm -rf $(VENV)

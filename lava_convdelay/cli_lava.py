@@ -69,9 +69,28 @@ def run_deploy(args: argparse.Namespace) -> int:
     return run_simulate(args)
 
 
+def spike_agreement(model, spec, spikes: np.ndarray):
+    """Run ``model`` (training side, quantized) and Lava on ``spikes`` ``[B, C, T]``.
+
+    Returns per layer ``(agreement fraction, spikes training, spikes Lava, exact)``
+    and the Lava results.
+    """
+    from sim.lava_runner import LavaRunner
+    model.eval()
+    with torch.no_grad():
+        expected = [s.cpu().numpy().astype(np.uint8)
+                    for s in model(torch.as_tensor(spikes, dtype=torch.float32), all_layers=True)]
+    results = LavaRunner(spec).run_many(spikes, record_layers=True, progress=True)
+    rows = []
+    for i in range(len(spec.layers)):
+        got = np.stack([r.layers[i] for r in results])
+        rows.append((float((expected[i] == got).mean()), int(expected[i].sum()), int(got.sum()),
+                     bool(np.array_equal(expected[i], got))))
+    return rows, results
+
+
 def run_verify(args: argparse.Namespace) -> int:
     from netx_export.to_model import spec_to_model
-    from sim.lava_runner import LavaRunner
 
     spec = read_network(args.network)
     if args.input is not None:
@@ -79,22 +98,13 @@ def run_verify(args: argparse.Namespace) -> int:
     else:
         gen = np.random.default_rng(args.seed)
         spikes = (gen.random((args.samples, spec.input_size, args.steps)) < args.rate).astype(np.int8)
-    model = spec_to_model(spec)
-    with torch.no_grad():
-        expected = [s.numpy().astype(np.uint8) for s in model(torch.as_tensor(spikes, dtype=torch.float32),
-                                                              all_layers=True)]
-    results = LavaRunner(spec).run_many(spikes, record_layers=True, progress=True)
+    rows, _ = spike_agreement(spec_to_model(spec), spec, spikes)
     print(f"{args.network}: {len(spikes)} sample(s) x {spikes.shape[-1]} steps, "
           f"training-side quantized model vs Lava (CPU, fixed_pt)")
     print("layer  type       neurons  spikes (train)  spikes (lava)  agreement")
-    exact = True
-    for i, layer in enumerate(spec.layers):
-        want = expected[i]
-        got = np.stack([r.layers[i] for r in results])
-        agreement = float((want == got).mean())
-        exact &= bool(np.array_equal(want, got))
-        print(f"{i + 1:<6} {layer.type:<10} {layer.num_neurons:<8} {int(want.sum()):<15} "
-              f"{int(got.sum()):<14} {100 * agreement:.4f} %")
+    for i, (layer, (agreement, n_train, n_lava, _)) in enumerate(zip(spec.layers, rows), start=1):
+        print(f"{i:<6} {layer.type:<10} {layer.num_neurons:<8} {n_train:<15} {n_lava:<14} {100 * agreement:.4f} %")
+    exact = all(row[3] for row in rows)
     print("verdict: " + ("spike-exact (100 %)" if exact else "MISMATCH"))
     return 0 if exact else 1
 

@@ -8,8 +8,9 @@ range and level; train and test speakers are disjoint. Each utterance gets a
 little rate/pitch jitter, a random onset and background noise.
 
 Deterministic for a seed whatever the number of worker processes: eSpeak
-keeps internal state from one utterance to the next, so each speaker is
-synthesized, in a fixed order, by a freshly forked worker.
+keeps internal state from one utterance to the next, so fixed chunks of one
+speaker's utterances are synthesized, in a fixed order, each by a freshly
+forked worker.
 """
 from __future__ import annotations
 
@@ -34,6 +35,7 @@ KEYS = [f"{lang}-{word}" for lang in ("en", "de") for word in WORDS[lang]]
 # breath noise that differs from run to run even with a fixed rand() seed
 VARIANTS = ["m1", "m2", "m3", "m4", "m5", "m6", "m7", "m8", "f1", "f4",
             "klatt", "klatt2", "klatt3", "klatt4", "croak", "grandma", "grandpa", "linda"]
+CHUNK = 10  # utterances per worker task (fixed: part of what makes runs reproducible)
 SAMPLE_RATE = 16000  # audio is resampled to this before the cochlea
 DURATION = 1.0  # seconds per utterance (padded / cut)
 VERSION = 1
@@ -109,7 +111,7 @@ def _speaker_job(args):
     import ctypes
     from lava_convdelay.data.speech import Synthesizer
     config, speaker, voice, utterances = args
-    ctypes.CDLL(None).srand(config.seed * 1000 + speaker)
+    ctypes.CDLL(None).srand(config.seed * 100003 + utterances[0][0])
     synth = Synthesizer()
     cochlea = Cochlea(config.channels)
     out = []
@@ -130,7 +132,8 @@ def generate_split(config: GeneratorConfig, split: str, path: Path, workers: int
     BasilarMembrane(config.channels).transfer(int(DURATION * SAMPLE_RATE), SAMPLE_RATE)
     Cochlea(config.channels)(np.random.default_rng(0).standard_normal(int(DURATION * SAMPLE_RATE)),
                              SAMPLE_RATE, seed=0)  # compiles the numba kernels before forking
-    jobs = [(config, speaker, voice, utterances) for speaker, voice, utterances in plan]
+    jobs = [(config, speaker, voice, utterances[i:i + CHUNK])
+            for speaker, voice, utterances in plan for i in range(0, len(utterances), CHUNK)]
     total = sum(len(j[3]) for j in jobs)
     results = []
     context = multiprocessing.get_context("fork")
