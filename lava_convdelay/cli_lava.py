@@ -3,13 +3,12 @@ against the training-side quantized model."""
 from __future__ import annotations
 
 import argparse
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from lava_convdelay.atomic import atomic_output
 from lava_convdelay.errors import UserError
 from netx_export.reader import read_network
 
@@ -34,15 +33,8 @@ def load_spikes(path: Path, channels: int) -> np.ndarray:
 
 def save_npy(array: np.ndarray, path: Path) -> None:
     """Write ``array`` to ``path`` atomically."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".npy", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.save(f, array)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_output(path, suffix=".npy") as tmp:
+        np.save(tmp, array)
 
 
 def run_simulate(args: argparse.Namespace, backend: str | None = None) -> int:

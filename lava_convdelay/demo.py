@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import time
 from pathlib import Path
@@ -21,6 +20,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from lava_convdelay.atomic import atomic_output
 from lava_convdelay.errors import UserError
 
 CONFIG = Path(__file__).resolve().parent.parent / "configs" / "demo.json"
@@ -68,9 +68,8 @@ def run(out: Path, config_path: Path, lava_samples: int, epochs: int | None) -> 
         "clamped_at_export": report.clamped,
         "seconds": time.perf_counter() - start,
     }
-    tmp = out / ".summary.json.tmp"
-    tmp.write_text(json.dumps(summary, indent=1))
-    os.replace(tmp, out / "summary.json")
+    with atomic_output(out / "summary.json") as tmp:
+        tmp.write_text(json.dumps(summary, indent=1))
     print()
     print(f"CRSNN on embedded spoken digits ({len(test_set)} test samples)")
     print(f"  float accuracy (as trained)          {100 * full.accuracy['float']:6.2f} %")

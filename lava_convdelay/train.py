@@ -26,6 +26,7 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, DistributedSampler
 from tqdm import tqdm
 
+from lava_convdelay.atomic import atomic_output
 from lava_convdelay.checkpoint import read_checkpoint, save_checkpoint
 from lava_convdelay.delays import SigmaSchedule
 from lava_convdelay.errors import UserError
@@ -116,15 +117,12 @@ def _optimizer(model: SpikingNetwork, cfg: dict) -> torch.optim.Optimizer:
 
 
 def _write_metrics(out: Path, history: list[dict]) -> None:
-    tmp = out / ".metrics.csv.tmp"
-    with open(tmp, "w", newline="") as f:
+    with atomic_output(out / "metrics.csv") as tmp, open(tmp, "w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=list(history[0]))
         writer.writeheader()
         writer.writerows(history)
-    os.replace(tmp, out / "metrics.csv")
-    tmp = out / ".metrics.json.tmp"
-    tmp.write_text(json.dumps(history, indent=1))
-    os.replace(tmp, out / "metrics.json")
+    with atomic_output(out / "metrics.json") as tmp:
+        tmp.write_text(json.dumps(history, indent=1))
 
 
 def train(config: dict, out_dir: str | os.PathLike, resume: bool = False,

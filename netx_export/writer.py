@@ -7,12 +7,12 @@ directory and renamed, so an interrupted export never leaves a partial file.
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 
 import h5py
 import numpy as np
 
+from lava_convdelay.atomic import atomic_output
 from netx_export.description import LayerSpec, NetworkSpec
 
 FORMAT_NAME = "lava-convdelay-netx"
@@ -50,21 +50,13 @@ def _write_layer(group: h5py.Group, layer: LayerSpec) -> None:
 def write_network(spec: NetworkSpec, path: str | os.PathLike) -> Path:
     """Write ``spec`` to ``path`` atomically; returns the path."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        with h5py.File(tmp, "w") as f:
-            f.attrs["format"] = FORMAT_NAME
-            f.attrs["format_version"] = FORMAT_VERSION
-            root = f.create_group(EXTENSION_ROOT if spec.uses_extension else STOCK_ROOT)
-            inp = root.create_group("0")
-            inp.create_dataset("type", (1,), "S10", [b"input"])
-            inp.create_dataset("shape", data=np.array([spec.input_size], dtype=np.int64))
-            for i, layer in enumerate(spec.layers, start=1):
-                _write_layer(root.create_group(str(i)), layer)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_output(path) as tmp, h5py.File(tmp, "w") as f:
+        f.attrs["format"] = FORMAT_NAME
+        f.attrs["format_version"] = FORMAT_VERSION
+        root = f.create_group(EXTENSION_ROOT if spec.uses_extension else STOCK_ROOT)
+        inp = root.create_group("0")
+        inp.create_dataset("type", (1,), "S10", [b"input"])
+        inp.create_dataset("shape", data=np.array([spec.input_size], dtype=np.int64))
+        for i, layer in enumerate(spec.layers, start=1):
+            _write_layer(root.create_group(str(i)), layer)
     return path

@@ -9,7 +9,6 @@ from lava_convdelay.data.cochlea import BasilarMembrane, BushyCell, HairCell, no
 lauscher = pytest.importorskip("lauscher")
 from lauscher.audiowaves import MonoAudioWave  # noqa: E402
 from lauscher.firing_probability import FiringProbability  # noqa: E402
-from lauscher.membranevelocity import MembraneVelocity  # noqa: E402
 from lauscher.transformations import BasilarMembrane as RefBM  # noqa: E402
 from lauscher.transformations import BushyCell as RefBushy  # noqa: E402
 from lauscher.transformations import HairCell as RefHairCell  # noqa: E402

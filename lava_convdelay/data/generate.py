@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
+from lava_convdelay.atomic import atomic_output
 from lava_convdelay.data.cochlea import BasilarMembrane, Cochlea, spikes_to_events
 from lava_convdelay.data.shd import write_shd
 from lava_convdelay.data.speech import Voice
@@ -160,8 +161,8 @@ def generate(out_dir: str | os.PathLike, config: GeneratorConfig = GeneratorConf
     expected = {**asdict(config), "version": VERSION}
     if stamp.exists() and json.loads(stamp.read_text()) != expected:
         raise ValueError(f"{out}: holds data generated with other settings ({stamp}); use another --out")
-    out.mkdir(parents=True, exist_ok=True)
-    stamp.write_text(json.dumps(expected, indent=1))
+    with atomic_output(stamp) as tmp:
+        tmp.write_text(json.dumps(expected, indent=1))
     paths = []
     for split in ("train", "test"):
         path = out / f"{split}.h5"

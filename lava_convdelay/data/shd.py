@@ -16,6 +16,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from lava_convdelay.atomic import atomic_output
 from lava_convdelay.errors import UserError
 
 SHD_CHANNELS = 700
@@ -134,23 +135,14 @@ def write_shd(path: str | os.PathLike, times: list, units: list, labels, keys: l
 
     ``times[i]`` seconds (float) and ``units[i]`` channels (int) of sample ``i``.
     """
-    import tempfile
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        with h5py.File(tmp, "w") as f:
-            f.create_dataset("spikes/times", data=np.array([np.asarray(t, np.float32) for t in times] + [None],
-                                                           dtype=h5py.vlen_dtype(np.float32))[:-1])
-            f.create_dataset("spikes/units", data=np.array([np.asarray(u, np.uint16) for u in units] + [None],
-                                                           dtype=h5py.vlen_dtype(np.uint16))[:-1])
-            f.create_dataset("labels", data=np.asarray(labels, dtype=np.uint8))
-            f.create_dataset("extra/keys", data=np.array([k.encode() for k in keys]))
-            if speaker is not None:
-                f.create_dataset("extra/speaker", data=np.asarray(speaker, dtype=np.uint8))
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_output(path) as tmp, h5py.File(tmp, "w") as f:
+        f.create_dataset("spikes/times", data=np.array([np.asarray(t, np.float32) for t in times] + [None],
+                                                       dtype=h5py.vlen_dtype(np.float32))[:-1])
+        f.create_dataset("spikes/units", data=np.array([np.asarray(u, np.uint16) for u in units] + [None],
+                                                       dtype=h5py.vlen_dtype(np.uint16))[:-1])
+        f.create_dataset("labels", data=np.asarray(labels, dtype=np.uint8))
+        f.create_dataset("extra/keys", data=np.array([k.encode() for k in keys]))
+        if speaker is not None:
+            f.create_dataset("extra/speaker", data=np.asarray(speaker, dtype=np.uint8))
     return path
