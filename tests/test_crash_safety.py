@@ -103,3 +103,24 @@ def test_sigkill_during_training_then_resume_equals_uninterrupted(tmp_path):
     for (name, a), b in zip(full.state_dict().items(), resumed.state_dict().values()):
         assert torch.equal(a, b), name
     assert os.path.exists(run / "plots" / "curves.png")
+
+
+def test_sigkill_during_dataset_generation_then_rerun(tmp_path):
+    from lava_convdelay.data import read_shd
+    out = tmp_path / "data"
+    cmd = [sys.executable, "-m", "lava_convdelay.cli", "data", "generate", "--out", str(out),
+           "--per-class", "1", "--test-per-class", "1"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 300
+    while not (out / "generator.json").exists() and time.time() < deadline:
+        time.sleep(0.2)
+    time.sleep(15)  # well inside the synthesis of the training split
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    for name in ("train.h5", "test.h5"):
+        if (out / name).exists():  # whatever exists under the final name is complete
+            assert len(read_shd(out / name)["labels"]) == 20
+    assert not (out / "test.h5").exists(), "killed too late to test anything"
+    assert subprocess.run(cmd, capture_output=True).returncode == 0
+    assert len(read_shd(out / "train.h5")["labels"]) == 20
+    assert len(read_shd(out / "test.h5")["labels"]) == 20
