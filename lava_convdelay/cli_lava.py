@@ -19,8 +19,8 @@ def load_spikes(path: Path, channels: int) -> np.ndarray:
         spikes = np.load(path, allow_pickle=False)
     except FileNotFoundError:
         raise UserError(f"{path}: no such input file") from None
-    except (ValueError, OSError) as err:
-        raise UserError(f"{path}: not a readable .npy array ({err})") from None
+    except (ValueError, OSError, EOFError) as err:  # EOFError: an empty file
+        raise UserError(f"{path}: not a readable .npy array ({err or 'empty file'})") from None
     if spikes.ndim == 2:
         spikes = spikes[None]
     if spikes.ndim != 3 or spikes.shape[1] != channels:

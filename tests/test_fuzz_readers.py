@@ -183,3 +183,44 @@ def test_training_config_sections_must_be_mappings(tmp_path, text):
     path.write_text(text)
     with pytest.raises(UserError, match="config.json: "):
         load_config(path)
+
+
+@fuzz(40)
+@given(blob=st.binary(max_size=2048), kind=st.sampled_from(["raw", "npy"]))
+def test_spike_input_reader(tmp_path, blob, kind):
+    """40 cases: .npy spike inputs for simulate/verify/deploy."""
+    from lava_convdelay.cli_lava import load_spikes
+    path = tmp_path / "in.npy"
+    if kind == "raw":
+        path.write_bytes(blob)
+    else:
+        values = np.frombuffer(blob[: len(blob) // 8 * 8], dtype=np.float64)
+        np.save(path, values.reshape(-1, 1) if values.size % 2 else values.reshape(2, -1))
+    try:
+        spikes = load_spikes(path, 2)
+    except UserError as err:
+        assert str(path) in str(err)
+        return
+    assert spikes.ndim == 3 and spikes.shape[1] == 2 and set(np.unique(spikes)) <= {0, 1}
+
+
+@fuzz(40)
+@given(blob=st.binary(max_size=4096))
+def test_wav_reader(tmp_path, blob):
+    """40 cases: recordings for encode (valid headers with random payloads and junk)."""
+    import io
+    from scipy.io import wavfile
+    from lava_convdelay.data.cli import read_wav
+    path = tmp_path / "in.wav"
+    if len(blob) % 2 == 0 and blob:
+        buffer = io.BytesIO()
+        wavfile.write(buffer, 16000, np.frombuffer(blob, dtype=np.int16))
+        path.write_bytes(buffer.getvalue())
+    else:
+        path.write_bytes(blob)
+    try:
+        audio, rate = read_wav(path)
+    except UserError as err:
+        assert str(path) in str(err)
+        return
+    assert audio.ndim == 1 and rate == 16000 and audio.size >= 160
