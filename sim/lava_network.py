@@ -2,41 +2,66 @@
 
 This is the *what*: processes and connections, independent of the backend
 that runs them (:mod:`sim.lava_runner` picks CPU simulation or Loihi 2). Only
-processes with Loihi 2 implementations are used:
+processes with Loihi 2 implementations are used, per layer:
 
-- feed-forward: ``Dense`` (``DelayDense`` when a ``dense`` layer has delays,
-  per output neuron, as stock NetX does);
+- feed-forward synapse: ``Dense``; ``DelayDense`` when a ``dense`` layer has
+  a ``delay`` (``delays[i, j] = delay[i]``: the delay sits on the layer's own
+  input, as stock NetX does);
 - neuron: ``LIF`` with ``du = iDecay - 1``, ``dv = vDecay``, ``vth = vThMant``,
-  ``bias_exp = 6`` (NetX's CUBA mapping);
-- recurrence: ``Sparse`` (``dense_rec``) or ``DelaySparse`` with
-  ``delays[i, j] = delay_rec[j]`` (``delay_rec``, and ``conv_rec``, whose
-  banded matrix has about ``k * C`` non-zeros per row). Both synapses feed the
-  same ``LIF.a_in``, where Lava sums them.
+  ``bias_mant = 0``, ``bias_exp = 6`` (NetX's CUBA mapping);
+- recurrent synapse, from ``LIF.s_out`` back into the same ``LIF.a_in``
+  (Lava sums the two inputs): ``Sparse`` for ``dense_rec`` (and for delayed
+  types whose delays are all 0), else ``DelaySparse`` with
+  ``delays[i, j] = delay_rec[j]`` where ``R[i, j] != 0`` (0 elsewhere, as
+  DelaySparse wants) and ``max_delay = max(delay_rec)``. ``conv_rec`` uses
+  its banded ``weight_rec``: about ``k * C`` non-zeros per row.
 
-Weights of one layer share one mantissa/exponent scaling from lava-dl's
-``optimize_weight_bits`` over ``[W | R]``, so feed-forward and recurrent
-inputs arrive on the same scale. (NetX's own ``RecurrentDense`` loses the
-exponent and misplaces delays; it is not used.)
+Timing: every synapse adds one step, so a spike of layer ``l - 1`` at step
+``t`` reaches layer ``l`` at ``t + 1`` (``t + 1 + D_i`` through a delayed
+``dense``), and a recurrent spike of neuron ``j`` at ``t`` arrives at
+``t + 1 + delay_rec[j]``: exactly docs/hdf5-format.md.
+
+Weights: one mantissa / exponent / bit-width / sign mode per *layer*, from
+lava-dl's ``optimize_weight_bits`` over ``[W | R]``, passed to both synapses
+so the feed-forward and recurrent inputs arrive on the same scale. (NetX's
+own ``RecurrentDense`` drops ``weight_exp`` and puts the feed-forward delay
+inside the loop; it is not used.) The sign mode is passed explicitly, and the
+result is checked with Lava's own clip / truncate functions to give exactly
+``W``, ``R`` (see :func:`layer_weights` for the upstream inconsistency this
+guards against).
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
 import numpy as np
-from lava.lib.dl.netx.utils import optimize_weight_bits
+from lava.lib.dl.netx.utils import SYNAPSE_SIGN_MODE, optimize_weight_bits
 from lava.magma.core.process.process import AbstractProcess
 from lava.proc.dense.process import DelayDense, Dense
 from lava.proc.lif.process import LIF
 from lava.proc.sparse.process import DelaySparse, Sparse
+from lava.utils.weightutils import SignMode, clip_weights, determine_sign_mode, truncate_weights
+from lava.utils.weightutils import optimize_weight_bits as lava_optimize_weight_bits
 from scipy.sparse import csr_matrix
 
-from netx_export.description import LayerSpec, NetworkSpec
-from netx_export.errors import UnsupportedLayerError
+from netx_export.description import EXTENSION_TYPES, RECURRENT_TYPES, STOCK_TYPES, LayerSpec, NetworkSpec
+from sim.errors import InvalidSpecError, UnsupportedLayerError
+
+#: Layer types this builder maps onto Lava processes.
+KNOWN_TYPES = STOCK_TYPES + EXTENSION_TYPES
+#: Loihi 2 / Lava delay limit used by NetX (DelayDense clamps above it).
+MAX_DELAY = 62
+WEIGHT_MIN, WEIGHT_MAX = -256, 254
+VTH_MAX = (1 << 17) - 1
+
+_SIGN_MODES = {SYNAPSE_SIGN_MODE.MIXED: SignMode.MIXED,
+               SYNAPSE_SIGN_MODE.EXCITATORY: SignMode.EXCITATORY,
+               SYNAPSE_SIGN_MODE.INHIBITORY: SignMode.INHIBITORY}
 
 
 @dataclass
 class LavaLayer:
-    """The processes of one layer; ``inp`` receives presynaptic spikes."""
+    """The processes of one layer; ``synapse.s_in`` receives presynaptic spikes."""
 
     neuron: LIF
     synapse: AbstractProcess
@@ -44,7 +69,8 @@ class LavaLayer:
 
     @property
     def stateful(self) -> list[tuple[AbstractProcess, str]]:
-        """(process, var name) pairs that hold state between time steps."""
+        """(process, var name) pairs that carry state from one step to the next:
+        the neuron's ``u``, ``v`` and each synapse's activation / delay buffer."""
         pairs = [(self.neuron, "u"), (self.neuron, "v"), (self.synapse, "a_buff")]
         if self.recurrent is not None:
             pairs.append((self.recurrent, "a_buff"))
@@ -53,65 +79,275 @@ class LavaLayer:
 
 @dataclass
 class LavaNetwork:
+    """Built, unconnected-to-I/O processes of a network (no source, no sinks)."""
+
     spec: NetworkSpec
     layers: list[LavaLayer] = field(default_factory=list)
 
     @property
     def input_port(self):
+        """InPort for the external spikes ``[input_size]`` (layer 1's synapse)."""
         return self.layers[0].synapse.s_in
 
     @property
     def output_port(self):
+        """OutPort of the last layer's spikes ``[N_out]``."""
         return self.layers[-1].neuron.s_out
 
 
-def _shared_scaling(layer: LayerSpec) -> tuple[np.ndarray, np.ndarray | None, int, int]:
-    mats = [layer.weight] + ([layer.weight_rec] if layer.weight_rec is not None else [])
-    joined, bits, exponent, _ = optimize_weight_bits(np.hstack(mats).astype(np.int64))
-    joined = np.asarray(joined)
-    n_in = layer.in_features
-    rec = joined[:, n_in:] if layer.weight_rec is not None else None
-    return joined[:, :n_in], rec, int(bits), int(exponent)
+@dataclass(frozen=True)
+class LayerWeights:
+    """A layer's synapse parameters for Lava: ``weight`` ``[N, in]`` and
+    ``weight_rec`` ``[N, N]`` (or None) are the mantissas given to the
+    processes; ``weight_exp``, ``num_weight_bits`` and ``sign_mode`` are
+    shared by both synapses."""
 
+    weight: np.ndarray
+    weight_rec: np.ndarray | None
+    weight_exp: int
+    num_weight_bits: int
+    sign_mode: SignMode
+
+    @property
+    def scaling(self) -> dict:
+        return dict(weight_exp=self.weight_exp, num_weight_bits=self.num_weight_bits,
+                    sign_mode=self.sign_mode)
+
+
+# --------------------------------------------------------------------------- validation
+
+def _where(spec: NetworkSpec, index: int, layer: LayerSpec) -> str:
+    return f"{spec.source}: layer {index} ({layer.type})"
+
+
+def _int_array(value, name: str, where: str, shape: tuple, low: int, high: int) -> np.ndarray:
+    """``value`` as int64 of ``shape`` with integers in ``[low, high]``, or an error saying why."""
+    arr = np.asarray(value)
+    if arr.shape != shape:
+        raise InvalidSpecError(f"{where}: '{name}' has shape {arr.shape}, expected {shape}")
+    if arr.dtype == bool or not np.issubdtype(arr.dtype, np.number):
+        raise InvalidSpecError(f"{where}: '{name}' must be numeric, got dtype {arr.dtype}")
+    if arr.size:
+        bad = ~np.isfinite(arr) | (arr != np.round(arr)) if np.issubdtype(arr.dtype, np.floating) \
+            else np.zeros(arr.shape, bool)
+        if bad.any():
+            idx = tuple(int(i) for i in np.argwhere(bad)[0])
+            raise InvalidSpecError(f"{where}: '{name}' must hold finite integers, got {arr[idx]} at {idx}")
+        out = (arr < low) | (arr > high)
+        if out.any():
+            idx = tuple(int(i) for i in np.argwhere(out)[0])
+            raise InvalidSpecError(f"{where}: '{name}' value {arr[idx]} at {idx} is outside [{low}, {high}] "
+                                   f"({int(out.sum())} value(s) out of range)")
+    return arr.astype(np.int64)
+
+
+def _check_int(value, name: str, where: str, low: int, high: int) -> int:
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
+        raise InvalidSpecError(f"{where}: '{name}' must be an integer, got {value!r}")
+    if not low <= int(value) <= high:
+        raise InvalidSpecError(f"{where}: '{name}'={int(value)} is outside [{low}, {high}]")
+    return int(value)
+
+
+def banded_matrix(kernel: np.ndarray, positions: int) -> np.ndarray:
+    """``[C*F, C*F]`` recurrent matrix of a "same" 1-D convolution (docs/hdf5-format.md):
+    post ``(o, f)``, pre ``(i, g)`` gets ``kernel[o, i, g - f + k // 2]`` inside the band."""
+    c_out, c_in, k = kernel.shape
+    dense = np.zeros((c_out, positions, c_in, positions), dtype=np.int64)
+    f = np.arange(positions)
+    for m in range(k):
+        g = f + m - k // 2
+        ok = (g >= 0) & (g < positions)
+        dense[:, f[ok], :, g[ok]] = kernel[:, :, m]  # broadcast over the valid positions
+    return dense.reshape(c_out * positions, c_in * positions)
+
+
+def validate_layer(layer: LayerSpec, where: str, in_features: int) -> LayerSpec:
+    """Check one layer for the Lava mapping; returns it with integer arrays (and,
+    for ``conv_rec`` without ``weight_rec``, the banded matrix filled in).
+
+    Raises :class:`UnsupportedLayerError` for types or options Lava cannot
+    express and :class:`InvalidSpecError` for inconsistent fields.
+    """
+    if layer.type not in KNOWN_TYPES:
+        raise UnsupportedLayerError(f"{where}: unknown layer type '{layer.type}' "
+                                    f"(known: {', '.join(KNOWN_TYPES)})")
+    weight = np.asarray(layer.weight)
+    if weight.ndim != 2 or weight.shape[0] < 1:
+        raise InvalidSpecError(f"{where}: 'weight' must be [N, inFeatures], got shape {weight.shape}")
+    n = weight.shape[0]
+    weight = _int_array(weight, "weight", where, (n, in_features), WEIGHT_MIN, WEIGHT_MAX)
+    neuron = layer.neuron
+    i_decay = _check_int(neuron.i_decay, "iDecay", where, 0, 4096)
+    _check_int(neuron.v_decay, "vDecay", where, 0, 4096)
+    _check_int(neuron.vth_mant, "vThMant", where, 1, VTH_MAX)
+    if i_decay == 0:
+        # Lava's LIF decays u by (du + 1) / 4096 and du is a 12-bit unsigned field
+        raise UnsupportedLayerError(f"{where}: iDecay = 0 (no current decay) cannot be expressed by "
+                                    f"Lava's LIF (du = iDecay - 1 must be >= 0)")
+    fields = dict(weight=weight)
+    if layer.delay is not None:
+        if layer.type != "dense":
+            raise UnsupportedLayerError(
+                f"{where}: a feed-forward 'delay' on a '{layer.type}' layer is not supported "
+                f"(on a recurrent layer an output delay is not an input delay)")
+        fields["delay"] = _int_array(layer.delay, "delay", where, (n,), 0, MAX_DELAY)
+    if layer.type == "dense":
+        for name in ("weight_rec", "delay_rec", "conv"):
+            if getattr(layer, name) is not None:
+                raise InvalidSpecError(f"{where}: a 'dense' layer has no '{name}'")
+        return LayerSpec(type=layer.type, neuron=neuron, **fields)
+
+    weight_rec = layer.weight_rec
+    if layer.type == "conv_rec":
+        conv = layer.conv
+        if conv is None:
+            raise InvalidSpecError(f"{where}: 'conv_rec' needs its convolution (channels, kernel)")
+        channels = _check_int(conv.channels, "channels", where, 1, n)
+        k = _check_int(conv.kernel_size, "kernelSize", where, 1, 2 * n - 1)
+        if n % channels or k % 2 == 0 or k > 2 * (n // channels) - 1:
+            raise InvalidSpecError(f"{where}: channels={channels}, kernelSize={k} do not fit N={n} "
+                                   f"(need N % channels == 0 and an odd kernel no wider than the positions)")
+        kernel = _int_array(conv.kernel, "weight_rec_conv", where, (channels, channels, k),
+                            WEIGHT_MIN, WEIGHT_MAX)
+        banded = banded_matrix(kernel, n // channels)
+        if weight_rec is not None:
+            given = _int_array(weight_rec, "weight_rec", where, (n, n), WEIGHT_MIN, WEIGHT_MAX)
+            if not np.array_equal(given, banded):
+                idx = tuple(int(i) for i in np.argwhere(given != banded)[0])
+                raise InvalidSpecError(f"{where}: 'weight_rec' is not the banded matrix of the kernel "
+                                       f"(first difference at {idx}: {given[idx]} vs {banded[idx]})")
+        fields["weight_rec"] = banded
+        fields["conv"] = conv
+    else:
+        if weight_rec is None:
+            raise InvalidSpecError(f"{where}: a '{layer.type}' layer needs 'weight_rec'")
+        fields["weight_rec"] = _int_array(weight_rec, "weight_rec", where, (n, n), WEIGHT_MIN, WEIGHT_MAX)
+        if layer.conv is not None:
+            raise InvalidSpecError(f"{where}: only 'conv_rec' layers have a convolution")
+    if layer.type == "dense_rec":
+        if layer.delay_rec is not None and np.any(layer.delay_rec):
+            raise UnsupportedLayerError(f"{where}: 'dense_rec' has no recurrent delays "
+                                        f"(use 'delay_rec'), got non-zero 'delay_rec'")
+        return LayerSpec(type=layer.type, neuron=neuron, **fields)
+    max_delay = _check_int(layer.max_delay, "maxDelay", where, 0, MAX_DELAY)
+    if layer.delay_rec is None:
+        raise InvalidSpecError(f"{where}: a '{layer.type}' layer needs 'delay_rec'")
+    fields["delay_rec"] = _int_array(layer.delay_rec, "delay_rec", where, (n,), 0, max_delay)
+    return LayerSpec(type=layer.type, neuron=neuron, max_delay=max_delay, **fields)
+
+
+def validate_spec(spec: NetworkSpec) -> NetworkSpec:
+    """Check a whole network (sizes chain from ``input_size``); returns a checked copy."""
+    if not spec.layers:
+        raise InvalidSpecError(f"{spec.source}: the network has no layers")
+    in_features = _check_int(spec.input_size, "input_size", spec.source, 1, 1 << 24)
+    layers = []
+    for i, layer in enumerate(spec.layers, start=1):
+        checked = validate_layer(layer, _where(spec, i, layer), in_features)
+        layers.append(checked)
+        in_features = checked.num_neurons
+    return NetworkSpec(input_size=int(spec.input_size), layers=layers, source=spec.source)
+
+
+# --------------------------------------------------------------------------- weights
+
+def _lava_effective(mantissa: np.ndarray, bits: int, exponent: int, sign: SignMode) -> np.ndarray | None:
+    """What Lava's fixed-point synapse models (and Loihi) make of ``mantissa``, in
+    units of the original weights; None if the exponent scaling is not exact."""
+    processed = truncate_weights(clip_weights(mantissa.astype(np.int32), sign, num_bits=8), sign, bits)
+    processed = np.asarray(processed, dtype=np.int64)
+    if exponent >= 0:
+        return processed << exponent
+    shift = -exponent
+    # the models shift the *sum* right by -exponent: exact iff every weight is a multiple of 2^shift
+    return None if np.any(processed & ((1 << shift) - 1)) else processed >> shift
+
+
+def layer_weights(layer: LayerSpec, where: str = "") -> LayerWeights:
+    """Shared scaling of a validated layer's ``W`` and ``R`` for Lava's synapses.
+
+    lava-dl's ``optimize_weight_bits([W | R])`` picks mantissas, bits and
+    exponent. Upstream, it scales a matrix whose values are all <= 0 (or a
+    sub-matrix of a mixed layer that is all <= 0) down to -256, which Lava's
+    ``clip_weights`` then turns into -255 (inhibitory magnitudes are 8-bit
+    unsigned) -- wrong weights, silently. So the sign mode is passed to the
+    processes explicitly and the choice is checked with Lava's own clip and
+    truncate; if it is not exact, Lava's own ``optimize_weight_bits`` (which
+    scales inhibitory weights to -255) is tried, then the plain 8-bit
+    mixed-sign encoding (exponent 0, exact for even weights in [-256, 254]). Raises
+    :class:`UnsupportedLayerError` if neither represents the weights exactly.
+    """
+    mats = [layer.weight] + ([layer.weight_rec] if layer.weight_rec is not None else [])
+    joined = np.hstack(mats).astype(np.int64)
+    candidates = []
+    if joined.any():
+        with np.errstate(divide="ignore"):  # it divides by a zero max / min weight
+            mantissa, bits, exponent, sign = optimize_weight_bits(joined)
+        candidates.append((np.asarray(mantissa, dtype=np.int64), int(bits), int(exponent), _SIGN_MODES[sign]))
+        # Lava's own optimizer scales inhibitory weights to -255 (consistent with its clip)
+        sign = determine_sign_mode(joined)
+        lava_opt = lava_optimize_weight_bits(joined.astype(np.int32), sign)
+        candidates.append((np.asarray(lava_opt.weights, dtype=np.int64), int(lava_opt.num_weight_bits),
+                           int(lava_opt.weight_exp), sign))
+    candidates.append((joined, 8, 0, SignMode.MIXED))
+    for mantissa, bits, exponent, sign in candidates:
+        if not 1 <= bits <= 8:  # lava-dl asks for 9 bits for odd mixed-sign weights: not a Loihi width
+            continue
+        effective = _lava_effective(mantissa, bits, exponent, sign)
+        if effective is not None and np.array_equal(effective, joined):
+            n_in = layer.in_features
+            rec = mantissa[:, n_in:] if layer.weight_rec is not None else None
+            return LayerWeights(mantissa[:, :n_in], rec, exponent, bits, sign)
+    raise UnsupportedLayerError(f"{where or 'layer'}: weights cannot be represented exactly by Loihi's "
+                                f"8-bit synapse with one shared exponent (odd weights with magnitude > 127?)")
+
+
+# --------------------------------------------------------------------------- building
 
 def build_layer(layer: LayerSpec, name: str, where: str = "") -> LavaLayer:
-    """Processes and internal connections of one layer (``where`` names it in errors)."""
+    """Processes and internal connections of one *validated* layer
+    (``where`` names it in errors; see :func:`validate_layer`)."""
     n = layer.num_neurons
-    if layer.neuron.i_decay == 0:
-        # Lava's LIF adds 1 to du (12-bit unsigned), so iDecay = 0 has no encoding
-        raise UnsupportedLayerError(f"{where or name}: iDecay = 0 (no current decay) cannot be expressed "
-                                    f"by Lava's LIF (du = iDecay - 1 must be >= 0)")
-    weight, weight_rec, bits, exponent = _shared_scaling(layer)
-    scaling = dict(weight_exp=exponent, num_weight_bits=bits)
+    weights = layer_weights(layer, where or name)
     neuron = LIF(shape=(n,), vth=layer.neuron.vth_mant, du=layer.neuron.i_decay - 1,
                  dv=layer.neuron.v_decay, bias_mant=0, bias_exp=6, name=f"{name}.lif")
     if layer.delay is not None and layer.delay.any():
         delays = np.repeat(layer.delay.reshape(-1, 1), layer.in_features, axis=1).astype(np.int64)
-        synapse = DelayDense(weights=weight, delays=delays, max_delay=int(layer.delay.max()),
-                             name=f"{name}.dense", **scaling)
+        synapse = DelayDense(weights=weights.weight, delays=delays, max_delay=int(layer.delay.max()),
+                             name=f"{name}.dense", **weights.scaling)
     else:
-        synapse = Dense(weights=weight, name=f"{name}.dense", **scaling)
+        synapse = Dense(weights=weights.weight, name=f"{name}.dense", **weights.scaling)
     synapse.a_out.connect(neuron.a_in)
     recurrent = None
-    if weight_rec is not None:
-        sparse = csr_matrix(weight_rec)
+    rec = weights.weight_rec
+    if rec is not None and rec.any():
+        sparse = csr_matrix(rec)
         if layer.delay_rec is not None and layer.delay_rec.any():
-            delays = np.where(weight_rec != 0, layer.delay_rec[None, :], 0).astype(np.int64)
+            delays = np.where(rec != 0, layer.delay_rec[None, :], 0).astype(np.int64)
             recurrent = DelaySparse(weights=sparse, delays=csr_matrix(delays),
-                                    max_delay=int(layer.delay_rec.max()), name=f"{name}.rec", **scaling)
+                                    max_delay=int(layer.delay_rec.max()), name=f"{name}.rec",
+                                    **weights.scaling)
         else:
-            recurrent = Sparse(weights=sparse, name=f"{name}.rec", **scaling)
+            recurrent = Sparse(weights=sparse, name=f"{name}.rec", **weights.scaling)
         neuron.s_out.connect(recurrent.s_in)
         recurrent.a_out.connect(neuron.a_in)
     return LavaLayer(neuron, synapse, recurrent)
 
 
 def build_network(spec: NetworkSpec) -> LavaNetwork:
-    """All layers, chained: layer ``l``'s spikes feed layer ``l + 1``'s synapse."""
-    net = LavaNetwork(spec)
-    for i, layer in enumerate(spec.layers, start=1):
-        lava_layer = build_layer(layer, f"layer{i}", f"{spec.source}: layer {i}")
+    """Validate ``spec`` and build all layers, chained: layer ``l``'s spikes feed
+    layer ``l + 1``'s synapse. Connect a source to ``input_port`` and sinks to
+    the neurons' ``s_out`` to run it (:class:`sim.lava_runner.LavaRunner` does)."""
+    checked = validate_spec(spec)
+    net = LavaNetwork(checked)
+    for i, layer in enumerate(checked.layers, start=1):
+        lava_layer = build_layer(layer, f"layer{i}", _where(checked, i, layer))
         if net.layers:
             net.layers[-1].neuron.s_out.connect(lava_layer.synapse.s_in)
         net.layers.append(lava_layer)
     return net
+
+
+__all__ = ["KNOWN_TYPES", "RECURRENT_TYPES", "LavaLayer", "LavaNetwork", "LayerWeights", "banded_matrix",
+           "validate_layer", "validate_spec", "layer_weights", "build_layer", "build_network"]

@@ -1,0 +1,25 @@
+"""Errors of the Lava side; all are :class:`lava_convdelay.errors.UserError`s.
+
+Unknown layer types and options Lava / Loihi 2 cannot express raise
+:class:`netx_export.errors.UnsupportedLayerError` (the same class the file
+reader uses), so a caller catches one class whether the problem was found
+while reading the file or while building the Lava network.
+"""
+from lava_convdelay.errors import UserError
+from netx_export.errors import UnsupportedLayerError
+
+__all__ = ["InvalidSpecError", "UnsupportedLayerError", "InputSpikesError", "BackendUnavailableError"]
+
+
+class InvalidSpecError(UserError, ValueError):
+    """A :class:`NetworkSpec` is inconsistent: shapes that do not chain, values
+    out of range, or fields that do not belong to the layer's type. The message
+    names the source, the layer and the field."""
+
+
+class InputSpikesError(UserError, ValueError):
+    """Input spikes of the wrong shape or not 0/1."""
+
+
+class BackendUnavailableError(UserError):
+    """The requested Lava backend is not installed here."""
