@@ -247,12 +247,27 @@ class LavaRunner:
                  tail: int = 0, progress: bool = True) -> list[SimResult]:
         """Independent samples: ``spikes`` 0/1 ``[samples, channels, T]`` -> one
         :class:`SimResult` per sample (arrays ``[N, T + tail]``), with a tqdm bar
-        when ``progress`` and more than one sample."""
+        when ``progress`` and more than one sample. Runs in chunks of
+        ``CHUNK`` samples per compiled network (bounded memory)."""
+        spikes = self._check(spikes, tail)
+        samples = spikes.shape[0]
+        results: list[SimResult] = []
+        with tqdm(total=samples, desc="lava", unit="sample", leave=False,
+                  disable=not progress or samples == 1) as bar:
+            for start in range(0, samples, self.CHUNK):
+                results += self._run_chunk(spikes[start:start + self.CHUNK], record_layers,
+                                           record_voltage, tail, bar)
+        return results
+
+    #: samples per compiled network in :meth:`run_many` (compiling takes about 1 s)
+    CHUNK = 256
+
+    def _run_chunk(self, spikes: np.ndarray, record_layers: bool, record_voltage: bool, tail: int,
+                   bar) -> list[SimResult]:
         from lava.magma.core.run_conditions import RunSteps
         from lava.proc.io.source import RingBuffer as Source
         from lava.proc.monitor.process import Monitor
 
-        spikes = self._check(spikes, tail)
         samples, channels, steps = spikes.shape
         span = steps + tail
         padded = np.concatenate([spikes, np.zeros((samples, channels, tail), np.int8)], axis=2)
@@ -270,13 +285,12 @@ class LavaRunner:
         config = backend.run_config()
         recorded = []
         try:
-            bar = tqdm(range(samples), desc="lava", unit="sample", leave=False,
-                       disable=not progress or samples == 1)
-            for k in bar:
+            for k in range(samples):
                 if k:
                     backend.reset(net)
                 source.run(condition=RunSteps(num_steps=span), run_cfg=config)
                 recorded.append([recorder.read() for recorder in recorders])
+                bar.update(1)
             voltage = None
             if monitor is not None:
                 data = monitor.get_data()[net.layers[-1].neuron.name]["v"]
