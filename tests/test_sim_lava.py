@@ -218,7 +218,8 @@ def test_samples_are_independent(fast_models):
 
 
 def test_stock_and_fast_cpu_models_agree():
-    """The fast CPU models (cached delays, rest by themselves, Extractor recording) give the stock Lava models' spikes."""
+    """The fast CPU models (cached delays, rest by themselves, Extractor
+    recording) give the stock Lava models' spikes."""
     from sim.lava_runner import LavaRunner
     spec = make_spec("stack", 3)
     x = make_input(3, spec.input_size, 2, 50)
