@@ -106,3 +106,22 @@ def test_fuzz_dataset_files(tmp_path, data):
     for i in range(len(dataset)):
         x, y = dataset[i]
         assert x.shape == (140, 100) and 0 <= y
+
+
+def test_in_place_changes_do_not_reach_the_cache(tmp_path):
+    data = SHDDataset(small_file(tmp_path / "s.h5"))
+    x, _ = data[0]
+    assert x.dtype == torch.float32 and x.sum() == 3
+    x.zero_()  # e.g. an augmentation working in place
+    assert data[0][0].sum() == 3
+
+
+def test_spikes_on_bin_edges_survive_float32_storage(tmp_path):
+    """Cochlea samples at 8 kHz, stored as float32: sample k belongs to bin k // 80 at 10 ms."""
+    k = np.arange(8000)
+    path = write_shd(tmp_path / "edges.h5", [k / 8000.0], [k % 700], [0], KEYS)
+    assert read_shd(path)["times"][0].dtype == np.float32
+    x, _ = SHDDataset(path, dt=0.01, pool=1, duration=1.0)[0]
+    expected = torch.zeros(700, 100)
+    expected[k % 700, k // 80] = 1
+    assert torch.equal(x, expected)
