@@ -1,11 +1,17 @@
 """Spoken-digit generator end to end on a few utterances; encode and show."""
+import json
+import shutil
+from dataclasses import asdict
+
 import numpy as np
 import pytest
 from scipy.io import wavfile
 
 from lava_convdelay.cli import main
 from lava_convdelay.data import SHDDataset, read_shd
-from lava_convdelay.data.generate import KEYS, GeneratorConfig, generate, make_speakers
+from lava_convdelay.data.generate import (KEYS, VERSION, GeneratorConfig, cache_dir, default_dataset, generate,
+                                          generate_split, make_speakers)
+from lava_convdelay.errors import UserError
 
 TINY = GeneratorConfig(per_class=1, test_per_class=1, train_speakers=3, test_speakers=2, seed=5)
 
@@ -33,9 +39,12 @@ def test_generated_files_are_shd_and_complete(tiny_set):
 
 
 def test_deterministic_whatever_the_worker_count(tiny_set, tmp_path):
-    _, (train, _) = tiny_set
-    again, _ = generate(tmp_path / "one", TINY, workers=1, progress=False)
-    a, b = read_shd(train), read_shd(again)
+    """The test split (two speakers, two worker tasks) again, in one process."""
+    _, (_, test) = tiny_set
+    again = generate_split(TINY, "test", tmp_path / "test.h5", workers=1, progress=False)
+    a, b = read_shd(test), read_shd(again)
+    assert len(a["times"]) == len(b["times"]) == 20
+    assert np.array_equal(a["labels"], b["labels"]) and np.array_equal(a["speaker"], b["speaker"])
     assert all(np.array_equal(x, y) for x, y in zip(a["times"], b["times"]))
     assert all(np.array_equal(x, y) for x, y in zip(a["units"], b["units"]))
 
@@ -47,6 +56,29 @@ def test_existing_files_are_reused_and_mismatches_refused(tiny_set):
     assert train.stat().st_mtime_ns == before
     with pytest.raises(ValueError, match="other settings"):
         generate(out, GeneratorConfig(per_class=2), progress=False)
+
+
+def test_foreign_files_are_not_taken_for_generated_ones(tmp_path):
+    (tmp_path / "train.h5").write_bytes(b"someone else's data")
+    with pytest.raises(ValueError, match="did not make"):
+        generate(tmp_path, TINY, progress=False)
+    assert not (tmp_path / "generator.json").exists()
+
+
+def test_default_dataset_reuses_the_cache(tiny_set, tmp_path, monkeypatch):
+    """A complete set in the cache folder for the asked settings is returned as is."""
+    out, (train, test) = tiny_set
+    monkeypatch.setenv("LAVA_CONVDELAY_DATA", str(tmp_path))
+    config = GeneratorConfig(per_class=1, seed=5)
+    folder = cache_dir(config)
+    assert folder.parent == tmp_path and folder != cache_dir(GeneratorConfig(per_class=1, seed=6))
+    folder.mkdir()
+    shutil.copy(train, folder / "train.h5")
+    shutil.copy(test, folder / "test.h5")
+    (folder / "generator.json").write_text(json.dumps({**asdict(config), "version": VERSION}))
+    before = (folder / "train.h5").stat().st_mtime_ns
+    assert default_dataset(progress=False, per_class=1, seed=5) == (folder / "train.h5", folder / "test.h5")
+    assert (folder / "train.h5").stat().st_mtime_ns == before
 
 
 def test_speakers_are_distinct_voices():
@@ -68,3 +100,14 @@ def test_show_and_encode(tiny_set, tmp_path, capsys):
     assert main(["encode", str(tmp_path / "bad.wav"), "-o", str(tmp_path / "x.npy")]) == 2
     assert "not a readable WAV file" in capsys.readouterr().err
     assert not (tmp_path / "x.npy").exists()
+
+
+@pytest.mark.parametrize("change,message", [
+    ({"per_class": 0}, "per_class must be an integer >= 1"),
+    ({"per_class": 2.5}, "per_class must be an integer >= 1"),
+    ({"seed": -3}, "seed must be an integer >= 0"),
+    ({"train_speakers": 15, "test_speakers": 4}, "at most 18 speakers"),
+])
+def test_unusable_settings_are_refused(change, message):
+    with pytest.raises(UserError, match=message):
+        GeneratorConfig(**change)

@@ -9,16 +9,18 @@ import numpy as np
 
 from lava_convdelay.errors import UserError
 
+MAX_SECONDS = 20  # of audio for `encode`: the basilar membrane needs the whole signal in memory
+
 
 def run_generate(args: argparse.Namespace) -> int:
-    from lava_convdelay.data.generate import GeneratorConfig, generate
+    from lava_convdelay.data.generate import GeneratorConfig, cache_dir, generate
     config = GeneratorConfig(**{**asdict(GeneratorConfig()),
                                 **{k: v for k, v in (("per_class", args.per_class), ("seed", args.seed),
                                                      ("test_per_class", args.test_per_class)) if v is not None}})
-    if config.per_class < 1 or config.test_per_class < 1:
-        raise UserError("--per-class and --test-per-class must be >= 1")
+    if args.workers is not None and args.workers < 1:
+        raise UserError("--workers must be >= 1")
     try:
-        train, test = generate(args.out, config, workers=args.workers, progress=True)
+        train, test = generate(args.out or cache_dir(config), config, workers=args.workers, progress=True)
     except ValueError as err:
         raise UserError(str(err)) from None
     print(f"wrote {train} and {test}")
@@ -28,6 +30,8 @@ def run_generate(args: argparse.Namespace) -> int:
 def run_show(args: argparse.Namespace) -> int:
     from lava_convdelay.data.shd import SHDDataset
     from lava_convdelay.plots import plot_dataset
+    if args.per_class < 1:
+        raise UserError("--per-class must be >= 1")
     data = SHDDataset(args.file, dt=args.dt, pool=1, duration=args.duration)
     out = args.output or args.file.with_suffix(".png")
     plot_dataset(data, out, per_class=args.per_class)
@@ -44,11 +48,18 @@ def read_wav(path: Path) -> tuple[np.ndarray, int]:
         raise UserError(f"{path}: no such audio file") from None
     except ValueError as err:
         raise UserError(f"{path}: not a readable WAV file ({err})") from None
+    if rate <= 0:
+        raise UserError(f"{path}: the WAV header gives a sample rate of {rate} Hz")
+    if audio.dtype == np.uint8:  # 8-bit WAV is unsigned around 128
+        audio = audio.astype(np.float64) - 128
     audio = np.asarray(audio, dtype=np.float64)
     if audio.ndim == 2:
         audio = audio.mean(axis=1)
     if audio.size < rate // 100:
         raise UserError(f"{path}: the recording is shorter than 10 ms")
+    if audio.size > MAX_SECONDS * rate:
+        raise UserError(f"{path}: the recording is {audio.size / rate:.0f} s long; the cochlea model "
+                        f"transforms it whole (~0.5 GB per second), so cut it to at most {MAX_SECONDS} s")
     return audio, int(rate)
 
 
@@ -56,7 +67,10 @@ def run_encode(args: argparse.Namespace) -> int:
     from lava_convdelay.cli_lava import save_npy
     from lava_convdelay.data.cochlea import Cochlea, spikes_to_events
     from lava_convdelay.data.generate import SAMPLE_RATE, _resample
-    from lava_convdelay.data.shd import bin_spikes
+    from lava_convdelay.data.shd import SHD_CHANNELS, bin_spikes
+    if not (args.dt > 0 and (args.duration is None or args.duration > 0)
+            and args.pool >= 1 and SHD_CHANNELS % args.pool == 0):
+        raise UserError(f"need --dt > 0, --duration > 0 and a --pool dividing {SHD_CHANNELS}")
     audio, rate = read_wav(args.input)
     audio = _resample(audio, rate) if rate != SAMPLE_RATE else audio
     try:
@@ -76,7 +90,8 @@ def add_parser(subparsers) -> None:
     data = subparsers.add_parser("data", help="generate or look at spike datasets")
     sub = data.add_subparsers(dest="data_command", metavar="ACTION", required=True)
     gen = sub.add_parser("generate", help="synthesize the spoken-digit set (SHD format)")
-    gen.add_argument("--out", type=Path, required=True, help="folder for train.h5 and test.h5")
+    gen.add_argument("--out", type=Path, help="folder for train.h5 and test.h5 (default: the cache "
+                     "that training with \"source\": \"generated\" reads, see docs/data.md)")
     gen.add_argument("--per-class", type=int, help="training utterances per class (default 30)")
     gen.add_argument("--test-per-class", type=int, help="test utterances per class (default 10)")
     gen.add_argument("--seed", type=int, help="default 0")

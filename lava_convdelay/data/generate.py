@@ -28,6 +28,7 @@ from lava_convdelay.atomic import atomic_output
 from lava_convdelay.data.cochlea import BasilarMembrane, Cochlea, spikes_to_events
 from lava_convdelay.data.shd import write_shd
 from lava_convdelay.data.speech import Voice
+from lava_convdelay.errors import UserError
 
 WORDS = {"en": ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"],
          "de": ["null", "eins", "zwei", "drei", "vier", "fünf", "sechs", "sieben", "acht", "neun"]}
@@ -42,6 +43,10 @@ DURATION = 1.0  # seconds per utterance (padded / cut)
 VERSION = 1
 
 
+class GeneratorConfigError(UserError, ValueError):
+    """Generator settings that cannot be used (sizes below 1, a negative seed)."""
+
+
 @dataclass(frozen=True)
 class GeneratorConfig:
     """What a generated set depends on (its cache key)."""
@@ -53,6 +58,17 @@ class GeneratorConfig:
     seed: int = 0
     channels: int = 700
 
+    def __post_init__(self):
+        for name in ("per_class", "test_per_class", "train_speakers", "test_speakers", "channels"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise GeneratorConfigError(f"{name} must be an integer >= 1, got {value!r}")
+        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
+            raise GeneratorConfigError(f"seed must be an integer >= 0, got {self.seed!r}")
+        if self.train_speakers + self.test_speakers > len(VARIANTS):
+            raise GeneratorConfigError(f"at most {len(VARIANTS)} speakers (eSpeak voice variants), "
+                                       f"asked for {self.train_speakers + self.test_speakers}")
+
     def digest(self) -> str:
         text = json.dumps({**asdict(self), "version": VERSION}, sort_keys=True)
         return hashlib.sha256(text.encode()).hexdigest()[:12]
@@ -61,8 +77,6 @@ class GeneratorConfig:
 def make_speakers(config: GeneratorConfig) -> list[Voice]:
     """Disjoint voices: the first ``train_speakers`` for training, the rest for testing."""
     total = config.train_speakers + config.test_speakers
-    if total > len(VARIANTS):
-        raise ValueError(f"at most {len(VARIANTS)} speakers, asked for {total}")
     rng = np.random.default_rng([config.seed, 1])
     variants = rng.permutation(VARIANTS)[:total]
     return [Voice(str(v), int(rng.integers(130, 191)), int(rng.integers(30, 71)),
@@ -101,6 +115,8 @@ def utterance_audio(synth, label: int, voice: Voice, rng: np.random.Generator) -
     onset = int(rng.integers(0, int(0.15 * SAMPLE_RATE)))
     out = np.zeros(length)
     piece = audio[: length - onset]
+    # the noise follows the unscaled speech, so the level shifts the SNR by up to
+    # +-2 dB; the absolute level itself is removed by the cochlea's RMS normalisation
     out[onset:onset + piece.size] = piece * voice.volume / 100
     rms = np.sqrt(np.mean(piece**2)) if piece.size else 1.0
     snr_db = rng.uniform(25, 40)
@@ -138,7 +154,7 @@ def generate_split(config: GeneratorConfig, split: str, path: Path, workers: int
     total = sum(len(j[3]) for j in jobs)
     results = []
     context = multiprocessing.get_context("fork")
-    with context.Pool(workers or os.cpu_count(), maxtasksperchild=1) as pool, \
+    with context.Pool(workers or len(os.sched_getaffinity(0)), maxtasksperchild=1) as pool, \
             tqdm(total=total, desc=f"{split} utterances", disable=not progress) as bar:
         for part in pool.imap_unordered(_speaker_job, jobs):
             results.extend(part)
@@ -149,8 +165,14 @@ def generate_split(config: GeneratorConfig, split: str, path: Path, workers: int
 
 
 def default_cache_dir() -> Path:
+    """``$LAVA_CONVDELAY_DATA``, else ``~/.cache/lava-convdelay``."""
     root = os.environ.get("LAVA_CONVDELAY_DATA") or Path.home() / ".cache" / "lava-convdelay"
     return Path(root)
+
+
+def cache_dir(config: GeneratorConfig) -> Path:
+    """Where :func:`default_dataset` keeps the set generated with ``config``."""
+    return default_cache_dir() / f"spoken-digits-v{VERSION}-{config.digest()}"
 
 
 def generate(out_dir: str | os.PathLike, config: GeneratorConfig = GeneratorConfig(),
@@ -159,8 +181,15 @@ def generate(out_dir: str | os.PathLike, config: GeneratorConfig = GeneratorConf
     out = Path(out_dir)
     stamp = out / "generator.json"
     expected = {**asdict(config), "version": VERSION}
-    if stamp.exists() and json.loads(stamp.read_text()) != expected:
-        raise ValueError(f"{out}: holds data generated with other settings ({stamp}); use another --out")
+    if stamp.exists():
+        try:
+            found = json.loads(stamp.read_text())
+        except ValueError:
+            found = None
+        if found != expected:
+            raise ValueError(f"{out}: holds data generated with other settings ({stamp}); use another --out")
+    elif any((out / f"{split}.h5").exists() for split in ("train", "test")):
+        raise ValueError(f"{out}: has train.h5 / test.h5 that this generator did not make; use another --out")
     with atomic_output(stamp) as tmp:
         tmp.write_text(json.dumps(expected, indent=1))
     paths = []
@@ -172,10 +201,15 @@ def generate(out_dir: str | os.PathLike, config: GeneratorConfig = GeneratorConf
     return paths[0], paths[1]
 
 
-def default_dataset(progress: bool = True, per_class: int | None = None, seed: int | None = None):
-    """Paths of the cached default train/test sets, generating them on first use."""
+def default_dataset(progress: bool = True, per_class: int | None = None,
+                    seed: int | None = None) -> tuple[Path, Path]:
+    """``(train_path, test_path)`` of the cached spoken-digit set, generated on first use.
+
+    ``per_class`` training utterances per class (default 30; the test split keeps
+    10 per class), generator ``seed`` (default 0). Read them with
+    :class:`lava_convdelay.data.SHDDataset`.
+    """
     config = GeneratorConfig()
     changes = {k: v for k, v in (("per_class", per_class), ("seed", seed)) if v is not None}
     config = GeneratorConfig(**{**asdict(config), **changes})
-    return generate(default_cache_dir() / f"spoken-digits-v{VERSION}-{config.digest()}", config,
-                    progress=progress)
+    return generate(cache_dir(config), config, progress=progress)
