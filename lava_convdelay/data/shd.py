@@ -106,7 +106,7 @@ class SHDDataset(Dataset):
 
     Binned samples are cached in memory on first access, so later epochs cost
     no re-binning. The cache holds uint8 (a quarter of float32: the SHD
-    training set takes 114 MB at the defaults) and every access returns a new
+    training set takes ~115 MB at the defaults) and every access returns a new
     float tensor, so in-place augmentation cannot corrupt the cache.
     """
 
