@@ -1,18 +1,21 @@
-"""A batched, vectorized integer simulator of docs/hdf5-format.md.
+"""A batched, compiled integer simulator of docs/hdf5-format.md.
 
 It computes exactly what Lava's fixed-point CUBA-LIF and synapse models compute
 (including Lava's 24-bit wrap of ``u`` and saturation of ``v``), for many
 samples at once, so the deployed accuracy on a whole test set costs seconds
-instead of hours. Synaptic sums are taken in floating point where that is
-exact (|sum| < 2^24 in float32, else float64) and the neuron state in int64.
+instead of hours. Each layer is one compiled (numba) loop over samples,
+steps and neurons in integer arithmetic, and the samples are shared out over
+threads. Synaptic input is event-driven: each presynaptic spike adds one
+weight row to the input of the step it arrives at; a convolutional
+recurrence is applied as its ``k * C * C`` shifted taps.
 """
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
+import numba
 import numpy as np
-import torch
-import torch.nn.functional as F
 
 from netx_export.description import LayerSpec, NetworkSpec
 
@@ -29,145 +32,202 @@ class FixedPointResult:
     voltage: np.ndarray | None = None
 
 
-def _exact_dtype(weight: np.ndarray) -> torch.dtype:
-    bound = np.abs(weight).sum(axis=1).max(initial=0)
-    return torch.float32 if bound < (1 << 24) else torch.float64
+@numba.njit(cache=True, nogil=True, inline="always")
+def _decay(x, keep):
+    """``trunc0(x * keep / 4096)`` of an int32 ``x`` and ``keep``: the shift
+    rounds down, so a negative product gets 4095 added first."""
+    p = np.int64(x) * np.int64(keep)
+    return (p + ((p >> 63) & 4095)) >> 12
 
 
-class _Recurrence:
-    """``sum_j R_ij s_j(t - 1 - d_j)`` for one layer, stepped in time.
+@numba.njit(cache=True, nogil=True, inline="always")
+def _add_rows(drive, t, weight_t, fired, events):
+    """``drive[t] += sum_j fired[j] * weight_t[j]``: one contiguous row per spike."""
+    count = 0
+    for j in range(fired.size):  # the indexes of the spikes, without branches
+        events[count] = j
+        count += fired[j]
+    for e in range(count):
+        j = events[e]
+        for i in range(drive.shape[1]):
+            drive[t, i] += weight_t[j, i]
 
-    Past spikes live in a time-major ring ``[slots, B, N]`` so each push is
-    one contiguous write and each read one ``take`` of precomputed indexes.
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def _add_conv(drive, t, kernel, fired):
+    """``drive[t] += conv(fired)``, "same" zero padding, neuron ``n = c * F + f``."""
+    channels, _, size = kernel.shape
+    width = fired.size // channels
+    for o in range(channels):
+        for c in range(channels):
+            for m in range(size):
+                shift = m - size // 2
+                lo, hi = max(0, -shift), min(width, width - shift)
+                w = kernel[o, c, m]
+                # views indexed from 0: the compiler vectorizes this loop
+                target = drive[t, o * width + lo:o * width + hi]
+                source = fired[c * width + lo + shift:c * width + hi + shift]
+                for f in range(target.size):
+                    target[f] += w * source[f]
+
+
+@numba.njit(cache=True, nogil=True)
+def _run_layer(pre, weight_t, ff_delay, rec_t, kernel, rec_delay, i_keep, v_keep, threshold,
+               spikes, voltage):
+    """One layer over a batch, every sample from rest; arrays are time-major.
+
+    ``pre``: uint8 ``[B, T, in]`` presynaptic spikes as emitted (they arrive
+    one step later); ``weight_t``: ``W.T``; ``ff_delay``: ``[N]`` or empty;
+    the recurrence is ``rec_t`` (``R.T``) or ``kernel`` (``[C, C, k]``; the
+    other one empty, both for a feed-forward layer) with ``rec_delay`` ``[N]``.
+    Writes ``spikes`` uint8 ``[B, T, N]`` and, unless it is empty,
+    ``voltage`` int32 ``[B, T, N]``.
     """
+    batch, steps, n_in = pre.shape
+    n = weight_t.shape[1]
+    conv = kernel.size > 0
+    recurrent = conv or rec_t.size > 0
+    delayed = ff_delay.size > 0
+    drive = np.zeros((steps, n), weight_t.dtype)  # synaptic input a(t), weight units
+    shifted = np.zeros((steps, n), weight_t.dtype) if delayed else drive
+    events = np.empty(max(n_in, n), np.int64)
+    arrived = np.zeros(n, np.uint8)
+    u = np.zeros(n, np.int32)  # Lava keeps u and v in int32 registers
+    v = np.zeros(n, np.int32)
+    for b in range(batch):
+        drive[:] = 0
+        for t in range(1, steps):  # x(t) = pre(t - 1): one step of synaptic latency
+            _add_rows(drive, t, weight_t, pre[b, t - 1], events)
+        if delayed:  # a_i(t) = sum_j W_ij x_j(t - D_i)
+            for t in range(steps):
+                for i in range(n):
+                    src = t - ff_delay[i]
+                    shifted[t, i] = drive[src, i] if src >= 0 else 0
+        u[:] = 0
+        v[:] = 0
+        for t in range(steps):
+            if recurrent:  # + sum_j R_ij s_j(t - 1 - d_j)
+                for j in range(n):
+                    src = t - 1 - rec_delay[j]
+                    arrived[j] = spikes[b, src, j] if src >= 0 else 0
+                if conv:
+                    _add_conv(shifted, t, kernel, arrived)
+                else:
+                    _add_rows(shifted, t, rec_t, arrived, events)
+            for i in range(n):
+                uu = _decay(u[i], i_keep) + (np.int64(shifted[t, i]) << 6)
+                uu = uu - 2 * _UV_HALF if uu > _UV_HALF else uu  # Lava's (single) wrap
+                uu = uu + 2 * _UV_HALF if uu <= -_UV_HALF else uu
+                u[i] = uu
+                vv = _decay(v[i], v_keep) + u[i]
+                vv = min(max(vv, 1 - _UV_HALF), _UV_HALF - 1)  # saturation
+                fired = vv > threshold
+                v[i] = 0 if fired else vv
+                spikes[b, t, i] = fired
+            if voltage.size:
+                for i in range(n):
+                    voltage[b, t, i] = v[i]
 
-    def __init__(self, layer: LayerSpec, batch: int, device):
-        n = layer.num_neurons
-        delays = layer.delay_rec if layer.delay_rec is not None else np.zeros(n, np.int64)
-        self.size = int(delays.max()) + 1
-        # 0/1 spikes: float32 is exact and halves the memory the reads walk through
-        self.buffer = torch.zeros(self.size, batch, n, dtype=torch.float32, device=device)
-        t = torch.arange(self.size, device=device)[:, None]
-        slots = (t - 1 - torch.as_tensor(delays, device=device)[None]) % self.size  # [size, N]
-        cell = torch.arange(batch * n, device=device).view(batch, n)
-        self.index = slots[:, None, :] * (batch * n) + cell[None]  # [size, B, N] flat indexes
-        dtype = _exact_dtype(layer.weight_rec)
-        if layer.conv is not None:
-            self.kernel = torch.as_tensor(layer.conv.kernel, dtype=dtype, device=device)
-            self.channels = layer.conv.channels
-        else:
-            self.kernel = None
-            self.matrix_t = torch.as_tensor(layer.weight_rec.T, dtype=dtype, device=device)
-        self.dtype = dtype
-        self.t = 0
 
-    def read(self) -> torch.Tensor:
-        delayed = torch.take(self.buffer, self.index[self.t % self.size]).to(self.dtype)
-        if self.kernel is None:
-            return delayed @ self.matrix_t
-        batch = delayed.shape[0]
-        out = F.conv1d(delayed.view(batch, self.channels, -1), self.kernel,
-                       padding=self.kernel.shape[-1] // 2)
-        return out.view(batch, -1)
-
-    def push(self, spikes: torch.Tensor) -> None:
-        self.buffer[self.t % self.size] = spikes
-        self.t += 1
+@numba.njit(cache=True, nogil=True)
+def _time_major(x, out):
+    """``out[b, t, c] = x[b, c, t]``; False (and ``out`` unfinished) if ``x``
+    holds anything but 0 and 1."""
+    batch, channels, steps = x.shape
+    for b in range(batch):
+        for c in range(channels):
+            for t in range(steps):
+                value = x[b, c, t]
+                if value != 0 and value != 1:
+                    return False
+                out[b, t, c] = value
+    return True
 
 
-def _feedforward(layer: LayerSpec, x: torch.Tensor) -> torch.Tensor:
-    """``[B, in, T]`` presynaptic spikes -> ``[B, N, T]`` int64 synaptic sums."""
-    dtype = _exact_dtype(layer.weight)
-    weight = torch.as_tensor(layer.weight, dtype=dtype, device=x.device)
-    total = torch.einsum("ni,bit->bnt", weight, x.to(dtype)).round().to(torch.int64)
+def _kernel_args(layer: LayerSpec) -> tuple:
+    """:func:`_run_layer`'s arguments for one layer, before the outputs.
+
+    Synaptic sums are int16 where that holds any of them, else int32:
+    ``|a_i(t)| <= sum_j |W_ij| + sum_j |R_ij|`` (each synapse at most once per step).
+    """
+    n = layer.num_neurons
+    bound = np.abs(layer.weight).sum(axis=1)
+    if layer.weight_rec is not None:
+        bound = bound + np.abs(layer.weight_rec).sum(axis=1)
+    bound = int(bound.max(initial=0))
+    if bound >= 1 << 31:  # 8-bit weights: millions of synapses per neuron
+        raise ValueError(f"synaptic sums up to {bound} do not fit in 32 bits")
+    dtype = np.int16 if bound < (1 << 15) else np.int32
+    weight_t = np.ascontiguousarray(layer.weight.T, dtype=dtype)
+    ff_delay = np.zeros(0, np.int64)
     if layer.delay is not None and layer.delay.any():
-        steps = total.shape[-1]
-        t = torch.arange(steps, device=x.device)[None, :] - torch.as_tensor(layer.delay, device=x.device)[:, None]
-        shifted = total.gather(2, t.clamp(min=0)[None].expand(total.shape[0], -1, -1))
-        total = torch.where(t[None] >= 0, shifted, torch.zeros_like(shifted))
-    return total
+        ff_delay = np.asarray(layer.delay, np.int64)
+    rec_t = np.zeros((0, 0), dtype)
+    kernel = np.zeros((0, 0, 0), dtype)
+    if layer.conv is not None:
+        kernel = np.ascontiguousarray(layer.conv.kernel, dtype)
+    elif layer.is_recurrent:
+        rec_t = np.ascontiguousarray(layer.weight_rec.T, dtype)
+    rec_delay = np.zeros(n, np.int64) if layer.delay_rec is None else np.asarray(layer.delay_rec, np.int64)
+    return (weight_t, ff_delay, rec_t, kernel, rec_delay, np.int32(4096 - layer.neuron.i_decay),
+            np.int32(4096 - layer.neuron.v_decay), np.int64(layer.neuron.vth_mant) << 6)
 
 
-def _may_overflow(layer: LayerSpec) -> bool:
-    """Whether ``u``/``v`` can leave Lava's 24-bit range (else the wrap is skipped).
-
-    ``|a| <= A`` (sum of absolute weights) bounds ``|u| <= 64 A / (iDecay / 4096)``
-    and ``|v| <= max|u| / (vDecay / 4096)``; without decay no bound holds.
-    """
-    drive = np.abs(layer.weight).sum(1) + (np.abs(layer.weight_rec).sum(1) if layer.weight_rec is not None else 0)
-    if layer.neuron.i_decay == 0 or layer.neuron.v_decay == 0:
-        return True
-    u_max = 64 * float(drive.max(initial=0)) * 4096 / layer.neuron.i_decay
-    return u_max * 4096 / layer.neuron.v_decay >= _UV_HALF - 1
+_NO_VOLTAGE = np.zeros((0, 0, 0), np.int32)
 
 
-def simulate_layer(layer: LayerSpec, x: torch.Tensor, record_voltage: bool = False):
-    """One layer: presynaptic spikes ``x`` ``[B, in, T]`` (already one step late)
-    -> its spikes ``[B, N, T]`` (float 0/1) and optionally ``v`` ``[B, N, T]``.
-
-    States are float64 holding integers: ``u * (4096 - d) / 4096`` stays below
-    2^36, so products, the division by 4096 and ``trunc`` are all exact.
-    """
-    batch, _, steps = x.shape
-    drive = (_feedforward(layer, x) << 6).to(torch.float64)
-    recurrence = _Recurrence(layer, batch, x.device) if layer.is_recurrent else None
-    i_keep = (4096 - layer.neuron.i_decay) / 4096
-    v_keep = (4096 - layer.neuron.v_decay) / 4096
-    threshold = float(layer.neuron.vth_mant << 6)
-    wrap = _may_overflow(layer)
-    u = torch.zeros(batch, layer.num_neurons, dtype=torch.float64, device=x.device)
-    v = torch.zeros_like(u)
-    spikes, voltage = [], []
-    for t in range(steps):
-        a = drive[..., t]
-        if recurrence is not None:
-            a = a + 64 * recurrence.read()
-        u.mul_(i_keep).trunc_().add_(a)
-        if wrap:
-            u = torch.where(u > _UV_HALF, u - 2 * _UV_HALF, u)
-            u = torch.where(u <= -_UV_HALF, u + 2 * _UV_HALF, u)
-        v.mul_(v_keep).trunc_().add_(u)
-        if wrap:
-            v.clamp_(-_UV_HALF + 1, _UV_HALF - 1)
-        fired = v > threshold
-        v.masked_fill_(fired, 0.0)
-        s = fired.to(torch.float32)
-        spikes.append(s)
-        if recurrence is not None:
-            recurrence.push(s)
-        if record_voltage:
-            voltage.append(v.clone())
-    out = torch.stack(spikes, dim=-1).to(x.dtype)
-    return out, (torch.stack(voltage, dim=-1).to(torch.int64) if record_voltage else None)
+def _run_chunk(args: list[tuple], x: np.ndarray, pre: np.ndarray, spikes: list[np.ndarray],
+               voltage: np.ndarray) -> bool:
+    """Every layer on one share of the samples (``x`` ``[b, C, T]``, the
+    other arrays time-major); False if ``x`` is not 0/1."""
+    if not _time_major(x.view(np.uint8) if x.dtype == np.bool_ else x, pre):
+        return False
+    for i, (layer_args, out) in enumerate(zip(args, spikes)):
+        _run_layer(pre, *layer_args, out, voltage if i == len(spikes) - 1 else _NO_VOLTAGE)
+        pre = out
+    return True
 
 
 def simulate(spec: NetworkSpec, spikes, record_layers: bool = False,
-             record_voltage: bool = False, device: str | torch.device = "cpu") -> FixedPointResult:
+             record_voltage: bool = False, device: str = "cpu") -> FixedPointResult:
     """Run ``spec`` on input spikes ``[batch, channels, time]`` (or ``[channels, time]``).
 
     Output index ``t`` of layer ``l`` equals the training-side block ``l``'s output
     at ``t`` and Lava's layer-``l`` sink at ``t`` (one step of latency per layer).
+    Spikes are 0/1 of any numeric dtype (or a CPU tensor). The simulator runs
+    on the CPU (``device`` must be ``"cpu"``), the samples split over
+    ``numba.get_num_threads()`` threads (``NUMBA_NUM_THREADS``).
     """
-    x = torch.as_tensor(np.asarray(spikes), device=device).to(torch.float32)
-    single = x.dim() == 2
+    if str(device) != "cpu":
+        raise ValueError(f"the fixed-point simulator runs on the CPU only, not on {device!r}")
+    x = np.asarray(spikes)
+    single = x.ndim == 2
     if single:
         x = x[None]
-    if x.dim() != 3 or x.shape[1] != spec.input_size:
+    if x.ndim != 3 or x.shape[1] != spec.input_size:
         raise ValueError(f"{spec.source}: expected input [batch, {spec.input_size}, time], "
                          f"got {tuple(np.shape(spikes))}")
-    layers, voltage = [], None
-    with torch.no_grad():
-        for i, layer in enumerate(spec.layers):
-            last = i == len(spec.layers) - 1
-            x = F.pad(x[..., :-1], (1, 0))  # one step of synaptic latency per layer
-            x, v = simulate_layer(layer, x, record_voltage and last)
-            if record_layers:
-                layers.append(x)
-            if v is not None:
-                voltage = v
-    pick = (lambda a: a[0]) if single else (lambda a: a)
+    batch, channels, steps = x.shape
+    args = [_kernel_args(layer) for layer in spec.layers]
+    pre = np.empty((batch, steps, channels), np.uint8)
+    layers = [np.empty((batch, steps, layer.num_neurons), np.uint8) for layer in spec.layers]
+    voltage = np.empty((batch, steps, spec.output_size), np.int32) if record_voltage else _NO_VOLTAGE
+
+    def run(part: slice) -> bool:
+        return _run_chunk(args, x[part], pre[part], [s[part] for s in layers],
+                          voltage[part] if record_voltage else voltage)
+    threads = max(1, min(numba.get_num_threads(), batch))
+    cuts = np.linspace(0, batch, threads + 1).astype(int)
+    with ThreadPoolExecutor(threads) as pool:  # the kernels release the GIL
+        binary = all(pool.map(run, [slice(lo, hi) for lo, hi in zip(cuts[:-1], cuts[1:])]))
+    if not binary:
+        raise ValueError(f"{spec.source}: input spikes must be 0 or 1")
+
+    def neuron_major(a, dtype=np.uint8):
+        a = np.ascontiguousarray(a.transpose(0, 2, 1), dtype=dtype)
+        return a[0] if single else a
     return FixedPointResult(
-        output=pick(x.to(torch.uint8).cpu().numpy()),
-        layers=[pick(s.to(torch.uint8).cpu().numpy()) for s in layers] if record_layers else None,
-        voltage=pick(voltage.cpu().numpy()) if voltage is not None else None,
+        output=neuron_major(layers[-1]),
+        layers=[neuron_major(s) for s in layers] if record_layers else None,
+        voltage=neuron_major(voltage, np.int64) if record_voltage else None,
     )

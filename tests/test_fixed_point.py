@@ -1,13 +1,16 @@
 """The batched fixed-point simulator against the training-side quantized model
-(every layer, every step) and against the naive per-layer reference."""
+(every layer, every step), against the independent integer references and,
+where those stop (24-bit wrap and saturation), against Lava."""
 import numpy as np
 import pytest
 import torch
 
 from lava_convdelay.model import SpikingNetwork
 from naive_reference import naive_delay_recurrent
+from netx_export.description import ConvRecurrence, CubaParams, LayerSpec, NetworkSpec
 from netx_export.exporter import blocks_to_spec
 from sim.fixed_point import simulate
+from test_sim_lava import NETWORKS, make_input, make_spec, reference_network
 
 NEURON = {"threshold": 1.0, "current_decay": 0.2, "voltage_decay": 0.1}
 
@@ -75,3 +78,100 @@ def test_bad_input_shape_is_named():
     spec, _ = blocks_to_spec(list(model.blocks))
     with pytest.raises(ValueError, match=r"expected input \[batch, 10, time\]"):
         simulate(spec, np.zeros((2, 9, 5)))
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+@pytest.mark.parametrize("name", list(NETWORKS))
+def test_every_layer_and_voltage_match_integer_reference(name, seed):
+    """test_sim_lava's networks (conv k3-k7 with 1-3 channels, delays up to 62,
+    dense and delay recurrence, feed-forward delays, small weights) against
+    its loop reference of docs/hdf5-format.md, several samples in one batch."""
+    spec = make_spec(name, seed)
+    x = make_input(seed, spec.input_size, 3, 70)
+    result = simulate(spec, x, record_layers=True, record_voltage=True)
+    for b in range(len(x)):
+        want_layers, want_v = reference_network(spec, x[b])
+        for i, (got, want) in enumerate(zip(result.layers, want_layers), start=1):
+            assert want.any(), f"layer {i} silent: weak test"
+            np.testing.assert_array_equal(got[b], want, err_msg=f"sample {b}, layer {i}")
+        np.testing.assert_array_equal(result.voltage[b], want_v, err_msg=f"sample {b}, voltage")
+    np.testing.assert_array_equal(result.output, result.layers[-1])
+
+
+def test_wrap_of_u_and_saturation_of_v_match_lava():
+    """Currents beyond Lava's 24 bits: u wraps, v saturates at -(2^23 - 1);
+    the recurrence (with delays) runs through it. Lava is the authority."""
+    from sim.lava_runner import LavaRunner
+    n_in, steps = 10, 200
+    w = np.zeros((4, n_in), np.int64)
+    w[0], w[1], w[3] = 254, -256, 100
+    w[2, :5], w[2, 5:] = 254, -256
+    r = np.array([[0, 40, 0, -30], [20, 0, 0, 0], [0, 0, 0, 60], [-50, 0, 10, 0]])
+    delays = np.array([0, 3, 5, 1])
+    neuron = CubaParams(i_decay=1, v_decay=2, vth_mant=(1 << 17) - 1)  # u barely decays
+    spec = NetworkSpec(n_in, [LayerSpec("delay_rec", w, neuron, weight_rec=r, delay_rec=delays, max_delay=5)])
+    x = np.ones((2, n_in, steps), np.int8)
+    x[1, :, 120:] = 0
+    lava = LavaRunner(spec).run_many(x, record_voltage=True, progress=False)
+    fixed = simulate(spec, x, record_voltage=True)
+    for b in range(2):
+        np.testing.assert_array_equal(fixed.output[b], lava[b].output, err_msg=f"sample {b}")
+        np.testing.assert_array_equal(fixed.voltage[b], lava[b].voltage, err_msg=f"sample {b}, voltage")
+        assert fixed.voltage[b].min() == 1 - (1 << 23)  # v saturated
+        late = np.pad(x[b, :, :-1], ((0, 0), (1, 0)))
+        unwrapped = naive_delay_recurrent(late, w, r, delays, neuron.i_decay, neuron.v_decay, neuron.vth_mant)
+        assert not np.array_equal(unwrapped, fixed.output[b])  # 24-bit arithmetic changed the spikes
+        assert lava[b].output.sum() > 50
+
+
+def test_input_forms():
+    model = random_model(3, [{"type": "rec", "neurons": 6, "weight_scale": 3}])
+    spec, _ = blocks_to_spec(list(model.blocks))
+    x = np.random.default_rng(3).random((2, 10, 30)) < 0.3
+    want = simulate(spec, x.astype(np.int8)).output
+    assert want.any()
+    strided = np.repeat(x, 2, axis=2)[:, :, ::2]
+    for same in (x, x.astype(np.float64), torch.from_numpy(x.astype(np.float32)), strided):
+        np.testing.assert_array_equal(simulate(spec, same).output, want)
+    with pytest.raises(ValueError, match="must be 0 or 1"):
+        simulate(spec, 2 * x.astype(np.int8))
+    with pytest.raises(ValueError, match="CPU only"):
+        simulate(spec, x, device="cuda")
+
+
+def test_samples_split_over_threads_equal_samples_alone(monkeypatch):
+    import numba
+    spec = make_spec("stack", 2)
+    x = make_input(2, spec.input_size, 7, 60)
+    monkeypatch.setattr(numba, "get_num_threads", lambda: 3)  # shares of 2, 2 and 3 samples
+    together = simulate(spec, x, record_layers=True, record_voltage=True)
+    for b in range(len(x)):
+        alone = simulate(spec, x[b], record_layers=True, record_voltage=True)
+        for i, (got, want) in enumerate(zip(together.layers, alone.layers), start=1):
+            np.testing.assert_array_equal(got[b], want, err_msg=f"sample {b}, layer {i}")
+        np.testing.assert_array_equal(together.voltage[b], alone.voltage)
+
+
+def test_large_fan_in_with_32_bit_sums_matches_integer_reference():
+    """Sums beyond int16 (160 inputs of |w| >= 200 into a conv_rec layer, then
+    a delay_rec layer): the 32-bit accumulation path, against the reference."""
+    from sim.fixed_point import _kernel_args
+    from naive_reference import naive_banded
+    rng = np.random.default_rng(8)
+    n_in, n = 160, 32
+    w = (2 * rng.integers(100, 128, (n, n_in)) * rng.choice([-1, 1], (n, n_in))).astype(np.int64)
+    kernel = np.array([[[-120, 80, 60]]])
+    conv = LayerSpec("conv_rec", w, CubaParams(2000, 1200, 2000), weight_rec=naive_banded(kernel, n),
+                     delay_rec=rng.integers(0, 9, n), max_delay=8, conv=ConvRecurrence(1, 3, kernel))
+    rec = LayerSpec("delay_rec", 2 * rng.integers(-40, 60, (12, n)), CubaParams(1500, 900, 150),
+                    weight_rec=2 * rng.integers(-50, 40, (12, 12)), delay_rec=rng.integers(0, 6, 12), max_delay=5)
+    spec = NetworkSpec(n_in, [conv, rec])
+    assert _kernel_args(conv)[0].dtype == np.int32 and _kernel_args(rec)[0].dtype == np.int16
+    x = make_input(8, n_in, 2, 60, rate=0.1)
+    result = simulate(spec, x, record_layers=True, record_voltage=True)
+    for b in range(2):
+        want_layers, want_v = reference_network(spec, x[b])
+        for i, (got, want) in enumerate(zip(result.layers, want_layers), start=1):
+            assert 0.02 < want.mean() < 0.6, f"layer {i}: degenerate activity {want.mean()}"
+            np.testing.assert_array_equal(got[b], want, err_msg=f"sample {b}, layer {i}")
+        np.testing.assert_array_equal(result.voltage[b], want_v)
