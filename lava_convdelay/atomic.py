@@ -2,9 +2,26 @@
 from __future__ import annotations
 
 import os
-import tempfile
+import secrets
 from contextlib import contextmanager
 from pathlib import Path
+
+# like tempfile.mkstemp's flags (exclusive, never through a symlink), but the file
+# is created with mode 0o666 so the kernel applies the umask (and a folder's default
+# ACL) as for any ordinary file, where mkstemp always gives 0o600
+_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
+
+
+def _create_temporary(folder: Path, prefix: str, suffix: str) -> Path:
+    """A new empty file ``folder/prefix<random>suffix`` with the ordinary mode."""
+    for _ in range(100):
+        tmp = folder / f"{prefix}{secrets.token_hex(4)}{suffix}"
+        try:
+            os.close(os.open(tmp, _FLAGS, 0o666))
+        except FileExistsError:
+            continue
+        return tmp
+    raise FileExistsError(f"{folder}: no free temporary name {prefix}*{suffix}")
 
 
 @contextmanager
@@ -14,14 +31,15 @@ def atomic_output(path: str | os.PathLike, suffix: str = ".tmp"):
     On any error (or a kill) the final name is untouched and the temporary
     file is removed (a kill can leave a ``.NAME.*`` file behind, never a
     partial ``NAME``). ``suffix`` matters to writers that infer the format.
+    The file gets the mode of any newly created file, ``0o666 & ~umask``
+    (0o644 with the usual umask 022), not the owner-only mode of ``tempfile``.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix, dir=path.parent)
-    os.close(fd)
+    tmp = _create_temporary(path.parent, f".{path.name}.", suffix)
     try:
-        yield Path(tmp)
+        yield tmp
         os.replace(tmp, path)
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)
         raise
