@@ -3,17 +3,23 @@
 Trains every config of configs/ (optionally scaled down: --neurons, --epochs)
 for each seed, then reports test accuracy (mean and spread), recurrent
 parameters, training time per epoch, and for the CRSNN the quantized,
-fixed-point and Lava accuracies.
+fixed-point and Lava accuracies. ``--jobs K`` trains K runs side by side,
+each on ``cores / K`` torch threads; runs resume where a killed bench left
+them (each is an ordinary run directory under --out).
 
-    .venv/bin/python bench/bench_models.py --neurons 128 --epochs 8 --seeds 0 1 2 --lava-samples 40
+    .venv/bin/python bench/bench_models.py --neurons 128 --epochs 12 --seeds 0 1 2 --jobs 2 --lava-samples 40
 """
 import argparse
 import copy
 import json
+import os
 import sys
+from concurrent.futures import ProcessPoolExecutor
+from multiprocessing import get_context
 from pathlib import Path
 
 import numpy as np
+import torch
 
 from lava_convdelay.data_setup import build_datasets
 from lava_convdelay.evaluate import evaluate
@@ -21,6 +27,31 @@ from lava_convdelay.train import load_config, train
 from netx_export.exporter import blocks_to_spec
 
 CONFIGS = ["crsnn", "delrec", "rsnn", "crsnn_no_delay", "crsnn_fixed_delay"]
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def run_config(name: str, seed: int, args: argparse.Namespace) -> dict:
+    config = load_config(ROOT / "configs" / f"{name}.json")
+    config["seed"] = seed
+    if args.epochs:
+        config["train"]["epochs"] = args.epochs
+    if args.neurons:
+        for layer in config["model"]["layers"][:-1]:
+            layer["neurons"] = args.neurons
+    return config
+
+
+def train_one(name: str, seed: int, args: argparse.Namespace, threads: int) -> str:
+    """Train (or finish) one run; returns its directory."""
+    torch.set_num_threads(threads)
+    config = run_config(name, seed, args)
+    run = args.out / f"{name}-seed{seed}"
+    metrics = run / "metrics.json"
+    if not (metrics.exists() and len(json.loads(metrics.read_text())) >= config["train"]["epochs"]):
+        data = build_datasets(config["data"], progress=False)
+        train(config, run, resume=(run / "checkpoint.pt").exists(), progress=False, datasets=data)
+    print(f"trained {run}", flush=True)
+    return str(run)
 
 
 def main():
@@ -30,56 +61,59 @@ def main():
     parser.add_argument("--seeds", type=int, nargs="+", default=[0])
     parser.add_argument("--lava-samples", type=int, default=40)
     parser.add_argument("--configs", nargs="+", default=CONFIGS)
+    parser.add_argument("--jobs", type=int, default=1, help="runs trained side by side")
     parser.add_argument("--out", type=Path, default=Path("runs/bench_models"))
     args = parser.parse_args()
-    root = Path(__file__).resolve().parent.parent
+    from lava_convdelay.checkpoint import load_model
+
+    jobs = [(name, seed) for name in args.configs for seed in args.seeds]
+    threads = max(1, (os.cpu_count() or 1) // args.jobs)
+    if args.jobs > 1:
+        with ProcessPoolExecutor(args.jobs, mp_context=get_context("spawn")) as pool:
+            list(pool.map(train_one, *zip(*[(n, s, args, threads) for n, s in jobs])))
+    else:
+        for name, seed in jobs:
+            train_one(name, seed, args, threads)
+
+    torch.set_num_threads(os.cpu_count() or 1)
+    data = build_datasets(run_config(args.configs[0], 0, args)["data"], progress=False)
     rows = {}
-    data = None
-    for name in args.configs:
-        base = load_config(root / "configs" / f"{name}.json")
-        if data is None:
-            data = build_datasets(base["data"], progress=True)
-        for seed in args.seeds:
-            config = copy.deepcopy(base)
-            config["seed"] = seed
-            if args.epochs:
-                config["train"]["epochs"] = args.epochs
-            if args.neurons:
-                for layer in config["model"]["layers"][:-1]:
-                    layer["neurons"] = args.neurons
-            run = args.out / f"{name}-seed{seed}"
-            done = (run / "metrics.json").exists() and \
-                len(json.loads((run / "metrics.json").read_text())) >= config["train"]["epochs"]
-            if done:
-                from lava_convdelay.checkpoint import load_model
-                model, _ = load_model(run / "checkpoint.pt")
-            else:
-                model = train(config, run, resume=(run / "checkpoint.pt").exists(), progress=False,
-                              datasets=data)
-            history = json.loads((run / "metrics.json").read_text())
-            backends = ("float", "quantized", "fixed")
-            spec, _ = blocks_to_spec(list(model.blocks))
-            result = evaluate(data[1], model, spec, backends, progress=False)
-            entry = {"seed": seed, **{f"acc_{k}": v for k, v in result.accuracy.items()},
-                     "recurrent_params": model.recurrent_param_count,
-                     "seconds_per_epoch": float(np.mean([h["epoch_seconds"] for h in history]))}
-            if name == "crsnn" and args.lava_samples:
-                lava = evaluate(data[1], model, spec, ("quantized", "lava"), samples=args.lava_samples,
-                                progress=False)
-                entry["lava_samples"] = lava.samples
-                entry["acc_lava_subset"] = lava.accuracy["lava"]
-                entry["acc_quantized_subset"] = lava.accuracy["quantized"]
-            rows.setdefault(name, []).append(entry)
-            print(name, json.dumps(entry), flush=True)
+    for name, seed in jobs:
+        run = args.out / f"{name}-seed{seed}"
+        model, _ = load_model(run / "checkpoint.pt")
+        history = json.loads((run / "metrics.json").read_text())
+        spec, _ = blocks_to_spec(list(model.blocks))
+        result = evaluate(data[1], model, spec, ("float", "quantized", "fixed"), progress=False)
+        entry = {"seed": seed, **{f"acc_{k}": v for k, v in result.accuracy.items()},
+                 "recurrent_params": model.recurrent_param_count,
+                 "seconds_per_epoch": float(np.mean([h["epoch_seconds"] for h in history]))}
+        if name == "crsnn" and args.lava_samples:
+            lava = evaluate(data[1], model, spec, ("quantized", "lava"), samples=args.lava_samples,
+                            progress=False)
+            entry["lava_samples"] = lava.samples
+            entry["acc_lava_subset"] = lava.accuracy["lava"]
+            entry["acc_quantized_subset"] = lava.accuracy["quantized"]
+            entry["lava_equals_quantized"] = float((lava.predictions["lava"] == lava.predictions["quantized"]).mean())
+        rows.setdefault(name, []).append(entry)
+        print(name, json.dumps(entry), flush=True)
     args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "results.json").write_text(json.dumps(rows, indent=1))
-    print("\n| model | test acc. % (mean ± std) | quantized % | recurrent params | s / epoch |")
-    print("|---|---:|---:|---:|---:|")
+    (args.out / "results.json").write_text(json.dumps({"args": {k: str(v) for k, v in vars(args).items()},
+                                                       "threads_per_job": threads, "rows": rows}, indent=1))
+    print(f"\n{args.jobs} job(s) side by side, {threads} torch thread(s) each")
+    print("\n| model | test acc. % (mean ± std) | quantized % | fixed-point % | recurrent params | s / epoch |")
+    print("|---|---:|---:|---:|---:|---:|")
     for name, entries in rows.items():
-        acc = np.array([e["acc_float"] for e in entries]) * 100
-        quant = np.array([e["acc_quantized"] for e in entries]) * 100
-        print(f"| {name} | {acc.mean():.2f} ± {acc.std():.2f} (n={len(acc)}) | {quant.mean():.2f} | "
-              f"{entries[0]['recurrent_params']} | {np.mean([e['seconds_per_epoch'] for e in entries]):.1f} |")
+        acc, quant, fixed = (np.array([e[f"acc_{k}"] for e in entries]) * 100
+                             for k in ("float", "quantized", "fixed"))
+        print(f"| {name} | {acc.mean():.1f} ± {acc.std():.1f} (n={len(acc)}) | {quant.mean():.1f} ± {quant.std():.1f} | "
+              f"{fixed.mean():.1f} | {entries[0]['recurrent_params']} | "
+              f"{np.mean([e['seconds_per_epoch'] for e in entries]):.1f} |")
+    for name, entries in rows.items():
+        for e in entries:
+            if "acc_lava_subset" in e:
+                print(f"{name} seed {e['seed']}: first {e['lava_samples']} test samples: Lava "
+                      f"{100 * e['acc_lava_subset']:.1f} %, quantized {100 * e['acc_quantized_subset']:.1f} %, "
+                      f"same prediction on {100 * e['lava_equals_quantized']:.1f} %")
 
 
 if __name__ == "__main__":

@@ -33,3 +33,12 @@ def rate_loss(spikes: torch.Tensor, labels: torch.Tensor,
     target = torch.full_like(rates, false_rate)
     target.scatter_(1, labels[:, None], true_rate)
     return ((rates - target) ** 2).sum(-1).mean()
+
+
+def count_ce_loss(spikes: torch.Tensor, labels: torch.Tensor, scale: float = 0.2) -> torch.Tensor:
+    """Cross-entropy on ``scale`` x output spike counts (logits = scaled counts).
+
+    The same quantity :func:`decide` takes the argmax of, so training pushes the
+    labelled neuron's count above the others' rather than towards a fixed rate.
+    """
+    return torch.nn.functional.cross_entropy(spike_counts(spikes) * scale, labels)

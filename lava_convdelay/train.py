@@ -32,7 +32,7 @@ from lava_convdelay.delays import SigmaSchedule
 from lava_convdelay.errors import UserError
 from lava_convdelay.model import SpikingNetwork
 from lava_convdelay.evaluate import model_predictions
-from lava_convdelay.readout import rate_loss
+from lava_convdelay.readout import count_ce_loss, rate_loss
 
 DEFAULT_TRAIN = {
     "epochs": 20,
@@ -43,10 +43,15 @@ DEFAULT_TRAIN = {
     "sigma_init": 10.0,
     "sigma_decay": 0.95,
     "sigma_reference_epochs": 100,
+    "loss": "rate",
     "true_rate": 0.2,
     "false_rate": 0.03,
+    "ce_scale": 0.2,
     "eval_batch_size": 64,
 }
+
+
+LOSSES = ("rate", "count_ce")
 
 
 class TrainConfigError(UserError):
@@ -76,6 +81,8 @@ def normalise_config(config: dict, where: str = "config") -> dict:
     if unknown:
         raise TrainConfigError(f"{where}: unknown train key(s) {sorted(unknown)}; known: {sorted(DEFAULT_TRAIN)}")
     config["train"] = {**DEFAULT_TRAIN, **config.get("train", {})}
+    if config["train"]["loss"] not in LOSSES:
+        raise TrainConfigError(f"{where}: train.loss must be one of {LOSSES}, got {config['train']['loss']!r}")
     config.setdefault("seed", 0)
     config.setdefault("data", {"source": "generated"})
     return config
@@ -114,6 +121,12 @@ def _optimizer(model: SpikingNetwork, cfg: dict) -> torch.optim.Optimizer:
     if delays:
         groups.append({"params": delays, "lr": cfg["lr_delay"], "weight_decay": 0.0})
     return torch.optim.AdamW(groups)
+
+
+def _loss(spikes: torch.Tensor, labels: torch.Tensor, cfg: dict) -> torch.Tensor:
+    if cfg["loss"] == "count_ce":
+        return count_ce_loss(spikes, labels, cfg["ce_scale"])
+    return rate_loss(spikes, labels, cfg["true_rate"], cfg["false_rate"])
 
 
 def _write_metrics(out: Path, history: list[dict]) -> None:
@@ -182,7 +195,7 @@ def train(config: dict, out_dir: str | os.PathLike, resume: bool = False,
         bar = tqdm(loader, desc=f"epoch {epoch + 1}/{cfg['epochs']}", disable=not (progress and ctx.is_main))
         for x, y in bar:
             x, y = x.to(ctx.device), y.to(ctx.device)
-            loss = rate_loss(net(x), y, cfg["true_rate"], cfg["false_rate"])
+            loss = _loss(net(x), y, cfg)
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()

@@ -1,0 +1,51 @@
+"""The decision rule and the two training losses."""
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from lava_convdelay.readout import count_ce_loss, decide, rate_loss
+from lava_convdelay.train import TrainConfigError, normalise_config
+
+
+def spikes_with_counts(counts, steps=10):
+    """``[batch, classes, steps]`` spikes whose sums are ``counts``."""
+    counts = torch.as_tensor(counts)
+    t = torch.arange(steps)
+    return (t[None, None, :] < counts[..., None]).float()
+
+
+def test_decide_takes_most_spikes_first_on_ties():
+    s = spikes_with_counts([[1, 4, 2], [3, 3, 0], [0, 0, 0]])
+    assert decide(s).tolist() == [1, 0, 0]
+    assert decide(s.numpy().astype(np.int8)).tolist() == [1, 0, 0]
+
+
+def test_count_ce_loss_is_cross_entropy_of_scaled_counts():
+    s = spikes_with_counts([[2, 5, 0], [0, 0, 0]])
+    labels = torch.tensor([1, 2])
+    # by hand: sample 1 logits (0.4, 1.0, 0); sample 2 uniform -> ln 3
+    first = -1.0 + math.log(math.exp(0.4) + math.exp(1.0) + 1.0)
+    expected = (first + math.log(3)) / 2
+    assert count_ce_loss(s, labels, scale=0.2).item() == pytest.approx(expected, rel=1e-6)
+
+
+def test_count_ce_loss_gradient_raises_the_labelled_count_only():
+    s = spikes_with_counts([[3, 3, 3]]).requires_grad_()
+    count_ce_loss(s, torch.tensor([2]), scale=0.5).backward()
+    grad = s.grad.sum(-1)[0]
+    assert grad[2] < 0 and grad[0] > 0 and grad[1] > 0  # descent adds spikes to class 2 only
+
+
+def test_rate_loss_is_zero_at_target_rates():
+    s = torch.zeros(1, 2, 100)
+    s[0, 0, :20] = 1   # rate 0.2 on the label
+    s[0, 1, :3] = 1    # rate 0.03 elsewhere
+    assert rate_loss(s, torch.tensor([0])).item() == pytest.approx(0.0, abs=1e-12)
+    assert rate_loss(s, torch.tensor([1])).item() == pytest.approx(2 * 0.17 ** 2, rel=1e-5)
+
+
+def test_unknown_loss_is_refused():
+    with pytest.raises(TrainConfigError, match=r"train.loss must be one of \('rate', 'count_ce'\), got 'mse'"):
+        normalise_config({"model": {}, "train": {"loss": "mse"}}, "x.json")
