@@ -20,7 +20,7 @@ class DataConfigError(UserError):
 
 def build_datasets(data: dict, progress: bool = True):
     """``(train, test)`` datasets yielding ``(spikes [channels, time], label)``."""
-    from lava_convdelay.data import SHDDataset
+    from lava_convdelay.data import SHDDataset, default_dataset
 
     source = data.get("source", "generated")
     known = {"source", "train", "test", *BINNING_KEYS, *GENERATOR_KEYS}
@@ -29,11 +29,6 @@ def build_datasets(data: dict, progress: bool = True):
         raise DataConfigError(f"data: unknown key(s) {sorted(unknown)}; known: {sorted(known)}")
     binning = {k: data[k] for k in BINNING_KEYS if k in data}
     if source == "generated":
-        try:
-            from lava_convdelay.data import default_dataset
-        except ImportError:
-            raise DataConfigError("data: the embedded spoken-digit generator is not part of this "
-                                  "version yet; use \"source\": \"shd\" with your own SHD/SSC files") from None
         generator = {k: data[k] for k in GENERATOR_KEYS if k in data}
         train_path, test_path = default_dataset(progress=progress, **generator)
     elif source in ("shd", "ssc", "files"):

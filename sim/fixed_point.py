@@ -18,6 +18,7 @@ import numba
 import numpy as np
 
 from netx_export.description import LayerSpec, NetworkSpec
+from sim.errors import InputSpikesError, InvalidSpecError
 
 _UV_HALF = 1 << 23  # Lava's 24-bit u/v registers
 
@@ -144,7 +145,7 @@ def _time_major(x, out):
     return True
 
 
-def _kernel_args(layer: LayerSpec) -> tuple:
+def _kernel_args(layer: LayerSpec, source: str, index: int) -> tuple:
     """:func:`_run_layer`'s arguments for one layer, before the outputs.
 
     Synaptic sums are int16 where that holds any of them, else int32:
@@ -156,7 +157,7 @@ def _kernel_args(layer: LayerSpec) -> tuple:
         bound = bound + np.abs(layer.weight_rec).sum(axis=1)
     bound = int(bound.max(initial=0))
     if bound >= 1 << 31:  # 8-bit weights: millions of synapses per neuron
-        raise ValueError(f"synaptic sums up to {bound} do not fit in 32 bits")
+        raise InvalidSpecError(f"{source}: layer {index} ({layer.type}): synaptic sums up to {bound} do not fit in 32 bits")
     dtype = np.int16 if bound < (1 << 15) else np.int32
     weight_t = np.ascontiguousarray(layer.weight.T, dtype=dtype)
     ff_delay = np.zeros(0, np.int64)
@@ -205,10 +206,10 @@ def simulate(spec: NetworkSpec, spikes, record_layers: bool = False,
     if single:
         x = x[None]
     if x.ndim != 3 or x.shape[1] != spec.input_size:
-        raise ValueError(f"{spec.source}: expected input [batch, {spec.input_size}, time], "
+        raise InputSpikesError(f"{spec.source}: expected input [batch, {spec.input_size}, time], "
                          f"got {tuple(np.shape(spikes))}")
     batch, channels, steps = x.shape
-    args = [_kernel_args(layer) for layer in spec.layers]
+    args = [_kernel_args(layer, spec.source, i) for i, layer in enumerate(spec.layers)]
     pre = np.empty((batch, steps, channels), np.uint8)
     layers = [np.empty((batch, steps, layer.num_neurons), np.uint8) for layer in spec.layers]
     voltage = np.empty((batch, steps, spec.output_size), np.int32) if record_voltage else _NO_VOLTAGE
@@ -221,7 +222,7 @@ def simulate(spec: NetworkSpec, spikes, record_layers: bool = False,
     with ThreadPoolExecutor(threads) as pool:  # the kernels release the GIL
         binary = all(pool.map(run, [slice(lo, hi) for lo, hi in zip(cuts[:-1], cuts[1:])]))
     if not binary:
-        raise ValueError(f"{spec.source}: input spikes must be 0 or 1")
+        raise InputSpikesError(f"{spec.source}: input spikes must be 0 or 1")
 
     def neuron_major(a, dtype=np.uint8):
         a = np.ascontiguousarray(a.transpose(0, 2, 1), dtype=dtype)

@@ -86,6 +86,13 @@ def test_speakers_are_distinct_voices():
     assert len({s.variant for s in speakers}) == len(speakers) == 16
 
 
+def test_a_missing_voice_is_a_one_line_user_error():
+    """An eSpeak NG install without the language is an installation problem the CLI reports in one line."""
+    from lava_convdelay.data.speech import Synthesizer, Voice
+    with pytest.raises(UserError, match="eSpeak NG has no voice 'xx-none\\+m2'"):
+        Synthesizer().say("seven", "xx-none", Voice("m2", 150, 50, 50, 100))
+
+
 def test_show_and_encode(tiny_set, tmp_path, capsys):
     _, (train, _) = tiny_set
     assert main(["data", "show", str(train), "-o", str(tmp_path / "raster.png"), "--per-class", "1"]) == 0

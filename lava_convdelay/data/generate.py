@@ -47,6 +47,10 @@ class GeneratorConfigError(UserError, ValueError):
     """Generator settings that cannot be used (sizes below 1, a negative seed)."""
 
 
+class GeneratedDataError(UserError, ValueError):
+    """An output folder holding data this generator did not make, or made otherwise."""
+
+
 @dataclass(frozen=True)
 class GeneratorConfig:
     """What a generated set depends on (its cache key)."""
@@ -187,9 +191,9 @@ def generate(out_dir: str | os.PathLike, config: GeneratorConfig = GeneratorConf
         except ValueError:
             found = None
         if found != expected:
-            raise ValueError(f"{out}: holds data generated with other settings ({stamp}); use another --out")
+            raise GeneratedDataError(f"{out}: holds data generated with other settings ({stamp}); use another --out")
     elif any((out / f"{split}.h5").exists() for split in ("train", "test")):
-        raise ValueError(f"{out}: has train.h5 / test.h5 that this generator did not make; use another --out")
+        raise GeneratedDataError(f"{out}: has train.h5 / test.h5 that this generator did not make; use another --out")
     with atomic_output(stamp) as tmp:
         tmp.write_text(json.dumps(expected, indent=1))
     paths = []

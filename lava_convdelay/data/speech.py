@@ -8,12 +8,18 @@ from pathlib import Path
 
 import numpy as np
 
+from lava_convdelay.errors import UserError
+
 # speak_lib.h
 _AUDIO_OUTPUT_SYNCHRONOUS = 2
 _POS_CHARACTER = 1
 _CHARS_UTF8 = 1
 _RATE, _VOLUME, _PITCH, _RANGE = 1, 2, 3, 4
 _CALLBACK = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.POINTER(ctypes.c_short), ctypes.c_int, ctypes.c_void_p)
+
+
+class SpeechSynthesisError(UserError, RuntimeError):
+    """eSpeak NG cannot run or lacks a voice: an installation problem, not a bug."""
 
 
 @dataclass(frozen=True)
@@ -40,7 +46,7 @@ class Synthesizer:
         self.lib.espeak_Initialize.restype = ctypes.c_int
         self.sample_rate = self.lib.espeak_Initialize(_AUDIO_OUTPUT_SYNCHRONOUS, 0, data_parent, 0)
         if self.sample_rate <= 0:
-            raise RuntimeError(f"eSpeak NG failed to initialise (data in {data_parent.decode()})")
+            raise SpeechSynthesisError(f"eSpeak NG failed to initialise (data in {data_parent.decode()})")
         self._chunks: list[np.ndarray] = []
         self._callback = _CALLBACK(self._collect)  # keep a reference: eSpeak calls it later
         self.lib.espeak_SetSynthCallback(self._callback)
@@ -55,7 +61,7 @@ class Synthesizer:
     def say(self, text: str, language: str, voice: Voice) -> np.ndarray:
         """Mono audio in [-1, 1] at :attr:`sample_rate` Hz."""
         if self.lib.espeak_SetVoiceByName(voice.name(language).encode()) != 0:
-            raise ValueError(f"eSpeak NG has no voice {voice.name(language)!r}")
+            raise SpeechSynthesisError(f"eSpeak NG has no voice {voice.name(language)!r}")
         for param, value in ((_RATE, voice.rate), (_PITCH, voice.pitch), (_RANGE, voice.pitch_range),
                              (_VOLUME, voice.volume)):
             self.lib.espeak_SetParameter(param, value, 0)
@@ -63,8 +69,8 @@ class Synthesizer:
         data = text.encode("utf-8")
         status = self.lib.espeak_Synth(data, len(data) + 1, 0, _POS_CHARACTER, 0, _CHARS_UTF8, None, None)
         if status != 0:
-            raise RuntimeError(f"eSpeak NG could not synthesise {text!r} (status {status})")
+            raise SpeechSynthesisError(f"eSpeak NG could not synthesise {text!r} (status {status})")
         self.lib.espeak_Synchronize()
         if not self._chunks:
-            raise RuntimeError(f"eSpeak NG produced no audio for {text!r}")
+            raise SpeechSynthesisError(f"eSpeak NG produced no audio for {text!r}")
         return np.concatenate(self._chunks)
