@@ -69,7 +69,9 @@ def main():
     jobs = [(name, seed) for name in args.configs for seed in args.seeds]
     threads = max(1, (os.cpu_count() or 1) // args.jobs)
     if args.jobs > 1:
-        with ProcessPoolExecutor(args.jobs, mp_context=get_context("spawn")) as pool:
+        # fork, not spawn: importing lava sets the start method to fork, and a spawned
+        # child re-importing it fails; no torch work has run in this process yet
+        with ProcessPoolExecutor(args.jobs, mp_context=get_context("fork")) as pool:
             list(pool.map(train_one, *zip(*[(n, s, args, threads) for n, s in jobs])))
     else:
         for name, seed in jobs:
