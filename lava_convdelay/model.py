@@ -4,7 +4,7 @@ The config is JSON-compatible (stored in checkpoints, readable by
 ``torch.load(weights_only=True)``)::
 
     {"input_size": 140,
-     "neuron": {"threshold": 1.0, "current_decay": 0.25, "voltage_decay": 0.03},
+     "neuron": {"threshold": 4.0, "current_decay": 0.5, "voltage_decay": 0.2},
      "layers": [
         {"type": "conv_delay_rec", "neurons": 256, "kernel_size": 3, "channels": 1,
          "max_delay": 30, "delay_init": [10, 30], "learn_delays": true},

@@ -34,19 +34,21 @@ from lava_convdelay.model import SpikingNetwork
 from lava_convdelay.evaluate import model_predictions
 from lava_convdelay.readout import count_ce_loss, rate_loss
 
+# The recipe of configs/*.json (README, "The shipped configs"); true_rate and
+# false_rate are used by the "rate" loss only.
 DEFAULT_TRAIN = {
     "epochs": 20,
-    "batch_size": 32,
-    "lr": 5e-3,
+    "batch_size": 16,
+    "lr": 1e-2,
     "lr_delay": 5e-2,
     "weight_decay": 1e-5,
     "sigma_init": 10.0,
     "sigma_decay": 0.95,
     "sigma_reference_epochs": 100,
-    "loss": "rate",
+    "loss": "count_ce",
+    "ce_scale": 0.5,
     "true_rate": 0.2,
     "false_rate": 0.03,
-    "ce_scale": 0.2,
     "eval_batch_size": 64,
 }
 
