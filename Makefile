@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test venv bench clean-venv
+.PHONY: demo test venv bench bench-models clean-venv
 
 venv: $(STAMP)
 
@@ -31,6 +31,10 @@ test: $(STAMP)
 bench: $(STAMP)
 	$(PY) bench/bench_recurrence.py --repeats 2
 	$(PY) bench/bench_deploy.py
+
+bench-models: $(STAMP)  # about 60 min: 25 training runs, then float/quantized/fixed-point/Lava accuracy
+	$(PY) bench/bench_models.py --neurons 128 --epochs 15 --seeds 0 1 2 3 4 --jobs 2 --lava-samples 40
+	cp runs/bench_models/results.json bench/results/models.json
 
 clean-venv:
 	rm -rf $(VENV)
