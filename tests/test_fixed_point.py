@@ -166,7 +166,7 @@ def test_large_fan_in_with_32_bit_sums_matches_integer_reference():
     rec = LayerSpec("delay_rec", 2 * rng.integers(-40, 60, (12, n)), CubaParams(1500, 900, 150),
                     weight_rec=2 * rng.integers(-50, 40, (12, 12)), delay_rec=rng.integers(0, 6, 12), max_delay=5)
     spec = NetworkSpec(n_in, [conv, rec])
-    assert _kernel_args(conv)[0].dtype == np.int32 and _kernel_args(rec)[0].dtype == np.int16
+    assert _kernel_args(conv, "test", 0)[0].dtype == np.int32 and _kernel_args(rec, "test", 1)[0].dtype == np.int16
     x = make_input(8, n_in, 2, 60, rate=0.1)
     result = simulate(spec, x, record_layers=True, record_voltage=True)
     for b in range(2):
@@ -175,3 +175,12 @@ def test_large_fan_in_with_32_bit_sums_matches_integer_reference():
             assert 0.02 < want.mean() < 0.6, f"layer {i}: degenerate activity {want.mean()}"
             np.testing.assert_array_equal(got[b], want, err_msg=f"sample {b}, layer {i}")
         np.testing.assert_array_equal(result.voltage[b], want_v)
+
+
+def test_synaptic_sums_beyond_32_bits_are_refused_naming_file_and_layer():
+    """8.5 M inputs of weight 254 sum past 2**31: a named error, not a wrapped int32."""
+    from sim.fixed_point import _kernel_args
+    from sim.errors import InvalidSpecError
+    big = LayerSpec("dense", np.full((1, 8_500_000), 254, dtype=np.int16), CubaParams(2000, 1200, 2000))
+    with pytest.raises(InvalidSpecError, match=r"net\.h5: layer 3 \(dense\): synaptic sums up to 2159000000 do not fit in 32 bits"):
+        _kernel_args(big, "net.h5", 3)
