@@ -35,9 +35,11 @@ def run_config(name: str, seed: int, args: argparse.Namespace) -> dict:
     config["seed"] = seed
     if args.epochs:
         config["train"]["epochs"] = args.epochs
-    if args.neurons:
-        for layer in config["model"]["layers"][:-1]:
+    for layer in config["model"]["layers"][:-1]:
+        if args.neurons:
             layer["neurons"] = args.neurons
+        if args.kernel_size and "kernel_size" in layer:
+            layer["kernel_size"] = args.kernel_size
     return config
 
 
@@ -58,6 +60,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--neurons", type=int, help="hidden layer size override")
     parser.add_argument("--epochs", type=int)
+    parser.add_argument("--kernel-size", type=int, help="conv recurrence kernel override (odd)")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0])
     parser.add_argument("--lava-samples", type=int, default=40)
     parser.add_argument("--configs", nargs="+", default=CONFIGS)
@@ -107,7 +110,8 @@ def main():
     for name, entries in rows.items():
         acc, quant, fixed = (np.array([e[f"acc_{k}"] for e in entries]) * 100
                              for k in ("float", "quantized", "fixed"))
-        print(f"| {name} | {acc.mean():.1f} ± {acc.std():.1f} (n={len(acc)}) | {quant.mean():.1f} ± {quant.std():.1f} | "
+        # spread over seeds: the sample standard deviation (ddof 1), as papers report it
+        print(f"| {name} | {acc.mean():.1f} ± {acc.std(ddof=1):.1f} (n={len(acc)}) | {quant.mean():.1f} ± {quant.std(ddof=1):.1f} | "
               f"{fixed.mean():.1f} | {entries[0]['recurrent_params']} | "
               f"{np.mean([e['seconds_per_epoch'] for e in entries]):.1f} |")
     for name, entries in rows.items():
