@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test venv bench bench-models clean-venv
+.PHONY: demo test venv bench bench-models bench-models-30 clean-venv
 
 venv: $(STAMP)
 
@@ -35,6 +35,10 @@ bench: $(STAMP)
 bench-models: $(STAMP)  # about 60 min: 25 training runs, then float/quantized/fixed-point/Lava accuracy
 	$(PY) bench/bench_models.py --neurons 128 --epochs 15 --seeds 0 1 2 3 4 --jobs 2 --lava-samples 40
 	cp runs/bench_models/results.json bench/results/models.json
+
+bench-models-30: $(STAMP)  # about 70 min: CRSNN and DelRec, 5 seeds, 30 epochs
+	$(PY) bench/bench_models.py --neurons 128 --epochs 30 --seeds 0 1 2 3 4 --jobs 2 --lava-samples 0 --configs crsnn delrec --out runs/bench_models_30ep
+	cp runs/bench_models_30ep/results.json bench/results/models_30ep.json
 
 clean-venv:
 	rm -rf $(VENV)
