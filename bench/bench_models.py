@@ -40,6 +40,8 @@ def run_config(name: str, seed: int, args: argparse.Namespace) -> dict:
             layer["neurons"] = args.neurons
         if args.kernel_size and "kernel_size" in layer:
             layer["kernel_size"] = args.kernel_size
+        if args.channels and "channels" in layer:
+            layer["channels"] = args.channels
     return config
 
 
@@ -61,6 +63,7 @@ def main():
     parser.add_argument("--neurons", type=int, help="hidden layer size override")
     parser.add_argument("--epochs", type=int)
     parser.add_argument("--kernel-size", type=int, help="conv recurrence kernel override (odd)")
+    parser.add_argument("--channels", type=int, help="conv recurrence channel override (divides --neurons)")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0])
     parser.add_argument("--lava-samples", type=int, default=40)
     parser.add_argument("--configs", nargs="+", default=CONFIGS)
