@@ -42,6 +42,8 @@ def run_config(name: str, seed: int, args: argparse.Namespace) -> dict:
             layer["kernel_size"] = args.kernel_size
         if args.channels and "channels" in layer:
             layer["channels"] = args.channels
+        if args.dropout is not None:
+            layer["dropout"] = args.dropout
     return config
 
 
@@ -64,6 +66,7 @@ def main():
     parser.add_argument("--epochs", type=int)
     parser.add_argument("--kernel-size", type=int, help="conv recurrence kernel override (odd)")
     parser.add_argument("--channels", type=int, help="conv recurrence channel override (divides --neurons)")
+    parser.add_argument("--dropout", type=float, help="hidden layers' feed-forward dropout override")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0])
     parser.add_argument("--lava-samples", type=int, default=40)
     parser.add_argument("--configs", nargs="+", default=CONFIGS)

@@ -142,6 +142,27 @@ def test_calls_are_independent_and_params_not_mutated():
     assert torch.equal(first[1:2], single)  # batch entries do not interact
 
 
+@pytest.mark.parametrize("cls", [DelayRecurrent, ConvDelayRecurrent])
+def test_feed_forward_dropout_drops_output_spikes_only_in_training(cls):
+    """``dropout`` thins what the next layer sees; the layer's own recurrence
+    (and so which spikes exist) is untouched, and eval is unaffected."""
+    torch.manual_seed(0)
+    plain = cls(NEURON, 10, 16, weight_scale=4, max_delay=20).train()
+    dropped = cls(NEURON, 10, 16, weight_scale=4, max_delay=20, dropout=0.5).train()
+    dropped.load_state_dict(plain.state_dict())
+    x = random_input(3, 10, 80)
+    with torch.no_grad():
+        full, thinned = plain(x), dropped(x)
+        assert torch.equal(dropped.eval()(x), full)
+    assert full.sum() > 200
+    kept = thinned != 0
+    assert torch.equal(thinned[kept], torch.full_like(thinned[kept], 2.0))  # 1 / (1 - p)
+    assert torch.equal(full[kept], torch.ones_like(full[kept]))  # a subset of the real spikes
+    assert 0.4 < kept.sum() / full.sum() < 0.6
+    with pytest.raises(ValueError, match="dropout must be in"):
+        cls(NEURON, 10, 16, dropout=1.0)
+
+
 def test_parameter_counts_and_integer_delays():
     conv = ConvDelayRecurrent(NEURON, 140, 256, kernel_size=3, channels=1)
     conv2 = ConvDelayRecurrent(NEURON, 140, 256, kernel_size=5, channels=4)

@@ -43,6 +43,9 @@ class AbstractDelayRecurrent(torch.nn.Module):
         sigma: initial triangular-kernel spread, steps (``0``: integer delays).
         rec_dropout: probability of dropping a neuron's recurrent output for a
             whole sample (training only; DelRec uses 0.2).
+        dropout: probability of dropping each output spike on its way to the
+            next layer, per neuron and step (training only, the recurrence
+            still sees it; DelRec's feed-forward dropout, 0.4 on SHD).
         delay_shift: shift the output one step (SLAYER's default, Lava aligned).
     """
 
@@ -51,7 +54,7 @@ class AbstractDelayRecurrent(torch.nn.Module):
                  delays: bool = True, max_delay: int = 30,
                  delay_init: tuple[float, float] | None = None,
                  learn_delays: bool = True, sigma: float = 0.0,
-                 rec_dropout: float = 0.0, delay_shift: bool = True):
+                 rec_dropout: float = 0.0, dropout: float = 0.0, delay_shift: bool = True):
         super().__init__()
         self.neuron = slayer_cuba.Neuron(**copy.deepcopy(neuron_params))
         check_supported(self.neuron)
@@ -65,7 +68,10 @@ class AbstractDelayRecurrent(torch.nn.Module):
         )
         if not 0 <= rec_dropout < 1:
             raise ValueError(f"rec_dropout must be in [0, 1), got {rec_dropout}")
+        if not 0 <= dropout < 1:
+            raise ValueError(f"dropout must be in [0, 1), got {dropout}")
         self.rec_dropout = rec_dropout
+        self.dropout = dropout
         self.delay_shift = delay_shift
         self.in_neurons = in_neurons
         self.num_neurons = out_neurons
@@ -121,6 +127,8 @@ class AbstractDelayRecurrent(torch.nn.Module):
             line.push(s if mask is None else s * mask)
             spikes.append(s)
         out = torch.stack(spikes, dim=-1)
+        if self.training and self.dropout > 0:
+            out = torch.nn.functional.dropout(out, self.dropout)
         if self.delay_shift:
             out = torch.nn.functional.pad(out[..., :-1], (1, 0))
         return out
