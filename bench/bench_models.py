@@ -10,7 +10,6 @@ them (each is an ordinary run directory under --out).
     .venv/bin/python bench/bench_models.py --neurons 128 --epochs 12 --seeds 0 1 2 --jobs 2 --lava-samples 40
 """
 import argparse
-import copy
 import json
 import os
 import sys
@@ -21,6 +20,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from lava_convdelay.atomic import atomic_output
+from lava_convdelay.checkpoint import load_model
 from lava_convdelay.data_setup import build_datasets
 from lava_convdelay.evaluate import evaluate
 from lava_convdelay.train import load_config, train
@@ -45,6 +46,12 @@ def run_config(name: str, seed: int, args: argparse.Namespace) -> dict:
         if args.dropout is not None:
             layer["dropout"] = args.dropout
     return config
+
+
+def mean_sd(values: np.ndarray) -> str:
+    """Mean and, over two or more seeds, the sample standard deviation (ddof 1,
+    as papers report spreads)."""
+    return f"{values.mean():.1f}" + (f" ± {values.std(ddof=1):.1f}" if len(values) > 1 else "")
 
 
 def train_one(name: str, seed: int, args: argparse.Namespace, threads: int) -> str:
@@ -73,7 +80,6 @@ def main():
     parser.add_argument("--jobs", type=int, default=1, help="runs trained side by side")
     parser.add_argument("--out", type=Path, default=Path("runs/bench_models"))
     args = parser.parse_args()
-    from lava_convdelay.checkpoint import load_model
 
     jobs = [(name, seed) for name in args.configs for seed in args.seeds]
     threads = max(1, (os.cpu_count() or 1) // args.jobs)
@@ -107,17 +113,16 @@ def main():
             entry["lava_equals_quantized"] = float((lava.predictions["lava"] == lava.predictions["quantized"]).mean())
         rows.setdefault(name, []).append(entry)
         print(name, json.dumps(entry), flush=True)
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "results.json").write_text(json.dumps({"args": {k: str(v) for k, v in vars(args).items()},
-                                                       "threads_per_job": threads, "rows": rows}, indent=1))
+    with atomic_output(args.out / "results.json") as tmp:
+        tmp.write_text(json.dumps({"args": {k: str(v) for k, v in vars(args).items()},
+                                   "threads_per_job": threads, "rows": rows}, indent=1))
     print(f"\n{args.jobs} job(s) side by side, {threads} torch thread(s) each")
-    print("\n| model | test acc. % (mean ± std) | quantized % | fixed-point % | recurrent params | s / epoch |")
+    print("\n| model | test acc. % (mean ± s.d.) | quantized % | fixed-point % | recurrent params | s / epoch |")
     print("|---|---:|---:|---:|---:|---:|")
     for name, entries in rows.items():
         acc, quant, fixed = (np.array([e[f"acc_{k}"] for e in entries]) * 100
                              for k in ("float", "quantized", "fixed"))
-        # spread over seeds: the sample standard deviation (ddof 1), as papers report it
-        print(f"| {name} | {acc.mean():.1f} ± {acc.std(ddof=1):.1f} (n={len(acc)}) | {quant.mean():.1f} ± {quant.std(ddof=1):.1f} | "
+        print(f"| {name} | {mean_sd(acc)} (n={len(acc)}) | {mean_sd(quant)} | "
               f"{fixed.mean():.1f} | {entries[0]['recurrent_params']} | "
               f"{np.mean([e['seconds_per_epoch'] for e in entries]):.1f} |")
     for name, entries in rows.items():
