@@ -53,7 +53,11 @@ DEFAULT_TRAIN = {
 }
 
 
-LOSSES = ("rate", "count_ce")
+# train.loss -> loss(output spikes, labels, train config)
+LOSSES = {
+    "rate": lambda spikes, labels, cfg: rate_loss(spikes, labels, cfg["true_rate"], cfg["false_rate"]),
+    "count_ce": lambda spikes, labels, cfg: count_ce_loss(spikes, labels, cfg["ce_scale"]),
+}
 
 
 class TrainConfigError(UserError):
@@ -83,8 +87,9 @@ def normalise_config(config: dict, where: str = "config") -> dict:
     if unknown:
         raise TrainConfigError(f"{where}: unknown train key(s) {sorted(unknown)}; known: {sorted(DEFAULT_TRAIN)}")
     config["train"] = {**DEFAULT_TRAIN, **config.get("train", {})}
-    if config["train"]["loss"] not in LOSSES:
-        raise TrainConfigError(f"{where}: train.loss must be one of {LOSSES}, got {config['train']['loss']!r}")
+    loss = config["train"]["loss"]
+    if not isinstance(loss, str) or loss not in LOSSES:  # a JSON list or dict is unhashable
+        raise TrainConfigError(f"{where}: train.loss must be one of {tuple(LOSSES)}, got {loss!r}")
     config.setdefault("seed", 0)
     config.setdefault("data", {"source": "generated"})
     return config
@@ -123,12 +128,6 @@ def _optimizer(model: SpikingNetwork, cfg: dict) -> torch.optim.Optimizer:
     if delays:
         groups.append({"params": delays, "lr": cfg["lr_delay"], "weight_decay": 0.0})
     return torch.optim.AdamW(groups)
-
-
-def _loss(spikes: torch.Tensor, labels: torch.Tensor, cfg: dict) -> torch.Tensor:
-    if cfg["loss"] == "count_ce":
-        return count_ce_loss(spikes, labels, cfg["ce_scale"])
-    return rate_loss(spikes, labels, cfg["true_rate"], cfg["false_rate"])
 
 
 def _write_metrics(out: Path, history: list[dict]) -> None:
@@ -197,7 +196,7 @@ def train(config: dict, out_dir: str | os.PathLike, resume: bool = False,
         bar = tqdm(loader, desc=f"epoch {epoch + 1}/{cfg['epochs']}", disable=not (progress and ctx.is_main))
         for x, y in bar:
             x, y = x.to(ctx.device), y.to(ctx.device)
-            loss = _loss(net(x), y, cfg)
+            loss = LOSSES[cfg["loss"]](net(x), y, cfg)
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()

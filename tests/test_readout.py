@@ -49,3 +49,5 @@ def test_rate_loss_is_zero_at_target_rates():
 def test_unknown_loss_is_refused():
     with pytest.raises(TrainConfigError, match=r"train.loss must be one of \('rate', 'count_ce'\), got 'mse'"):
         normalise_config({"model": {}, "train": {"loss": "mse"}}, "x.json")
+    with pytest.raises(TrainConfigError, match=r"train.loss must be one of .*, got \['rate'\]"):
+        normalise_config({"model": {}, "train": {"loss": ["rate"]}}, "x.json")
