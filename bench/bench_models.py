@@ -21,6 +21,7 @@ import numpy as np
 import torch
 
 from lava_convdelay.atomic import atomic_output
+from lava_convdelay.augment import AUGMENT_DEFAULTS
 from lava_convdelay.checkpoint import load_model
 from lava_convdelay.data_setup import build_datasets
 from lava_convdelay.evaluate import evaluate
@@ -36,6 +37,9 @@ def run_config(name: str, seed: int, args: argparse.Namespace) -> dict:
     config["seed"] = seed
     if args.epochs:
         config["train"]["epochs"] = args.epochs
+    for key in AUGMENT_DEFAULTS:
+        if getattr(args, key) is not None:
+            config["train"][key] = getattr(args, key)
     for layer in config["model"]["layers"][:-1]:
         if args.neurons:
             layer["neurons"] = args.neurons
@@ -74,6 +78,9 @@ def main():
     parser.add_argument("--kernel-size", type=int, help="conv recurrence kernel override (odd)")
     parser.add_argument("--channels", type=int, help="conv recurrence channel override (divides --neurons)")
     parser.add_argument("--dropout", type=float, help="hidden layers' feed-forward dropout override")
+    parser.add_argument("--time-shift", type=int, help="train.time_shift override (steps)")
+    parser.add_argument("--channel-shift", type=int, help="train.channel_shift override (input channels)")
+    parser.add_argument("--thinning", type=float, help="train.thinning override")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0])
     parser.add_argument("--lava-samples", type=int, default=40)
     parser.add_argument("--configs", nargs="+", default=CONFIGS)

@@ -18,6 +18,7 @@ import os
 import sys
 import time
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import torch
@@ -27,6 +28,7 @@ from torch.utils.data import DataLoader, DistributedSampler
 from tqdm import tqdm
 
 from lava_convdelay.atomic import atomic_output
+from lava_convdelay.augment import AUGMENT_DEFAULTS, augment_spikes
 from lava_convdelay.checkpoint import read_checkpoint, save_checkpoint
 from lava_convdelay.delays import SigmaSchedule
 from lava_convdelay.errors import UserError
@@ -50,6 +52,34 @@ DEFAULT_TRAIN = {
     "true_rate": 0.2,
     "false_rate": 0.03,
     "eval_batch_size": 64,
+    **AUGMENT_DEFAULTS,
+}
+
+
+class Bounds(NamedTuple):
+    """Allowed values of a numeric train key."""
+    integer: bool
+    low: float
+    high: float | None = None
+    low_allowed: bool = True
+
+
+TRAIN_BOUNDS = {
+    "epochs": Bounds(True, 1),
+    "batch_size": Bounds(True, 1),
+    "eval_batch_size": Bounds(True, 1),
+    "lr": Bounds(False, 0, low_allowed=False),
+    "lr_delay": Bounds(False, 0),
+    "weight_decay": Bounds(False, 0),
+    "sigma_init": Bounds(False, 0),
+    "sigma_decay": Bounds(False, 0, 1, low_allowed=False),
+    "sigma_reference_epochs": Bounds(False, 0, low_allowed=False),
+    "ce_scale": Bounds(False, 0, low_allowed=False),
+    "true_rate": Bounds(False, 0, 1),
+    "false_rate": Bounds(False, 0, 1),
+    "time_shift": Bounds(True, 0),
+    "channel_shift": Bounds(True, 0),
+    "thinning": Bounds(False, 0, 1),
 }
 
 
@@ -90,9 +120,23 @@ def normalise_config(config: dict, where: str = "config") -> dict:
     loss = config["train"]["loss"]
     if not isinstance(loss, str) or loss not in LOSSES:  # a JSON list or dict is unhashable
         raise TrainConfigError(f"{where}: train.loss must be one of {tuple(LOSSES)}, got {loss!r}")
+    for key, bounds in TRAIN_BOUNDS.items():
+        _check_number(config["train"][key], f"{where}: train.{key}", bounds)
     config.setdefault("seed", 0)
     config.setdefault("data", {"source": "generated"})
     return config
+
+
+def _check_number(value, name: str, bounds: Bounds) -> None:
+    # bool is an int to isinstance, but `"epochs": true` is a mistake
+    ok = (isinstance(value, int if bounds.integer else (int, float)) and not isinstance(value, bool)
+          and (value >= bounds.low if bounds.low_allowed else value > bounds.low)
+          and (bounds.high is None or value <= bounds.high))
+    if not ok:
+        allowed = f"{'>=' if bounds.low_allowed else '>'} {bounds.low}"
+        allowed += f" and <= {bounds.high}" if bounds.high is not None else ""
+        raise TrainConfigError(f"{name} must be {'an integer' if bounds.integer else 'a number'} "
+                               f"{allowed}, got {value!r}")
 
 
 class DistContext:
@@ -196,6 +240,7 @@ def train(config: dict, out_dir: str | os.PathLike, resume: bool = False,
         bar = tqdm(loader, desc=f"epoch {epoch + 1}/{cfg['epochs']}", disable=not (progress and ctx.is_main))
         for x, y in bar:
             x, y = x.to(ctx.device), y.to(ctx.device)
+            x = augment_spikes(x, **{key: cfg[key] for key in AUGMENT_DEFAULTS})
             loss = LOSSES[cfg["loss"]](net(x), y, cfg)
             optimizer.zero_grad()
             loss.backward()
@@ -237,6 +282,7 @@ def run_from_args(args: argparse.Namespace) -> int:
     config = load_config(args.config)
     if args.epochs is not None:
         config["train"]["epochs"] = args.epochs
+        config = normalise_config(config, f"{args.config} with --epochs")
     train(config, args.out, resume=args.resume, progress=not args.no_progress)
     return 0
 

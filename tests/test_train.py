@@ -57,8 +57,12 @@ class Interrupt(Exception):
 
 
 def test_interrupted_and_resumed_run_equals_uninterrupted(tmp_path, monkeypatch):
-    config = normalise_config(CONFIG)
+    # with augmentation on: its draws must resume where they stopped too
+    config = normalise_config({**CONFIG, "train": {**CONFIG["train"], "time_shift": 3, "channel_shift": 1,
+                                                   "thinning": 0.3}})
     full = train(config, tmp_path / "full", progress=False, datasets=DATA)
+    plain = train(normalise_config(CONFIG), tmp_path / "plain", progress=False, datasets=DATA)
+    assert not torch.equal(full.blocks[0].input_synapse.weight, plain.blocks[0].input_synapse.weight)
 
     import lava_convdelay.train as train_module
     real_save, saves = train_module.save_checkpoint, []
@@ -91,6 +95,22 @@ def test_bad_config_files(tmp_path):
         load_config(tmp_path / "b.json")
     with pytest.raises(TrainConfigError, match="no such config file"):
         load_config(tmp_path / "missing.json")
+
+
+@pytest.mark.parametrize("key, value, message", [
+    ("lr", "0.01", r"train.lr must be a number > 0, got '0.01'"),
+    ("lr", 0, r"train.lr must be a number > 0, got 0"),
+    ("epochs", True, r"train.epochs must be an integer >= 1, got True"),
+    ("batch_size", 8.0, r"train.batch_size must be an integer >= 1, got 8.0"),
+    ("thinning", 1.5, r"train.thinning must be a number >= 0 and <= 1, got 1.5"),
+    ("time_shift", -2, r"train.time_shift must be an integer >= 0, got -2"),
+    ("sigma_decay", 0, r"train.sigma_decay must be a number > 0 and <= 1, got 0"),
+])
+def test_numeric_train_keys_are_checked(tmp_path, key, value, message):
+    path = tmp_path / "c.json"
+    path.write_text(json.dumps({**CONFIG, "train": {key: value}}))
+    with pytest.raises(TrainConfigError, match=f"c.json: {message}$"):
+        load_config(path)
 
 
 DDP_SCRIPT = r"""
