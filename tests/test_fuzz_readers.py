@@ -2,7 +2,7 @@
 a UserError naming the file; never another exception, never a hang.
 
 Cases per reader (``max_examples``): network HDF5 mutations 150, truncations
-60, raw bytes 60, checkpoints 60, training configs 100.
+60, raw bytes 60, checkpoints 60, training configs 100, train sections 100.
 """
 import json
 import pickle
@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 from lava_convdelay.checkpoint import load_model, save_checkpoint
 from lava_convdelay.errors import UserError
 from lava_convdelay.model import SpikingNetwork
-from lava_convdelay.train import load_config
+from lava_convdelay.train import DEFAULT_TRAIN, load_config
 from netx_export.exporter import export_blocks
 from netx_export.reader import read_network
 
@@ -175,6 +175,24 @@ def test_training_config_reader(tmp_path, text):
         assert str(path) in str(err)
         return
     assert "model" in config and isinstance(config["train"], dict)
+
+
+JSON_VALUES = st.none() | st.booleans() | st.integers(-3, 300) | st.floats(allow_nan=False) | st.text(max_size=4)
+
+
+@fuzz(100)
+@given(train=st.dictionaries(st.sampled_from(sorted(DEFAULT_TRAIN)), JSON_VALUES, max_size=4))
+def test_training_config_train_values(tmp_path, train):
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps({"model": {"layers": []}, "train": train}))
+    try:
+        config = load_config(path)
+    except UserError as err:
+        assert str(path) in str(err)
+        return
+    for key, value in config["train"].items():  # what loads is what training can use
+        if key != "loss":
+            assert type(value) in (int, float) and value >= 0, (key, value)
 
 
 @pytest.mark.parametrize("text", ['{"model": 1}', '{"model": {}, "train": 5}', '{"model": {}, "data": []}', "[]"])
