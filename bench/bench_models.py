@@ -40,6 +40,9 @@ def run_config(name: str, seed: int, args: argparse.Namespace) -> dict:
     for key in AUGMENT_DEFAULTS:
         if getattr(args, key) is not None:
             config["train"][key] = getattr(args, key)
+    if args.hidden_layers:
+        *hidden, output = config["model"]["layers"]
+        config["model"]["layers"] = [dict(hidden[0]) for _ in range(args.hidden_layers)] + [output]
     for layer in config["model"]["layers"][:-1]:
         if args.neurons:
             layer["neurons"] = args.neurons
@@ -75,6 +78,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--neurons", type=int, help="hidden layer size override")
     parser.add_argument("--epochs", type=int)
+    parser.add_argument("--hidden-layers", type=int, help="number of hidden layers (copies of the first)")
     parser.add_argument("--kernel-size", type=int, help="conv recurrence kernel override (odd)")
     parser.add_argument("--channels", type=int, help="conv recurrence channel override (divides --neurons)")
     parser.add_argument("--dropout", type=float, help="hidden layers' feed-forward dropout override")
