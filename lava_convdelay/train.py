@@ -174,6 +174,18 @@ def _optimizer(model: SpikingNetwork, cfg: dict) -> torch.optim.Optimizer:
     return torch.optim.AdamW(groups)
 
 
+def _changed_keys(old: dict, new: dict) -> list[str]:
+    """Dotted names (``train.lr``) whose values differ between two recipes."""
+    changed = []
+    for section in sorted(set(old) | set(new)):
+        a, b = old.get(section), new.get(section)
+        if isinstance(a, dict) and isinstance(b, dict):
+            changed += [f"{section}.{k}" for k in sorted(set(a) | set(b)) if a.get(k) != b.get(k)]
+        elif a != b:
+            changed.append(section)
+    return changed
+
+
 def _write_metrics(out: Path, history: list[dict]) -> None:
     with atomic_output(out / "metrics.csv") as tmp, open(tmp, "w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=list(history[0]))
@@ -207,11 +219,18 @@ def train(config: dict, out_dir: str | os.PathLike, resume: bool = False,
     sigma = SigmaSchedule(cfg["sigma_init"], cfg["epochs"], cfg["sigma_decay"], cfg["sigma_reference_epochs"])
     history, start = [], 0
     checkpoint = out / "checkpoint.pt"
+    recipe = {"seed": config["seed"], "data": config["data"], "train": cfg}  # what else makes the run
     if resume and checkpoint.exists():
         state = read_checkpoint(checkpoint)
         if state["config"] != model.config:
             raise TrainConfigError(f"{checkpoint}: was written for a different model config; "
                                    f"use a new --out directory or drop --resume")
+        # a resumed run must be the run it claims to continue (checkpoints
+        # written before recipes were stored carry none and cannot be checked)
+        changed = _changed_keys(state.get("recipe", recipe), recipe)
+        if changed:
+            raise TrainConfigError(f"{checkpoint}: was trained with other settings for {', '.join(changed)}; "
+                                   f"resume with the original config or use a new --out directory")
         model.load_state_dict(state["state_dict"])
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
@@ -257,7 +276,7 @@ def train(config: dict, out_dir: str | os.PathLike, resume: bool = False,
                             "test_accuracy": test_acc, "epoch_seconds": epoch_seconds})
             save_checkpoint(checkpoint, model, optimizer=optimizer.state_dict(),
                             scheduler=scheduler.state_dict(), rng=torch.get_rng_state(),
-                            epoch=epoch, history=history)
+                            epoch=epoch, history=history, recipe=recipe)
             _write_metrics(out, history)
             if progress:
                 print(f"epoch {epoch + 1}: loss {total / count:.4f}, sigma {sigma(epoch):.3g}, "

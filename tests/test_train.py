@@ -86,6 +86,17 @@ def test_interrupted_and_resumed_run_equals_uninterrupted(tmp_path, monkeypatch)
     assert [h["epoch"] for h in history] == [1, 2, 3, 4]
 
 
+def test_resume_refuses_changed_training_settings(tmp_path):
+    config = normalise_config({**CONFIG, "train": {**CONFIG["train"], "epochs": 1}})
+    train(config, tmp_path, progress=False, datasets=DATA)
+    changed = normalise_config({**CONFIG, "seed": 4, "train": {**CONFIG["train"], "epochs": 1, "thinning": 0.2}})
+    with pytest.raises(TrainConfigError, match=r"checkpoint.pt: was trained with other settings for "
+                                               r"seed, train.thinning; resume with the original config"):
+        train(changed, tmp_path, resume=True, progress=False, datasets=DATA)
+    before = read_checkpoint(tmp_path / "checkpoint.pt")
+    assert before["epoch"] == 0 and before["recipe"]["train"]["thinning"] == 0.0  # untouched
+
+
 def test_bad_config_files(tmp_path):
     (tmp_path / "a.json").write_text("{not json")
     with pytest.raises(TrainConfigError, match="a.json: invalid JSON"):
