@@ -37,6 +37,8 @@ def augment_spikes(x: torch.Tensor, time_shift: int = 0, channel_shift: int = 0,
     ``thinning``: each sample drops each of its spikes with a probability drawn
     uniformly from [0, thinning].
     """
+    # every draw is on the CPU generator, even for CUDA batches: it is the one
+    # the checkpoint saves (torch.get_rng_state), so resume stays exact on GPUs
     batch = x.shape[0]
     if time_shift:
         x = shift_samples(x, torch.randint(-time_shift, time_shift + 1, (batch,)), dim=2)
