@@ -25,7 +25,7 @@ from lava_convdelay.augment import AUGMENT_DEFAULTS
 from lava_convdelay.checkpoint import load_model
 from lava_convdelay.data_setup import build_datasets
 from lava_convdelay.evaluate import evaluate
-from lava_convdelay.train import load_config, train
+from lava_convdelay.train import load_config, normalise_config, train
 from netx_export.exporter import blocks_to_spec
 
 CONFIGS = ["crsnn", "delrec", "rsnn", "crsnn_no_delay", "crsnn_fixed_delay"]
@@ -52,7 +52,8 @@ def run_config(name: str, seed: int, args: argparse.Namespace) -> dict:
             layer["channels"] = args.channels
         if args.dropout is not None:
             layer["dropout"] = args.dropout
-    return config
+    # the overrides get the config file's checks (a --thinning 2 is named here, not deep in torch)
+    return normalise_config(config, f"configs/{name}.json with the command-line overrides")
 
 
 def mean_sd(values: np.ndarray) -> str:
