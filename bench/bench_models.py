@@ -25,6 +25,7 @@ from lava_convdelay.augment import AUGMENT_DEFAULTS
 from lava_convdelay.checkpoint import load_model
 from lava_convdelay.data_setup import build_datasets
 from lava_convdelay.evaluate import evaluate
+from lava_convdelay.model import ConfigError, SpikingNetwork
 from lava_convdelay.train import load_config, normalise_config, train
 from netx_export.exporter import blocks_to_spec
 
@@ -52,8 +53,23 @@ def run_config(name: str, seed: int, args: argparse.Namespace) -> dict:
             layer["channels"] = args.channels
         if args.dropout is not None:
             layer["dropout"] = args.dropout
+    for section, key, value in args.set:
+        for target in ([config["train"]] if section == "train" else config["model"]["layers"][:-1]):
+            target[key] = value
     # the overrides get the config file's checks (a --thinning 2 is named here, not deep in torch)
     return normalise_config(config, f"configs/{name}.json with the command-line overrides")
+
+
+def setting(text: str) -> tuple[str, str, object]:
+    """``train.KEY=JSON`` or ``hidden.KEY=JSON`` (every hidden layer) -> (section, key, value)."""
+    path, sep, raw = text.partition("=")
+    section, dot, key = path.partition(".")
+    if not sep or not dot or not key or section not in ("train", "hidden"):
+        raise argparse.ArgumentTypeError(f"{text!r}: expected train.KEY=VALUE or hidden.KEY=VALUE")
+    try:
+        return section, key, json.loads(raw)
+    except json.JSONDecodeError:
+        raise argparse.ArgumentTypeError(f"{text!r}: VALUE must be JSON (0.1, true, [0, 30], \"a\")") from None
 
 
 def mean_sd(values: np.ndarray) -> str:
@@ -86,6 +102,10 @@ def main():
     parser.add_argument("--time-shift", type=int, help="train.time_shift override (steps)")
     parser.add_argument("--channel-shift", type=int, help="train.channel_shift override (input channels)")
     parser.add_argument("--thinning", type=float, help="train.thinning override")
+    parser.add_argument("--set", type=setting, action="append", default=[], metavar="SECTION.KEY=JSON",
+                        help="any other override, after the ones above: train.KEY (the train section) "
+                             "or hidden.KEY (every hidden layer); repeatable, e.g. --set train.lr_delay=0.1 "
+                             "--set 'hidden.delay_init=[0, 30]'")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0])
     parser.add_argument("--lava-samples", type=int, default=40)
     parser.add_argument("--configs", nargs="+", default=CONFIGS)
@@ -93,6 +113,11 @@ def main():
     parser.add_argument("--out", type=Path, default=Path("runs/bench_models"))
     args = parser.parse_args()
 
+    for name in args.configs:  # a bad override stops here, not inside the first worker
+        try:
+            SpikingNetwork({**run_config(name, 0, args)["model"], "input_size": 1})
+        except ConfigError as err:
+            raise SystemExit(f"configs/{name}.json with the command-line overrides: {err}") from None
     jobs = [(name, seed) for name in args.configs for seed in args.seeds]
     threads = max(1, (os.cpu_count() or 1) // args.jobs)
     if args.jobs > 1:
