@@ -24,6 +24,7 @@ from lava_convdelay.atomic import atomic_output
 from lava_convdelay.augment import AUGMENT_DEFAULTS
 from lava_convdelay.checkpoint import load_model
 from lava_convdelay.data_setup import build_datasets
+from lava_convdelay.errors import UserError
 from lava_convdelay.evaluate import evaluate
 from lava_convdelay.model import ConfigError, SpikingNetwork
 from lava_convdelay.train import load_config, normalise_config, train
@@ -113,16 +114,21 @@ def main():
     parser.add_argument("--out", type=Path, default=Path("runs/bench_models"))
     args = parser.parse_args()
 
-    for name in args.configs:  # a bad override stops here, not inside the first worker
+    # a bad override stops here, not inside the first worker; on one thread, so that no
+    # OpenMP pool exists in this process when the workers are forked below
+    torch.set_num_threads(1)
+    for name in args.configs:
         try:
             SpikingNetwork({**run_config(name, 0, args)["model"], "input_size": 1})
         except ConfigError as err:
             raise SystemExit(f"configs/{name}.json with the command-line overrides: {err}") from None
+        except UserError as err:
+            raise SystemExit(str(err)) from None
     jobs = [(name, seed) for name in args.configs for seed in args.seeds]
     threads = max(1, (os.cpu_count() or 1) // args.jobs)
     if args.jobs > 1:
         # fork, not spawn: importing lava sets the start method to fork, and a spawned
-        # child re-importing it fails; no torch work has run in this process yet
+        # child re-importing it fails; this process has run torch on one thread only
         with ProcessPoolExecutor(args.jobs, mp_context=get_context("fork")) as pool:
             list(pool.map(train_one, *zip(*[(n, s, args, threads) for n, s in jobs])))
     else:
