@@ -34,6 +34,11 @@ CONFIGS = ["crsnn", "delrec", "rsnn", "crsnn_no_delay", "crsnn_fixed_delay"]
 ROOT = Path(__file__).resolve().parent.parent
 
 
+def overrides_source(name: str) -> str:
+    """What an error in a config with this bench's overrides names."""
+    return f"configs/{name}.json with the command-line overrides"
+
+
 def run_config(name: str, seed: int, args: argparse.Namespace) -> dict:
     config = load_config(ROOT / "configs" / f"{name}.json")
     config["seed"] = seed
@@ -42,6 +47,7 @@ def run_config(name: str, seed: int, args: argparse.Namespace) -> dict:
     for key in AUGMENT_DEFAULTS:
         if getattr(args, key) is not None:
             config["train"][key] = getattr(args, key)
+    config["train"].update({key: value for section, key, value in args.set if section == "train"})
     if args.hidden_layers:
         *hidden, output = config["model"]["layers"]
         config["model"]["layers"] = [dict(hidden[0]) for _ in range(args.hidden_layers)] + [output]
@@ -54,11 +60,9 @@ def run_config(name: str, seed: int, args: argparse.Namespace) -> dict:
             layer["channels"] = args.channels
         if args.dropout is not None:
             layer["dropout"] = args.dropout
-    for section, key, value in args.set:
-        for target in ([config["train"]] if section == "train" else config["model"]["layers"][:-1]):
-            target[key] = value
+        layer.update({key: value for section, key, value in args.set if section == "hidden"})
     # the overrides get the config file's checks (a --thinning 2 is named here, not deep in torch)
-    return normalise_config(config, f"configs/{name}.json with the command-line overrides")
+    return normalise_config(config, overrides_source(name))
 
 
 def setting(text: str) -> tuple[str, str, object]:
@@ -92,7 +96,7 @@ def train_one(name: str, seed: int, args: argparse.Namespace, threads: int) -> s
     return str(run)
 
 
-def main():
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--neurons", type=int, help="hidden layer size override")
     parser.add_argument("--epochs", type=int)
@@ -112,7 +116,11 @@ def main():
     parser.add_argument("--configs", nargs="+", default=CONFIGS)
     parser.add_argument("--jobs", type=int, default=1, help="runs trained side by side")
     parser.add_argument("--out", type=Path, default=Path("runs/bench_models"))
-    args = parser.parse_args()
+    return parser.parse_args(argv)
+
+
+def main():
+    args = parse_args()
 
     # a bad override stops here, not inside the first worker; on one thread, so that no
     # OpenMP pool exists in this process when the workers are forked below
@@ -121,7 +129,7 @@ def main():
         try:
             SpikingNetwork({**run_config(name, 0, args)["model"], "input_size": 1})
         except ConfigError as err:
-            raise SystemExit(f"configs/{name}.json with the command-line overrides: {err}") from None
+            raise SystemExit(f"{overrides_source(name)}: {err}") from None
         except UserError as err:
             raise SystemExit(str(err)) from None
     jobs = [(name, seed) for name in args.configs for seed in args.seeds]

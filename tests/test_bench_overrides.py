@@ -13,12 +13,6 @@ bench_models = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(bench_models)
 
 
-def _args(**overrides) -> argparse.Namespace:
-    args = dict(epochs=None, neurons=None, hidden_layers=None, kernel_size=None, channels=None,
-                dropout=None, time_shift=None, channel_shift=None, thinning=None, set=[])
-    return argparse.Namespace(**{**args, **overrides})
-
-
 def test_setting_parses_section_key_and_json_value():
     assert bench_models.setting("train.lr_delay=0.1") == ("train", "lr_delay", 0.1)
     assert bench_models.setting("hidden.delay_init=[0, 30]") == ("hidden", "delay_init", [0, 30])
@@ -31,7 +25,8 @@ def test_setting_rejects_malformed_text(text):
 
 
 def test_set_overrides_every_hidden_layer_but_not_the_readout():
-    args = _args(hidden_layers=3, set=[("hidden", "delay_init", [0, 30]), ("train", "lr_delay", 0.1)])
+    args = bench_models.parse_args(["--hidden-layers", "3", "--set", "hidden.delay_init=[0, 30]",
+                                    "--set", "train.lr_delay=0.1"])
     config = bench_models.run_config("crsnn", 7, args)
     layers = config["model"]["layers"]
     assert [layer.get("delay_init") for layer in layers] == [[0, 30]] * 3 + [None]
@@ -41,9 +36,10 @@ def test_set_overrides_every_hidden_layer_but_not_the_readout():
 
 
 def test_set_after_the_named_flags_and_checked_like_the_config_file():
-    config = bench_models.run_config("crsnn", 0, _args(thinning=0.2, set=[("train", "thinning", 0.4)]))
+    config = bench_models.run_config("crsnn", 0, bench_models.parse_args(
+        ["--set", "train.thinning=0.4", "--thinning", "0.2"]))
     assert config["train"]["thinning"] == 0.4
     with pytest.raises(TrainConfigError, match=r"command-line overrides: train\.lr_delay must be a number >= 0, got -1"):
-        bench_models.run_config("crsnn", 0, _args(set=[("train", "lr_delay", -1)]))
+        bench_models.run_config("crsnn", 0, bench_models.parse_args(["--set", "train.lr_delay=-1"]))
     with pytest.raises(TrainConfigError, match=r"unknown train key\(s\) \['lr_dlay'\]"):
-        bench_models.run_config("crsnn", 0, _args(set=[("train", "lr_dlay", 0.1)]))
+        bench_models.run_config("crsnn", 0, bench_models.parse_args(["--set", "train.lr_dlay=0.1"]))
