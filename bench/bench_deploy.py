@@ -114,7 +114,7 @@ def main():
                "load_average_1min_start": os.getloadavg()[0], "lava_steps_per_s": {}}
     specs = {}
     for name, kind in (("ConvDelayRecurrent (k=3)", "conv_delay_rec"), ("DelayRecurrent", "delay_rec")):
-        specs[name], _ = blocks_to_spec(list(shd_model(kind).blocks))
+        specs[name] = blocks_to_spec(list(shd_model(kind).blocks))
 
     def ours(spec):
         def build():

@@ -150,7 +150,7 @@ def main():
         run = args.out / f"{name}-seed{seed}"
         model, _ = load_model(run / "checkpoint.pt")
         history = json.loads((run / "metrics.json").read_text())
-        spec, _ = blocks_to_spec(list(model.blocks))
+        spec = blocks_to_spec(list(model.blocks))
         result = evaluate(data[1], model, spec, ("float", "quantized", "fixed"), progress=False)
         entry = {"seed": seed, **{f"acc_{k}": v for k, v in result.accuracy.items()},
                  "recurrent_params": model.recurrent_param_count,

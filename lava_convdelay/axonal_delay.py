@@ -59,9 +59,14 @@ class RecurrentDelay(torch.nn.Module):
         """Keep delays in ``[0, max_delay]`` (DelRec clamps after each update)."""
         self.delay.clamp_(0, self.max_delay)
 
+    def used_delays(self) -> torch.Tensor:
+        """The real delays the forward pass uses: the parameter clamped to ``[0, max_delay]``."""
+        return self.delay.clamp(0, self.max_delay)
+
     def integer_delays(self, where: str = "") -> torch.Tensor:
-        """``[neurons]`` int64 deployed delays (:func:`round_delays`)."""
-        return round_delays(self.delay, self.max_delay, where)
+        """``[neurons]`` int64 deployed delays: :func:`round_delays` of :meth:`used_delays`,
+        exactly what the integer forward pass computes with (an error only for non-finite delays)."""
+        return round_delays(self.used_delays(), self.max_delay, where)
 
     def line(self, batch: int, dtype: torch.dtype = torch.float32) -> "KernelDelayLine | RingDelayLine":
         """A fresh (all-zero) delay line for one forward pass.
@@ -71,7 +76,7 @@ class RecurrentDelay(torch.nn.Module):
         ``sigma = 0``, where its kernel is one-hot).
         """
         sigma = float(self.sigma)
-        delays = self.delay.clamp(0, self.max_delay)
+        delays = self.used_delays()
         if sigma == 0 and not torch.is_grad_enabled():
             return RingDelayLine(round_delays(delays, self.max_delay), self.max_delay, batch, dtype)
         lags = num_lags(self.max_delay, sigma)

@@ -7,16 +7,19 @@ from pathlib import Path
 import numpy as np
 
 from lava_convdelay.checkpoint import load_model
+from lava_convdelay.errors import UserError
 from netx_export.description import NetworkSpec
 from netx_export.exporter import export_blocks
 from netx_export.reader import read_network
 
 
 def run_export(args: argparse.Namespace) -> int:
+    if args.clamp:
+        raise UserError("--clamp is no longer needed: export writes the weights and delays the training "
+                        "forward computes with (quantized and clamped there), so nothing is left to clamp; "
+                        "drop --clamp")
     model, _ = load_model(args.checkpoint)
-    report = export_blocks(list(model.blocks), args.output, clamp=args.clamp)
-    for change in report.clamped:
-        print(f"clamped: {change}")
+    export_blocks(list(model.blocks), args.output, source=str(args.checkpoint))
     print(f"wrote {args.output}")
     print(layer_table(read_network(args.output)))
     return 0
@@ -63,9 +66,7 @@ def add_parser(subparsers) -> None:
     export = subparsers.add_parser("export", help="quantize a checkpoint and write NetX HDF5")
     export.add_argument("checkpoint", type=Path, help="training checkpoint (.pt)")
     export.add_argument("-o", "--output", type=Path, required=True, help="network file to write (.h5)")
-    export.add_argument("--clamp", action="store_true",
-                        help="clamp weights/delays that do not fit Loihi 2 (each change is "
-                             "reported) instead of stopping with an error")
+    export.add_argument("--clamp", action="store_true", help=argparse.SUPPRESS)  # removed; says so
     export.set_defaults(func=run_export)
 
     inspect = subparsers.add_parser("inspect", help="print the layer table of a network file")

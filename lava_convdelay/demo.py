@@ -51,7 +51,7 @@ def run(out: Path, config_path: Path, lava_samples: int, epochs: int | None) -> 
     model, _ = load_model(checkpoint)
     print("== export", flush=True)
     network = out / "crsnn.h5"
-    report = export_blocks(list(model.blocks), network)
+    export_blocks(list(model.blocks), network, source=str(checkpoint))
     spec = read_network(network)
     print(f"== evaluation ({lava_samples} test samples on Lava; fixed-point on the whole test set)", flush=True)
     full = evaluate(test_set, model, spec, backends=("float", "quantized", "fixed"), progress=False)
@@ -65,7 +65,6 @@ def run(out: Path, config_path: Path, lava_samples: int, epochs: int | None) -> 
         "accuracy_lava_subset": sub.accuracy,
         "lava_vs_quantized_spike_agreement": [r[0] for r in rows],
         "recurrent_parameters": model.recurrent_param_count,
-        "clamped_at_export": report.clamped,
         "seconds": time.perf_counter() - start,
     }
     with atomic_output(out / "summary.json") as tmp:

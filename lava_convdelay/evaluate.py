@@ -107,7 +107,7 @@ def _load_target(path, data_file, dt, pool, duration):
         if not (path / "checkpoint.pt").exists():
             raise UserError(f"{path}: not a run directory (no checkpoint.pt)")
         model, _ = load_model(path / "checkpoint.pt")
-        spec, _ = blocks_to_spec(list(model.blocks), source=str(path / "checkpoint.pt"))
+        spec = blocks_to_spec(list(model.blocks), source=str(path / "checkpoint.pt"))
         if data_file is not None:
             test = SHDDataset(data_file, **binning)
         else:

@@ -41,7 +41,7 @@ def plot_delays(model, path: Path) -> Path | None:
     fig, axes = plt.subplots(1, len(blocks), figsize=(4 * len(blocks), 3), squeeze=False)
     for ax, block in zip(axes[0], blocks):
         index = list(model.blocks).index(block) + 1
-        delays = block.axonal_delay.delay.detach().cpu().clamp(0, block.axonal_delay.max_delay)
+        delays = block.axonal_delay.used_delays().detach().cpu()
         ax.hist(delays.numpy(), bins=range(block.axonal_delay.max_delay + 2), color="C2")
         ax.set(title=f"layer {index} ({type(block).__name__})", xlabel="recurrent delay (steps)",
                ylabel="neurons")

@@ -32,6 +32,11 @@ class DenseRecurrentSynapse(torch.nn.Module):
         self.num_neurons = num_neurons
 
     @property
+    def weight(self) -> torch.nn.Parameter:
+        """The raw ``[N, N, 1, 1, 1]`` weight that ``pre_hook_fx`` applies to."""
+        return self.synapse.weight
+
+    @property
     def weight_count(self) -> int:
         return self.num_neurons**2
 

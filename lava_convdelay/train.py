@@ -1,4 +1,4 @@
-"""Training loop: sigma annealing, delay clamping, AdamW with a delay learning
+"""Training loop: sigma annealing, delay and weight clamping, AdamW with a delay learning
 rate, per-epoch atomic checkpoints with exact resume, metrics and plots, and
 multi-process training through ``torchrun`` (DistributedDataParallel).
 
@@ -35,6 +35,7 @@ from lava_convdelay.errors import UserError
 from lava_convdelay.model import SpikingNetwork
 from lava_convdelay.evaluate import model_predictions
 from lava_convdelay.readout import count_ce_loss, rate_loss
+from lava_convdelay.weight_range import project_weights_
 
 # The recipe of configs/*.json (README, "The shipped configs"); true_rate and
 # false_rate are used by the "rate" loss only.
@@ -265,6 +266,7 @@ def train(config: dict, out_dir: str | os.PathLike, resume: bool = False,
             loss.backward()
             optimizer.step()
             model.clamp_delays()
+            project_weights_(model)  # no weight beyond the quantizer's clamp, where it would get no gradient
             total, count = total + loss.item() * len(y), count + len(y)
             bar.set_postfix(loss=f"{total / count:.4f}")
         scheduler.step()

@@ -2,19 +2,28 @@
 
 Supported blocks: SLAYER's ``cuba.Dense`` (with or without ``delay=True``) and
 ``cuba.Recurrent`` (without feed-forward delay), and this project's
-``DelayRecurrent`` / ``ConvDelayRecurrent``. Weights become Loihi's 8-bit
-values (SLAYER's ``quantize_8bit``: step 2/64, range [-256, 254]/64), decays
-12-bit, recurrent delays integers via :func:`lava_convdelay.delays.round_delays`.
+``DelayRecurrent`` / ``ConvDelayRecurrent``. The file holds exactly what the
+blocks' forward pass computes with (the quantized training model):
 
-A weight outside the 8-bit range or a delay outside ``[0, max]`` stops the
-export with :class:`QuantizationError` naming layer, neuron and value, unless
-``clamp=True``, in which case each change is listed in the report.
+- weights: the output of each synapse's ``pre_hook_fx`` -- SLAYER's
+  ``quantize_8bit``, steps of 2/64 clamped to [-256, 254]/64 -- the same
+  function the forward pass applies (:mod:`lava_convdelay.weight_range`);
+- recurrent delays: the integers the integer forward uses
+  (:meth:`RecurrentDelay.integer_delays`: clamped to ``[0, max_delay]``, rounded);
+- feed-forward delays: SLAYER's ``floor`` of its ``Delay``, clamped as its
+  forward clamps it (``[0, 62]``);
+- decays 12-bit, thresholds as SLAYER's ``device_params``.
+
+So whatever training produced exports without loss. A :class:`QuantizationError`
+remains for values the forward does *not* bring into Loihi's range: non-finite
+values, weights of a synapse without a quantizer hook outside the 8-bit range,
+a feed-forward delay above 62 that its ``Delay`` did not clamp. It names the
+source (the checkpoint), the layer, the index and the value.
 """
 from __future__ import annotations
 
+import copy
 import os
-from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 import torch
@@ -29,33 +38,47 @@ from netx_export.errors import QuantizationError, UnsupportedLayerError
 from netx_export.writer import write_network
 
 WEIGHT_MIN, WEIGHT_MAX = -256, 254  # units of 1/64
+WEIGHT_UNIT = 64  # the file stores SLAYER weights x 64 (docs/hdf5-format.md)
+DENSE_LAYOUT = "(post, pre)"
+CONV_LAYOUT = "(out channel, in channel, tap)"
 
 
-@dataclass
-class ExportReport:
-    """What an export changed (only ever non-empty with ``clamp=True``)."""
+def _listed(values: torch.Tensor, mask: torch.Tensor, layout: str) -> str:
+    """``"(post, pre): (i, j): w, ..."`` for the first five entries of ``mask``."""
+    idx = [tuple(int(i) for i in ix) for ix in torch.nonzero(mask)]
+    return f"{layout}: " + ", ".join(f"{ix}: {values[ix].item():.4f}" for ix in idx[:5])
 
-    clamped: list[str] = field(default_factory=list)
 
+def _weights(synapse: torch.nn.Module, shape: tuple, where: str, layout: str) -> np.ndarray:
+    """The weights the block's forward pass computes with, int64 in units of 1/64, ``shape``.
 
-def _quantize(weight: torch.Tensor, where: str, clamp: bool, report: ExportReport) -> np.ndarray:
-    """SLAYER 8-bit quantization (step 2/64), in units of 1/64, range-checked."""
-    w = weight.detach().cpu().to(torch.float64)
-    if not torch.isfinite(w).all():
-        idx = torch.nonzero(~torch.isfinite(w))[0].tolist()
-        raise QuantizationError(f"{where}: non-finite weight {w[tuple(idx)].item()} at {idx}")
-    mant = slayer.utils.quantize(w * 64, step=2).numpy()
-    bad = (mant < WEIGHT_MIN) | (mant > WEIGHT_MAX)
+    With a ``pre_hook_fx`` (every supported block has SLAYER's ``quantize_8bit``)
+    they are the hook's output, already quantized and clamped; without one the
+    forward uses the float weights, which are rounded to the 8-bit grid and must
+    lie in its range.
+    """
+    w = synapse.weight.detach().cpu().reshape(shape)
+    bad = ~torch.isfinite(w)
     if bad.any():
-        idx = [tuple(int(i) for i in ix) for ix in np.argwhere(bad)]
-        shown = ", ".join(f"{ix}: {w[ix].item():.4f}" for ix in idx[:5])
-        message = (f"{where}: {len(idx)} weight(s) outside the 8-bit range "
-                   f"[{WEIGHT_MIN / 64:g}, {WEIGHT_MAX / 64:g}] (post, pre): {shown}")
-        if not clamp:
-            raise QuantizationError(message + "; retrain with smaller weights or export with clamping")
-        report.clamped.append(message + " -> clamped")
-        mant = np.clip(mant, WEIGHT_MIN, WEIGHT_MAX)
-    return mant.astype(np.int64)
+        raise QuantizationError(f"{where}: {int(bad.sum())} non-finite weight(s) {_listed(w, bad, layout)}")
+    hook = getattr(synapse, "pre_hook_fx", None)
+    if hook is None:
+        mant = slayer.utils.quantize(w.to(torch.float64) * WEIGHT_UNIT, step=2)
+        bad = (mant < WEIGHT_MIN) | (mant > WEIGHT_MAX)
+        if bad.any():
+            raise QuantizationError(
+                f"{where}: {int(bad.sum())} weight(s) outside the 8-bit range [{WEIGHT_MIN / WEIGHT_UNIT:g}, "
+                f"{WEIGHT_MAX / WEIGHT_UNIT:g}], which this synapse's forward does not clamp (it has no "
+                f"pre_hook_fx quantizer) {_listed(w, bad, layout)}")
+        return mant.numpy().astype(np.int64)
+    mant = hook(w).to(torch.float64) * WEIGHT_UNIT
+    bad = (mant != torch.round(mant)) | (mant < WEIGHT_MIN) | (mant > WEIGHT_MAX)
+    if bad.any():
+        raise UnsupportedLayerError(
+            f"{where}: the synapse's pre_hook_fx gives weights that are not 8-bit Loihi weights (multiples "
+            f"of 1/{WEIGHT_UNIT} in [{WEIGHT_MIN / WEIGHT_UNIT:g}, {WEIGHT_MAX / WEIGHT_UNIT:g}]) "
+            f"{_listed(mant / WEIGHT_UNIT, bad, layout)}; use SLAYER's quantize_8bit at the default neuron scale 64")
+    return mant.numpy().astype(np.int64)
 
 
 def _neuron(neuron, where: str) -> CubaParams:
@@ -63,55 +86,53 @@ def _neuron(neuron, where: str) -> CubaParams:
         raise UnsupportedLayerError(f"{where}: neuron normalisation / graded spikes are not exportable")
     if not getattr(neuron, "shared_param", True):
         raise UnsupportedLayerError(f"{where}: per-neuron decays (shared_param=False) are not exportable")
+    if getattr(neuron, "w_scale", WEIGHT_UNIT) != WEIGHT_UNIT:
+        raise UnsupportedLayerError(f"{where}: neuron scale {neuron.w_scale} is not exportable (the file's "
+                                    f"fixed point is SLAYER's default scale {WEIGHT_UNIT})")
     params = neuron.device_params
     if params["type"] != "CUBA":
         raise UnsupportedLayerError(f"{where}: neuron type {params['type']} (CUBA only)")
     return CubaParams(int(params["iDecay"]), int(params["vDecay"]), int(params["vThMant"]))
 
 
-def _feedforward_delay(block, where: str, clamp: bool, report: ExportReport) -> np.ndarray | None:
+def _feedforward_delay(block, where: str) -> np.ndarray | None:
     if block.delay is None:
         return None
-    d = block.delay.delay.detach().cpu().flatten()
-    if d.numel() != block.synapse.out_channels:
+    axon = copy.deepcopy(block.delay)  # SLAYER's Delay clamps its parameter in place before each use
+    if axon.delay.numel() != block.synapse.out_channels:
         raise UnsupportedLayerError(
             f"{where}: feed-forward delays are not initialised (SLAYER initialises them on the "
             f"first forward pass); run the network once before exporting"
         )
+    axon.clamp()
     try:
         # SLAYER exports floor(delay) for feed-forward axonal delays
-        return round_delays(torch.floor(d), LOIHI2_MAX_DELAY, where + " feed-forward").numpy()
-    except DelayRangeError as err:
-        if not clamp:
-            raise QuantizationError(str(err)) from None
-        report.clamped.append(f"{err} -> clamped to [0, {LOIHI2_MAX_DELAY}]")
-        return torch.floor(d).clamp(0, LOIHI2_MAX_DELAY).to(torch.int64).numpy()
+        return round_delays(torch.floor(axon.delay.detach().cpu().flatten()), LOIHI2_MAX_DELAY,
+                            where + " feed-forward").numpy()
+    except DelayRangeError as err:  # non-finite, or a Delay without max_delay
+        raise QuantizationError(str(err)) from None
 
 
-def _recurrent_delays(block, where: str, clamp: bool, report: ExportReport) -> np.ndarray:
+def _recurrent_delays(block, where: str) -> np.ndarray:
     try:
         return block.integer_delays(where).numpy()
-    except DelayRangeError as err:
-        if not clamp:
-            raise QuantizationError(str(err)) from None
-        delays = block.axonal_delay.delay.detach().cpu().clamp(0, block.axonal_delay.max_delay)
-        report.clamped.append(f"{err} -> clamped to [0, {block.axonal_delay.max_delay}]")
-        return round_delays(delays, block.axonal_delay.max_delay, where).numpy()
+    except DelayRangeError as err:  # only non-finite delays: the forward clamps the rest
+        raise QuantizationError(str(err)) from None
 
 
-def block_to_layer(block: torch.nn.Module, where: str, clamp: bool = False,
-                   report: ExportReport | None = None) -> LayerSpec:
+def block_to_layer(block: torch.nn.Module, where: str) -> LayerSpec:
     """Quantize one block into a :class:`LayerSpec`."""
-    report = report if report is not None else ExportReport()
     if getattr(block, "delay_shift", True) is not True:
         raise UnsupportedLayerError(f"{where}: delay_shift=False blocks are not aligned with Lava")
     if isinstance(block, AbstractDelayRecurrent):
         n = block.num_neurons
-        weight = _quantize(block.input_synapse.weight.reshape(n, -1), where + " weight", clamp, report)
+        weight = _weights(block.input_synapse, (n, -1), where + " weight", DENSE_LAYOUT)
         neuron = _neuron(block.neuron, where)
-        raw_rec = block.recurrent_synapse.synapse.weight.reshape(n, n) \
-            if not isinstance(block, ConvDelayRecurrent) else block.recurrent_synapse.weight
-        rec = _quantize(raw_rec, where + " recurrent weight", clamp, report)
+        syn = block.recurrent_synapse
+        if isinstance(block, ConvDelayRecurrent):
+            rec = _weights(syn, tuple(syn.weight.shape), where + " recurrent weight", CONV_LAYOUT)
+        else:
+            rec = _weights(syn, (n, n), where + " recurrent weight", DENSE_LAYOUT)
         if block.axonal_delay is None:  # plain recurrence: the stock type
             if isinstance(block, ConvDelayRecurrent):
                 raise UnsupportedLayerError(
@@ -119,10 +140,9 @@ def block_to_layer(block: torch.nn.Module, where: str, clamp: bool = False,
                     f"build it with delays (learn_delays=False, delay_init=(0, 0))"
                 )
             return LayerSpec("dense_rec", weight, neuron, weight_rec=rec)
-        delays = _recurrent_delays(block, where, clamp, report)
+        delays = _recurrent_delays(block, where)
         max_delay = block.axonal_delay.max_delay
         if isinstance(block, ConvDelayRecurrent):
-            syn = block.recurrent_synapse
             dense = conv_to_dense(torch.from_numpy(rec), syn.positions).numpy()
             return LayerSpec("conv_rec", weight, neuron, weight_rec=dense, delay_rec=delays,
                              max_delay=max_delay, conv=ConvRecurrence(syn.channels, syn.kernel_size, rec))
@@ -136,18 +156,17 @@ def block_to_layer(block: torch.nn.Module, where: str, clamp: bool = False,
         n = block.input_synapse.out_channels
         return LayerSpec(
             "dense_rec",
-            _quantize(block.input_synapse.weight.reshape(n, -1), where + " weight", clamp, report),
+            _weights(block.input_synapse, (n, -1), where + " weight", DENSE_LAYOUT),
             _neuron(block.neuron, where),
-            weight_rec=_quantize(block.recurrent_synapse.weight.reshape(n, n),
-                                 where + " recurrent weight", clamp, report),
+            weight_rec=_weights(block.recurrent_synapse, (n, n), where + " recurrent weight", DENSE_LAYOUT),
         )
     if isinstance(block, slayer.block.cuba.Dense):
         n = block.synapse.out_channels
         return LayerSpec(
             "dense",
-            _quantize(block.synapse.weight.reshape(n, -1), where + " weight", clamp, report),
+            _weights(block.synapse, (n, -1), where + " weight", DENSE_LAYOUT),
             _neuron(block.neuron, where),
-            delay=_feedforward_delay(block, where, clamp, report),
+            delay=_feedforward_delay(block, where),
         )
     raise UnsupportedLayerError(
         f"{where}: block type {type(block).__module__}.{type(block).__name__} is not supported "
@@ -156,10 +175,10 @@ def block_to_layer(block: torch.nn.Module, where: str, clamp: bool = False,
     )
 
 
-def blocks_to_spec(blocks, clamp: bool = False, source: str = "<memory>") -> tuple[NetworkSpec, ExportReport]:
-    """Quantize a sequence of blocks (input first) into a :class:`NetworkSpec`."""
-    report = ExportReport()
-    layers = [block_to_layer(b, f"{source}: layer {i + 1} ({type(b).__name__})", clamp, report)
+def blocks_to_spec(blocks, source: str = "<memory>") -> NetworkSpec:
+    """Quantize a sequence of blocks (input first) into a :class:`NetworkSpec`;
+    errors name ``source`` (the checkpoint the blocks came from)."""
+    layers = [block_to_layer(b, f"{source}: layer {i + 1} ({type(b).__name__})")
               for i, b in enumerate(blocks)]
     if not layers:
         raise UnsupportedLayerError(f"{source}: no blocks to export")
@@ -169,11 +188,11 @@ def blocks_to_spec(blocks, clamp: bool = False, source: str = "<memory>") -> tup
                 f"{source}: layer {i} expects {layer.in_features} inputs but layer {i - 1} "
                 f"has {prev.num_neurons} neurons"
             )
-    return NetworkSpec(layers[0].in_features, layers, source), report
+    return NetworkSpec(layers[0].in_features, layers, source)
 
 
-def export_blocks(blocks, path: str | os.PathLike, clamp: bool = False) -> ExportReport:
-    """Quantize ``blocks`` and write them to ``path`` (atomically)."""
-    spec, report = blocks_to_spec(blocks, clamp, source=str(Path(path)))
+def export_blocks(blocks, path: str | os.PathLike, source: str = "<memory>") -> NetworkSpec:
+    """Quantize ``blocks`` and write them to ``path`` (atomically); errors name ``source``."""
+    spec = blocks_to_spec(blocks, source)
     write_network(spec, path)
-    return report
+    return spec

@@ -105,15 +105,28 @@ def test_cli_errors_are_one_line_without_traceback(tmp_path):
     assert not (tmp_path / "net.h5").exists()
 
 
-def test_cli_export_refuses_unrepresentable_delay(tmp_path, capsys):
+def test_cli_export_writes_what_the_forward_uses_and_names_the_checkpoint(tmp_path, capsys):
     model = SpikingNetwork(CONFIG)
     with torch.no_grad():
-        model.blocks[2].axonal_delay.delay[3] = 63.0
+        model.blocks[2].axonal_delay.delay[3] = 63.0  # the forward clamps it to max_delay 62
+        model.blocks[4].synapse.weight.view(4, 8)[1, 2] = -4.2  # the forward clamps it to -4
     save_checkpoint(tmp_path / "ck.pt", model)
-    assert main(["export", str(tmp_path / "ck.pt"), "-o", str(tmp_path / "net.h5")]) == 2
+    assert main(["export", str(tmp_path / "ck.pt"), "-o", str(tmp_path / "net.h5")]) == 0
+    spec = read_network(tmp_path / "net.h5")
+    assert spec.layers[2].delay_rec[3] == 62 and spec.layers[4].weight[1, 2] == -256
+    with torch.no_grad():
+        model.blocks[4].synapse.weight.view(4, 8)[0, 5] = float("nan")  # nothing the forward can use
+    save_checkpoint(tmp_path / "bad.pt", model)
+    capsys.readouterr()
+    assert main(["export", str(tmp_path / "bad.pt"), "-o", str(tmp_path / "bad.h5")]) == 2
     err = capsys.readouterr().err
-    assert "layer 3 (DelayRecurrent)" in err and "neuron 3: 63" in err
+    assert f"error: {tmp_path / 'bad.pt'}: layer 5 (Dense) weight: 1 non-finite weight(s) (post, pre): (0, 5): nan" \
+        in err and "bad.h5" not in err
+    assert not (tmp_path / "bad.h5").exists()
+
+
+def test_cli_export_clamp_option_is_gone_with_a_reason(tmp_path, capsys):
+    save_checkpoint(tmp_path / "ck.pt", SpikingNetwork(CONFIG))
+    assert main(["export", str(tmp_path / "ck.pt"), "-o", str(tmp_path / "net.h5"), "--clamp"]) == 2
+    assert "--clamp is no longer needed" in capsys.readouterr().err
     assert not (tmp_path / "net.h5").exists()
-    assert main(["export", str(tmp_path / "ck.pt"), "-o", str(tmp_path / "net.h5"), "--clamp"]) == 0
-    assert "clamped:" in capsys.readouterr().out
-    assert read_network(tmp_path / "net.h5").layers[2].delay_rec[3] == 62

@@ -101,28 +101,85 @@ def test_stock_netx_refuses_extension_files(tmp_path):
         netx.hdf5.Network(str(tmp_path / "net.h5"))
 
 
-def test_weight_out_of_range_stops_export_unless_clamped(tmp_path):
+def test_weights_past_the_8bit_range_export_as_the_forward_clamps_them(tmp_path):
+    """SLAYER's quantize_8bit clamps to [-4, 3.96875] in the forward pass: the file holds -256 / 254."""
+    torch.manual_seed(0)
+    dense = slayer.block.cuba.Dense(dict(NEURON), 4, 6)
+    rec = DelayRecurrent(NEURON, 6, 6, max_delay=10)
+    conv = ConvDelayRecurrent(NEURON, 6, 8, kernel_size=3, channels=2, max_delay=10)
+    with torch.no_grad():
+        dense.synapse.weight.view(6, 4)[1, 2] = -4.3
+        dense.synapse.weight.view(6, 4)[5, 0] = 4.02
+        rec.input_synapse.weight.view(6, 6)[0, 0] = 97.0
+        rec.recurrent_synapse.weight.view(6, 6)[2, 3] = 4.5
+        rec.recurrent_synapse.weight.view(6, 6)[3, 2] = -5.0
+        conv.recurrent_synapse.weight[1, 0, 2] = -4.02
+        conv.recurrent_synapse.weight[0, 1, 0] = 3.99  # rounds to 4.0, then clamps
+    export_blocks([dense, rec, conv], tmp_path / "x.h5")
+    spec = read_network(tmp_path / "x.h5")
+    assert spec.layers[0].weight[1, 2] == -256 and spec.layers[0].weight[5, 0] == 254
+    assert spec.layers[1].weight[0, 0] == 254
+    assert spec.layers[1].weight_rec[2, 3] == 254 and spec.layers[1].weight_rec[3, 2] == -256
+    assert spec.layers[2].conv.kernel[1, 0, 2] == -256 and spec.layers[2].conv.kernel[0, 1, 0] == 254
+    # every weight is what the forward pass computes with (SLAYER's quantizer, as the block applies it)
+    for layer, raw in ((spec.layers[0].weight, dense.synapse.weight),
+                       (spec.layers[1].weight_rec, rec.recurrent_synapse.weight),
+                       (spec.layers[2].conv.kernel, conv.recurrent_synapse.weight)):
+        forward = dense.neuron.quantize_8bit(raw.detach(), descale=True).reshape(layer.shape).numpy()
+        np.testing.assert_array_equal(layer, forward)
+
+
+def test_synapse_without_quantizer_still_refuses_weights_out_of_range(tmp_path):
+    """Its forward does not clamp, so nothing may be clamped on export; indices in the layout's terms."""
+    rec = DelayRecurrent(NEURON, 4, 6, max_delay=10)
+    conv = ConvDelayRecurrent(NEURON, 4, 6, kernel_size=3, max_delay=10)
+    for block in (rec, conv):
+        block.recurrent_synapse.pre_hook_fx = None
+    with torch.no_grad():
+        rec.recurrent_synapse.weight.view(6, 6)[2, 3] = 4.5
+        conv.recurrent_synapse.weight[0, 0, 1] = -4.6
+    with pytest.raises(QuantizationError, match=r"ck.pt: layer 1 \(DelayRecurrent\) recurrent weight: 1 weight"
+                                                r".*does not clamp.*\(post, pre\): \(2, 3\): 4.5000$"):
+        export_blocks([rec], tmp_path / "x.h5", source="ck.pt")
+    with pytest.raises(QuantizationError, match=r"\(out channel, in channel, tap\): \(0, 0, 1\): -4.6000$"):
+        export_blocks([conv], tmp_path / "x.h5", source="ck.pt")
+    assert not (tmp_path / "x.h5").exists()
+
+
+def test_non_finite_values_are_refused_naming_the_source(tmp_path):
     block = DelayRecurrent(NEURON, 4, 6, max_delay=10)
     with torch.no_grad():
-        block.recurrent_synapse.synapse.weight.view(6, 6)[2, 3] = 4.5
-    with pytest.raises(QuantizationError, match=r"layer 1 \(DelayRecurrent\) recurrent weight: 1 weight"
-                                                r".*\(2, 3\): 4.5000"):
+        block.input_synapse.weight.view(6, 4)[1, 3] = float("nan")
+    with pytest.raises(QuantizationError, match=r"^run/ck.pt: layer 1 \(DelayRecurrent\) weight: 1 non-finite "
+                                                r"weight\(s\) \(post, pre\): \(1, 3\): nan$"):
+        export_blocks([block], tmp_path / "x.h5", source="run/ck.pt")
+    block = DelayRecurrent(NEURON, 4, 6, max_delay=10)
+    with torch.no_grad():
+        block.axonal_delay.delay[2] = float("nan")  # (an infinite one clamps to max_delay, as in the forward)
+    with pytest.raises(QuantizationError, match=r"layer 1 \(DelayRecurrent\): 1 delay\(s\) .*neuron 2: nan"):
         export_blocks([block], tmp_path / "x.h5")
-    assert not (tmp_path / "x.h5").exists()
-    report = export_blocks([block], tmp_path / "x.h5", clamp=True)
-    assert len(report.clamped) == 1 and "(2, 3): 4.5000" in report.clamped[0]
-    assert read_network(tmp_path / "x.h5").layers[0].weight_rec[2, 3] == 254
 
 
-def test_delay_out_of_range_stops_export_unless_clamped(tmp_path):
+def test_delays_export_as_the_forward_clamps_them(tmp_path):
     block = ConvDelayRecurrent(NEURON, 4, 6, max_delay=10)
     with torch.no_grad():
-        block.axonal_delay.delay[4] = 12.0
-    with pytest.raises(QuantizationError, match=r"layer 1 \(ConvDelayRecurrent\).*neuron 4: 12"):
-        export_blocks([block], tmp_path / "x.h5")
-    report = export_blocks([block], tmp_path / "x.h5", clamp=True)
-    assert "neuron 4: 12" in report.clamped[0]
-    assert read_network(tmp_path / "x.h5").layers[0].delay_rec[4] == 10
+        block.axonal_delay.delay[4] = 12.0  # the forward uses 10
+        block.axonal_delay.delay[1] = -3.0  # the forward uses 0
+    export_blocks([block], tmp_path / "x.h5")
+    delays = read_network(tmp_path / "x.h5").layers[0].delay_rec
+    assert delays[4] == 10 and delays[1] == 0
+    # SLAYER's Delay clamps feed-forward delays to its max_delay (62) before each use; one
+    # without a max_delay does not, so a delay above Loihi's 62 cannot be exported
+    dense = slayer.block.cuba.Dense(dict(NEURON), 3, 4, delay=True)
+    dense(torch.zeros(1, 3, 2))
+    with torch.no_grad():
+        dense.delay.delay[0] = 70.0
+    export_blocks([dense], tmp_path / "d.h5")
+    assert read_network(tmp_path / "d.h5").layers[0].delay[0] == 62
+    dense.delay.max_delay = None
+    with pytest.raises(QuantizationError, match=r"layer 1 \(Dense\) feed-forward: 1 delay\(s\) outside "
+                                                r"\[0, 62\].*neuron 0: 70"):
+        export_blocks([dense], tmp_path / "d2.h5")
 
 
 def test_unsupported_blocks_are_named():

@@ -48,7 +48,7 @@ def test_fixed_point_equals_training_side_every_layer(seed, stack):
     x = (torch.rand(6, 10, 120, generator=torch.Generator().manual_seed(seed)) < 0.25).float()
     with torch.no_grad():
         expected = [s.numpy().astype(np.uint8) for s in model(x, all_layers=True)]
-    spec, _ = blocks_to_spec(list(model.blocks))
+    spec = blocks_to_spec(list(model.blocks))
     result = simulate(spec, x.numpy(), record_layers=True)
     for i, (want, got) in enumerate(zip(expected, result.layers), start=1):
         assert want.sum() > 0.01 * want.size, f"layer {i} nearly silent: weak test"
@@ -58,7 +58,7 @@ def test_fixed_point_equals_training_side_every_layer(seed, stack):
 
 def test_single_layer_matches_naive_reference_and_voltage():
     model = random_model(5, [{"type": "delay_rec", "neurons": 14, "max_delay": 20, "weight_scale": 3}])
-    spec, _ = blocks_to_spec(list(model.blocks))
+    spec = blocks_to_spec(list(model.blocks))
     layer = spec.layers[0]
     x = (np.random.default_rng(5).random((10, 70)) < 0.3).astype(np.int64)
     result = simulate(spec, x, record_voltage=True)
@@ -75,7 +75,7 @@ def test_single_layer_matches_naive_reference_and_voltage():
 
 def test_bad_input_shape_is_named():
     model = random_model(0, [{"type": "dense", "neurons": 3}])
-    spec, _ = blocks_to_spec(list(model.blocks))
+    spec = blocks_to_spec(list(model.blocks))
     with pytest.raises(ValueError, match=r"expected input \[batch, 10, time\]"):
         simulate(spec, np.zeros((2, 9, 5)))
 
@@ -126,7 +126,7 @@ def test_wrap_of_u_and_saturation_of_v_match_lava():
 
 def test_input_forms():
     model = random_model(3, [{"type": "rec", "neurons": 6, "weight_scale": 3}])
-    spec, _ = blocks_to_spec(list(model.blocks))
+    spec = blocks_to_spec(list(model.blocks))
     x = np.random.default_rng(3).random((2, 10, 30)) < 0.3
     want = simulate(spec, x.astype(np.int8)).output
     assert want.any()

@@ -8,6 +8,7 @@ from lava.lib.dl import slayer
 from lava_convdelay.model import SpikingNetwork
 from lava_convdelay.train import normalise_config, train
 from netx_export.exporter import blocks_to_spec, export_blocks
+from netx_export.reader import read_network
 from sim.fixed_point import simulate
 from sim.lava_runner import LavaRunner
 
@@ -34,7 +35,7 @@ def _compare(model, x, runner_input=None):
     """Lava vs training side vs fixed point, every layer, every step."""
     with torch.no_grad():
         expected = [s.numpy().astype(np.uint8) for s in model(x, all_layers=True)]
-    spec, _ = blocks_to_spec(list(model.blocks))
+    spec = blocks_to_spec(list(model.blocks))
     lava = LavaRunner(spec).run_many(x.numpy(), record_layers=True, record_voltage=True, progress=False)
     fixed = simulate(spec, x.numpy(), record_layers=True, record_voltage=True)
     for b, result in enumerate(lava):
@@ -58,8 +59,34 @@ def test_random_networks_match_spike_for_spike(seed, stack):
     x = (torch.rand(3, 10, 90, generator=torch.Generator().manual_seed(seed)) < 0.25).float()
     lava = _compare(model, x)
     # samples are independent: the third sample alone gives the same spikes
-    alone = LavaRunner(blocks_to_spec(list(model.blocks))[0]).run(x[2].numpy())
+    alone = LavaRunner(blocks_to_spec(list(model.blocks))).run(x[2].numpy())
     np.testing.assert_array_equal(alone.output, lava[2].output)
+
+
+def test_weights_past_the_8bit_range_match_spike_for_spike(tmp_path):
+    """Float weights beyond SLAYER's clamp (feed-forward, dense and conv recurrent): the file holds
+    -256 / 254 there, and the quantized model, the fixed-point simulator and Lava agree."""
+    torch.manual_seed(5)
+    model = SpikingNetwork({"input_size": 10, "neuron": NEURON, "layers": STACKS["ff-delay/conv/delay/rec"]}).eval()
+    pushed = []
+    with torch.no_grad():
+        for i, block in enumerate(model.blocks):
+            for name in ("synapse", "input_synapse", "recurrent_synapse"):
+                synapse = getattr(block, name, None)
+                if synapse is not None:
+                    flat = synapse.weight.view(-1)
+                    flat[0], flat[-1] = -4.9, 4.4
+                    pushed.append((i, name))
+    assert len(pushed) == 8  # every synapse of the five layers
+    x = (torch.rand(2, 10, 60, generator=torch.Generator().manual_seed(5)) < 0.25).float()
+    _compare(model, x)
+    export_blocks(list(model.blocks), tmp_path / "net.h5")
+    spec = read_network(tmp_path / "net.h5")
+    for i, name in pushed:
+        layer = spec.layers[i]
+        stored = (layer.weight if name in ("synapse", "input_synapse") else
+                  layer.conv.kernel if layer.conv is not None else layer.weight_rec).reshape(-1)
+        assert (stored[0], stored[-1]) == (-256, 254), (i, name)
 
 
 def test_trained_network_matches(tmp_path):

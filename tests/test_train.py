@@ -5,12 +5,15 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from torch.utils.data import TensorDataset
 
 from lava_convdelay.checkpoint import load_model, read_checkpoint
 from lava_convdelay.train import TrainConfigError, load_config, normalise_config, train
+from netx_export.exporter import export_blocks
+from netx_export.reader import read_network
 
 NEURON = {"threshold": 1.0, "current_decay": 0.25, "voltage_decay": 0.03, "tau_grad": 0.03, "scale_grad": 3}
 CONFIG = {
@@ -50,6 +53,25 @@ def test_training_learns_and_writes_run_directory(tmp_path):
         assert torch.equal(a, b)
     delays = loaded.blocks[0].axonal_delay.delay
     assert float(delays.min()) >= 0 and float(delays.max()) <= 10
+
+
+def test_large_learning_rate_keeps_weights_where_the_quantizer_can_move_them(tmp_path):
+    """SLAYER's quantize_8bit clamps weights to [-4, 3.96875] in the forward pass; training projects
+    them back after each step, so none sits past the clamp (no gradient) and export clamps nothing."""
+    config = normalise_config({**CONFIG, "train": {**CONFIG["train"], "epochs": 2, "lr": 2.0}})
+    model = train(config, tmp_path, progress=False, datasets=DATA)
+    weights = [model.blocks[0].input_synapse.weight, model.blocks[0].recurrent_synapse.weight,
+               model.blocks[1].synapse.weight]
+    for w in weights:
+        w = w.detach()
+        assert float(w.min()) >= -4.0 and float(w.max()) <= 3.96875
+        # the quantizer's clamp changes nothing: rounding alone gives the deployed values
+        rounded = torch.round(w * 32) / 32
+        assert torch.equal(model.blocks[0].neuron.quantize_8bit(w), rounded)
+    assert sum(int((w.detach().abs() >= 3.96875).sum()) for w in weights) > 0  # the projection acted
+    export_blocks(list(model.blocks), tmp_path / "net.h5")
+    stored = read_network(tmp_path / "net.h5").layers[1].weight
+    np.testing.assert_array_equal(stored, (torch.round(weights[2].detach() * 32) * 2).reshape(3, 16).numpy())
 
 
 class Interrupt(Exception):
