@@ -6,6 +6,8 @@ import secrets
 from contextlib import contextmanager
 from pathlib import Path
 
+from lava_convdelay.errors import UserError
+
 # like tempfile.mkstemp's flags (exclusive, never through a symlink), but the file
 # is created with mode 0o666 so the kernel applies the umask (and a folder's default
 # ACL) as for any ordinary file, where mkstemp always gives 0o600
@@ -24,6 +26,18 @@ def _create_temporary(folder: Path, prefix: str, suffix: str) -> Path:
     raise FileExistsError(f"{folder}: no free temporary name {prefix}*{suffix}")
 
 
+def check_output_path(path: str | os.PathLike) -> Path:
+    """``path`` if a file can be written there, else a :class:`UserError`
+    (called by commands before their work starts, and by :func:`atomic_output`)."""
+    path = Path(path)
+    if path.is_dir():
+        raise UserError(f"{path}: is a directory; give the name of the file to write")
+    folder = next(p for p in path.parents if p.exists())  # the root always exists
+    if not folder.is_dir():
+        raise UserError(f"{path}: {folder} is a file, not a folder")
+    return path
+
+
 @contextmanager
 def atomic_output(path: str | os.PathLike, suffix: str = ".tmp"):
     """Yield a temporary path beside ``path``; rename it to ``path`` on success.
@@ -34,7 +48,7 @@ def atomic_output(path: str | os.PathLike, suffix: str = ".tmp"):
     The file gets the mode of any newly created file, ``0o666 & ~umask``
     (0o644 with the usual umask 022), not the owner-only mode of ``tempfile``.
     """
-    path = Path(path)
+    path = check_output_path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = _create_temporary(path.parent, f".{path.name}.", suffix)
     try:

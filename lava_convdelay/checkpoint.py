@@ -8,17 +8,20 @@ half-written by a crash nor run code when read.
 """
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
 import torch
 
 from lava_convdelay.atomic import atomic_output
+from lava_convdelay.encoding import InputEncoding
 from lava_convdelay.errors import UserError
 from lava_convdelay.model import SpikingNetwork
 
 FORMAT = "lava-convdelay-checkpoint"
 VERSION = 1
+HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
 
 
 class CheckpointError(UserError):
@@ -49,6 +52,10 @@ def read_checkpoint(path: str | os.PathLike) -> dict:
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"{path}: no such checkpoint file")
+    with open(path, "rb") as f:
+        if f.read(len(HDF5_SIGNATURE)) == HDF5_SIGNATURE:
+            raise CheckpointError(f"{path}: this is a network file (HDF5), not a checkpoint; give the "
+                                  f"checkpoint.pt that train wrote")
     try:
         data = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:  # corrupted pickles raise anything (IndexError, KeyError, ...)
@@ -80,3 +87,32 @@ def load_model(path: str | os.PathLike) -> tuple[SpikingNetwork, dict]:
     except RuntimeError as err:
         raise CheckpointError(f"{path}: weights do not match the config ({str(err).splitlines()[0]})") from None
     return model, data
+
+
+def recorded_inputs(path: str | os.PathLike, data: dict) -> tuple[InputEncoding | None, list[str] | None]:
+    """How the input of the run that wrote checkpoint ``path`` (read as ``data``) was made,
+    and its class names; ``None`` for what is not known.
+
+    ``train`` records both (``input_encoding``, ``class_names``). Checkpoints written
+    before it did carry the run's data section (``recipe``) or sit beside the run's
+    ``config.json``; their binning is that section's, used only where it gives the
+    model's input size.
+    """
+    names = data.get("class_names")
+    if "input_encoding" in data:
+        recorded = data["input_encoding"]
+        return (None if recorded is None else InputEncoding.from_settings(recorded)), names
+    section = data.get("recipe", {}).get("data")
+    config = Path(path).parent / "config.json"
+    if section is None and config.is_file():
+        try:
+            section = json.loads(config.read_text()).get("data")
+        except (OSError, ValueError, AttributeError):
+            section = None
+    if not isinstance(section, dict):
+        return None, names
+    try:
+        encoding = InputEncoding.from_settings(section).check()
+    except UserError:
+        return None, names
+    return (encoding if encoding.channels == data["config"].get("input_size") else None), names

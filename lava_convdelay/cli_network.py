@@ -6,7 +6,8 @@ from pathlib import Path
 
 import numpy as np
 
-from lava_convdelay.checkpoint import load_model
+from lava_convdelay.atomic import check_output_path
+from lava_convdelay.checkpoint import load_model, recorded_inputs
 from lava_convdelay.errors import UserError
 from netx_export.description import NetworkSpec
 from netx_export.exporter import export_blocks
@@ -18,9 +19,14 @@ def run_export(args: argparse.Namespace) -> int:
         raise UserError("--clamp is no longer needed: export writes the weights and delays the training "
                         "forward computes with (quantized and clamped there), so nothing is left to clamp; "
                         "drop --clamp")
-    model, _ = load_model(args.checkpoint)
-    export_blocks(list(model.blocks), args.output, source=str(args.checkpoint))
+    check_output_path(args.output)
+    model, data = load_model(args.checkpoint)
+    encoding, class_names = recorded_inputs(args.checkpoint, data)
+    export_blocks(list(model.blocks), args.output, str(args.checkpoint), encoding, class_names)
     print(f"wrote {args.output}")
+    if encoding is None:
+        print(f"note: {args.checkpoint} does not record how its input was binned, so {args.output} does "
+              f"not either: give evaluate --dt/--pool/--duration, and simulate input binned as in training")
     print(layer_table(read_network(args.output)))
     return 0
 
@@ -47,6 +53,9 @@ def layer_table(spec: NetworkSpec) -> str:
     lines += ["  ".join(v.ljust(w) for v, w in zip(row, widths)) for row in rows]
     total = sum(layer.recurrent_params for layer in spec.layers)
     lines.append(f"recurrent parameters: {total}; file: {spec.source}")
+    lines.append(f"input: {spec.encoding.describe() if spec.encoding else 'binning not recorded'}")
+    names = spec.class_names
+    lines.append(f"classes: {len(names)} ({', '.join(names)})" if names else "classes: names not recorded")
     return "\n".join(lines)
 
 

@@ -89,53 +89,97 @@ def evaluate(dataset, model=None, spec: NetworkSpec | None = None,
     return result
 
 
-def _load_target(path, data_file, dt, pool, duration):
-    """(model or None, spec, test dataset) for a run directory or a network file."""
-    import json
-    from pathlib import Path
+def _binning(target, recorded, args):
+    """The binning of the evaluation data: the one the network was trained with, where
+    recorded; ``--dt/--pool/--duration`` only where given (and, against a recorded
+    binning, with ``--allow-other-binning``)."""
+    from dataclasses import replace
 
-    from lava_convdelay.checkpoint import load_model
+    from lava_convdelay.bounds import check_value
+    from lava_convdelay.encoding import ENCODING_BOUNDS, EncodingError, InputEncoding
+
+    given = {key: getattr(args, key) for key in ("dt", "pool", "duration") if getattr(args, key) is not None}
+    for key, value in given.items():
+        check_value(value, f"--{key}", ENCODING_BOUNDS[key])
+    if recorded is None:
+        return InputEncoding.from_settings(given).check(prefix="--")
+    differ = [key for key, value in given.items() if value != getattr(recorded, key)]
+    if differ and not args.allow_other_binning:
+        shown = " ".join(f"--{key} {given[key]:g}" for key in differ)
+        raise EncodingError(f"{target}: was trained on input binned with {recorded.describe()}; {shown} "
+                            f"differs: leave it out to bin the data as in training, or add "
+                            f"--allow-other-binning to evaluate on data binned differently")
+    return replace(recorded, **given).check(prefix="--")
+
+
+def _load_target(args):
+    """(model or None, spec, test dataset) for a run directory or a network file,
+    the data binned as the network's training data was."""
+    import json
+
+    from lava_convdelay.checkpoint import load_model, recorded_inputs
+    from lava_convdelay.class_names import class_mismatch, dataset_classes
     from lava_convdelay.data import SHDDataset
     from lava_convdelay.data_setup import build_datasets
     from lava_convdelay.errors import UserError
     from netx_export.exporter import blocks_to_spec
     from netx_export.reader import read_network
 
-    path = Path(path)
-    binning = {k: v for k, v in (("dt", dt), ("pool", pool), ("duration", duration)) if v is not None}
+    path = args.target
     if path.is_dir():
-        if not (path / "checkpoint.pt").exists():
+        checkpoint = path / "checkpoint.pt"
+        if not checkpoint.exists():
             raise UserError(f"{path}: not a run directory (no checkpoint.pt)")
-        model, _ = load_model(path / "checkpoint.pt")
-        spec = blocks_to_spec(list(model.blocks), source=str(path / "checkpoint.pt"))
-        if data_file is not None:
-            test = SHDDataset(data_file, **binning)
-        else:
-            config = json.loads((path / "config.json").read_text())
-            test = build_datasets({**config["data"], **binning}, progress=False)[1]
+        model, data = load_model(checkpoint)
+        spec = blocks_to_spec(list(model.blocks), str(checkpoint), *recorded_inputs(checkpoint, data))
     else:
         model, spec = None, read_network(path)
-        if data_file is None:
+        if args.data is None:
             raise UserError(f"{path}: a network file needs --data TEST.h5 (SHD format) to evaluate on")
-        test = SHDDataset(data_file, **binning)
+    binning = _binning(path, spec.encoding, args)
+    if spec.encoding is None:
+        print(f"note: {path} does not record how its input was binned; binning the data with "
+              f"{binning.describe()} (--dt/--pool/--duration)")
+    if args.data is not None:
+        test = SHDDataset(args.data, binning.dt, binning.pool, binning.duration)
+    else:
+        config_path = path / "config.json"
+        try:
+            section = json.loads(config_path.read_text())["data"]
+        except (OSError, ValueError, KeyError, TypeError) as err:
+            raise UserError(f"{config_path}: cannot read the run's data section ({err}); "
+                            f"give the test data with --data") from None
+        section = {**section, "dt": binning.dt, "pool": binning.pool, "duration": binning.duration}
+        test = build_datasets(section, progress=False, where=str(config_path))[1]
     channels = test[0][0].shape[0]
     if channels != spec.input_size:
         raise UserError(f"{path}: the network takes {spec.input_size} input channels but the data "
                         f"gives {channels}; adjust --pool")
+    names = spec.class_names
+    mismatch = class_mismatch(names, len(names) if names else spec.output_size, *dataset_classes(test))
+    if mismatch:
+        raise UserError(f"{test.path}: {mismatch} ({path}); evaluate on data with the training classes, "
+                        f"in their order")
     return model, spec, test
 
 
 def run_evaluate(args) -> int:
+    from lava_convdelay.bounds import Bounds, check_value
     from lava_convdelay.errors import UserError
     backends = [b.strip() for b in args.backend.split(",") if b.strip()]
     unknown = set(backends) - {"float", "quantized", "fixed", "lava"}
-    if unknown:
-        raise UserError(f"unknown backend(s) {sorted(unknown)}; choose from float, quantized, fixed, lava")
-    model, spec, test = _load_target(args.target, args.data, args.dt, args.pool, args.duration)
-    if model is None:
+    if unknown or not backends:
+        raise UserError(f"unknown backend(s) {sorted(unknown) or repr(args.backend)}; "
+                        f"choose from float, quantized, fixed, lava")
+    check_value(args.samples, "--samples", Bounds(True, 0))
+    if not args.target.is_dir():  # a network file is only the deployed network
+        if not {"fixed", "lava"} & set(backends):
+            raise UserError(f"{args.target}: a network file runs on the fixed and lava backends only "
+                            f"(float and quantized need the run directory)")
         backends = [b for b in backends if b in ("fixed", "lava")]
+    model, spec, test = _load_target(args)
     result = evaluate(test, model, spec, backends, samples=args.samples or None)
-    print(f"{args.target}: {result.samples} test samples")
+    print(f"{args.target}: {result.samples} test samples ({test.encoding.describe()})")
     for backend in backends:
         print(f"  {backend:<10} accuracy {100 * result.accuracy[backend]:6.2f} %")
     if "fixed" in result.predictions and "lava" in result.predictions:
@@ -153,7 +197,10 @@ def add_parser(subparsers) -> None:
                         help="comma list of float, quantized, fixed, lava")
     parser.add_argument("--samples", type=int, default=100,
                         help="first N test samples (0: all; Lava runs ~1 sample/s at SHD size)")
-    parser.add_argument("--dt", type=float, help="bin width, seconds (network files: default 0.01)")
-    parser.add_argument("--pool", type=int, help="channel pooling (default 5: 700 -> 140)")
-    parser.add_argument("--duration", type=float, help="seconds per sample (default 1.0)")
+    parser.add_argument("--dt", type=float, help="bin width, seconds (default: as in training, where the run "
+                        "or file records it, else 0.01)")
+    parser.add_argument("--pool", type=int, help="channel pooling (default: as in training, else 5: 700 -> 140)")
+    parser.add_argument("--duration", type=float, help="seconds per sample (default: as in training, else 1.0)")
+    parser.add_argument("--allow-other-binning", action="store_true",
+                        help="let --dt/--pool/--duration differ from the binning the network was trained with")
     parser.set_defaults(func=run_evaluate)

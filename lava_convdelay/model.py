@@ -23,28 +23,15 @@ import torch
 from lava.lib.dl import slayer
 
 from lava_convdelay.block.cuba import ConvDelayRecurrent, DelayRecurrent
-from lava_convdelay.errors import UserError
-
-LAYER_TYPES = ("conv_delay_rec", "delay_rec", "rec", "dense")
-
-
-class ConfigError(UserError):
-    """A model config that cannot be built; the message names the layer and key."""
+from lava_convdelay.layer_config import ConfigError, check_layer, check_model
 
 
 def _build_block(index: int, layer: dict, in_neurons: int, neuron: dict) -> torch.nn.Module:
+    params = check_layer(index, layer, neuron)
     layer = dict(layer)
-    kind = layer.pop("type", None)
-    if kind not in LAYER_TYPES:
-        raise ConfigError(f"layer {index}: unknown type {kind!r} (known: {', '.join(LAYER_TYPES)})")
-    if "neurons" not in layer:
-        raise ConfigError(f"layer {index} ({kind}): missing 'neurons'")
+    kind = layer.pop("type")
     out_neurons = layer.pop("neurons")
-    if isinstance(out_neurons, bool) or not isinstance(out_neurons, int) or out_neurons < 1:
-        raise ConfigError(f"layer {index} ({kind}): 'neurons' must be a positive integer, got {out_neurons!r}")
-    if not isinstance(layer.get("neuron", {}), dict):
-        raise ConfigError(f"layer {index} ({kind}): 'neuron' must be a mapping of neuron parameters")
-    params = {**neuron, **layer.pop("neuron", {})}
+    layer.pop("neuron", None)
     if "delay_init" in layer:
         layer["delay_init"] = tuple(layer["delay_init"])
     try:
@@ -67,23 +54,13 @@ class SpikingNetwork(torch.nn.Module):
 
     def __init__(self, config: dict):
         super().__init__()
-        if not isinstance(config, dict) or "layers" not in config or "input_size" not in config:
-            raise ConfigError("model config needs 'input_size' and 'layers'")
-        size = config["input_size"]
-        if isinstance(size, bool) or not isinstance(size, int) or size < 1:
-            raise ConfigError(f"'input_size' must be a positive integer, got {size!r}")
-        if not isinstance(config["layers"], list) or not all(isinstance(x, dict) for x in config["layers"]):
-            raise ConfigError("'layers' must be a list of layer mappings")
-        if not isinstance(config.get("neuron", {}), dict):
-            raise ConfigError("'neuron' must be a mapping of neuron parameters")
+        check_model(config)
         self.config = copy.deepcopy(config)
         neuron = dict(config.get("neuron", {}))
         blocks, size = [], config["input_size"]
         for i, layer in enumerate(config["layers"], start=1):
             blocks.append(_build_block(i, layer, size, neuron))
             size = layer["neurons"]
-        if not blocks:
-            raise ConfigError("model config has no layers")
         self.blocks = torch.nn.ModuleList(blocks)
 
     def forward(self, x: torch.Tensor, all_layers: bool = False):

@@ -18,7 +18,6 @@ import os
 import sys
 import time
 from pathlib import Path
-from typing import NamedTuple
 
 import numpy as np
 import torch
@@ -29,7 +28,10 @@ from tqdm import tqdm
 
 from lava_convdelay.atomic import atomic_output
 from lava_convdelay.augment import AUGMENT_DEFAULTS, augment_spikes
+from lava_convdelay.bounds import Bounds, check_value
 from lava_convdelay.checkpoint import read_checkpoint, save_checkpoint
+from lava_convdelay.class_names import class_mismatch, dataset_classes, dataset_labels
+from lava_convdelay.data_setup import build_datasets, check_data_section
 from lava_convdelay.delays import SigmaSchedule
 from lava_convdelay.errors import UserError
 from lava_convdelay.model import SpikingNetwork
@@ -55,14 +57,6 @@ DEFAULT_TRAIN = {
     "eval_batch_size": 64,
     **AUGMENT_DEFAULTS,
 }
-
-
-class Bounds(NamedTuple):
-    """Allowed values of a numeric train key."""
-    integer: bool
-    low: float
-    high: float | None = None
-    low_allowed: bool = True
 
 
 TRAIN_BOUNDS = {
@@ -95,8 +89,11 @@ class TrainConfigError(UserError):
     """A training config that cannot be used; names the file and key."""
 
 
+CONFIG_KEYS = ("description", "seed", "model", "data", "train")
+
+
 def load_config(path: str | os.PathLike) -> dict:
-    """Read a JSON training config and fill in defaults."""
+    """Read a JSON training config, check every value and fill in defaults."""
     path = Path(path)
     try:
         config = json.loads(path.read_text())
@@ -104,16 +101,25 @@ def load_config(path: str | os.PathLike) -> dict:
         raise TrainConfigError(f"{path}: no such config file") from None
     except json.JSONDecodeError as err:
         raise TrainConfigError(f"{path}: invalid JSON ({err})") from None
+    except (OSError, UnicodeDecodeError) as err:  # a folder, unreadable, not text
+        raise TrainConfigError(f"{path}: cannot read the config ({err})") from None
     return normalise_config(config, str(path))
 
 
 def normalise_config(config: dict, where: str = "config") -> dict:
+    """Check every section of ``config`` (``where``: the file, for messages) before any
+    work starts, and fill in defaults: the model is built once, small, to check it."""
     if not isinstance(config, dict) or "model" not in config:
         raise TrainConfigError(f"{where}: needs a 'model' section")
     config = copy.deepcopy(config)
+    unknown = set(config) - set(CONFIG_KEYS)
+    if unknown:
+        raise TrainConfigError(f"{where}: unknown key(s) {sorted(unknown)}; known: {list(CONFIG_KEYS)}")
     for section in ("model", "train", "data"):
         if not isinstance(config.get(section, {}), dict):
             raise TrainConfigError(f"{where}: '{section}' must be a mapping")
+    if not isinstance(config.get("description", ""), str):
+        raise TrainConfigError(f"{where}: description must be a string")
     unknown = set(config.get("train", {})) - set(DEFAULT_TRAIN)
     if unknown:
         raise TrainConfigError(f"{where}: unknown train key(s) {sorted(unknown)}; known: {sorted(DEFAULT_TRAIN)}")
@@ -122,22 +128,17 @@ def normalise_config(config: dict, where: str = "config") -> dict:
     if not isinstance(loss, str) or loss not in LOSSES:  # a JSON list or dict is unhashable
         raise TrainConfigError(f"{where}: train.loss must be one of {tuple(LOSSES)}, got {loss!r}")
     for key, bounds in TRAIN_BOUNDS.items():
-        _check_number(config["train"][key], f"{where}: train.{key}", bounds)
+        check_value(config["train"][key], f"{where}: train.{key}", bounds, TrainConfigError)
     config.setdefault("seed", 0)
+    check_value(config["seed"], f"{where}: seed", Bounds(True, 0), TrainConfigError)
     config.setdefault("data", {"source": "generated"})
+    check_data_section(config["data"], where)
+    model = config["model"]
+    try:  # every layer key, type and range, and what the blocks check (kernel vs neurons, ...)
+        SpikingNetwork({**model, "input_size": model.get("input_size", 1)})
+    except UserError as err:
+        raise TrainConfigError(f"{where}: {err}") from None
     return config
-
-
-def _check_number(value, name: str, bounds: Bounds) -> None:
-    # bool is an int to isinstance, but `"epochs": true` is a mistake
-    ok = (isinstance(value, int if bounds.integer else (int, float)) and not isinstance(value, bool)
-          and (value >= bounds.low if bounds.low_allowed else value > bounds.low)
-          and (bounds.high is None or value <= bounds.high))
-    if not ok:
-        allowed = f"{'>=' if bounds.low_allowed else '>'} {bounds.low}"
-        allowed += f" and <= {bounds.high}" if bounds.high is not None else ""
-        raise TrainConfigError(f"{name} must be {'an integer' if bounds.integer else 'a number'} "
-                               f"{allowed}, got {value!r}")
 
 
 class DistContext:
@@ -161,8 +162,28 @@ class DistContext:
             dist.destroy_process_group()
 
 
-def _labels(dataset) -> np.ndarray:
-    return np.array([int(dataset[i][1]) for i in range(len(dataset))])
+def _check_data(model_config: dict, train_set, test_set) -> dict:
+    """Refuse data the model cannot learn or be tested on, before anything is written;
+    returns what the checkpoint records of the data (its input encoding, class names)."""
+    name = str(getattr(train_set, "path", "the training data"))
+    test_name = str(getattr(test_set, "path", "the test data"))
+    channels = train_set[0][0].shape[0]
+    if model_config["input_size"] != channels:
+        raise TrainConfigError(f"{name}: the data gives {channels} input channels but the model's "
+                               f"input_size is {model_config['input_size']}; drop input_size or match the data")
+    encoding, test_encoding = getattr(train_set, "encoding", None), getattr(test_set, "encoding", None)
+    if test_set[0][0].shape[0] != channels or (encoding and test_encoding and encoding != test_encoding):
+        raise TrainConfigError(f"{test_name}: binned differently from {name}; bin both alike")
+    names, count = dataset_classes(train_set)
+    mismatch = class_mismatch(names, count, *dataset_classes(test_set))
+    if mismatch:
+        raise TrainConfigError(f"{test_name}: {mismatch} ({name}); test on the training classes, in their order")
+    layers = model_config["layers"]
+    outputs = layers[-1]["neurons"]
+    if outputs < count:
+        raise TrainConfigError(f"{name}: {count} classes, but the output layer (layer {len(layers)}, "
+                               f"{layers[-1]['type']}) has {outputs} neurons; it needs one per class")
+    return {"input_encoding": encoding.as_dict() if encoding else None, "class_names": names}
 
 
 def _optimizer(model: SpikingNetwork, cfg: dict) -> torch.optim.Optimizer:
@@ -204,7 +225,6 @@ def train(config: dict, out_dir: str | os.PathLike, resume: bool = False,
     With ``resume`` the run continues after the last completed epoch, with the
     same RNG state, so the result equals an uninterrupted run on CPU.
     """
-    from lava_convdelay.data_setup import build_datasets  # data stack only when training
     from lava_convdelay.plots import plot_run
 
     ctx = DistContext()
@@ -214,6 +234,7 @@ def train(config: dict, out_dir: str | os.PathLike, resume: bool = False,
     train_set, test_set = datasets if datasets is not None else build_datasets(config["data"], progress)
     model_config = dict(config["model"])
     model_config.setdefault("input_size", train_set[0][0].shape[0])
+    data_record = _check_data(model_config, train_set, test_set)
     model = SpikingNetwork(model_config).to(ctx.device)
     optimizer = _optimizer(model, cfg)
     scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, cfg["epochs"])
@@ -241,11 +262,12 @@ def train(config: dict, out_dir: str | os.PathLike, resume: bool = False,
         raise TrainConfigError(f"{out}: already holds a run; pass --resume to continue it or choose a new --out")
     if ctx.is_main:
         out.mkdir(parents=True, exist_ok=True)
-        (out / "config.json").write_text(json.dumps({**config, "model": model.config}, indent=1))
+        with atomic_output(out / "config.json") as tmp:
+            tmp.write_text(json.dumps({**config, "model": model.config}, indent=1))
     # buffers are either set identically on every rank (sigma) or transient
     # per-batch neuron state that rank 0's evaluation resizes: never broadcast them
     net = DistributedDataParallel(model, broadcast_buffers=False) if ctx.world > 1 else model
-    test_labels = _labels(test_set) if ctx.is_main else None
+    test_labels = dataset_labels(test_set) if ctx.is_main else None
     for epoch in range(start, cfg["epochs"]):
         model.set_sigma(sigma(epoch))
         shuffle = torch.Generator().manual_seed(config["seed"] * 100003 + epoch)
@@ -278,11 +300,11 @@ def train(config: dict, out_dir: str | os.PathLike, resume: bool = False,
                             "test_accuracy": test_acc, "epoch_seconds": epoch_seconds})
             save_checkpoint(checkpoint, model, optimizer=optimizer.state_dict(),
                             scheduler=scheduler.state_dict(), rng=torch.get_rng_state(),
-                            epoch=epoch, history=history, recipe=recipe)
+                            epoch=epoch, history=history, recipe=recipe, **data_record)
             _write_metrics(out, history)
-            if progress:
-                print(f"epoch {epoch + 1}: loss {total / count:.4f}, sigma {sigma(epoch):.3g}, "
-                      f"test accuracy {test_acc:.3f} ({epoch_seconds:.1f} s)", flush=True)
+            # the summary line stays without progress bars
+            print(f"epoch {epoch + 1}: loss {total / count:.4f}, sigma {sigma(epoch):.3g}, "
+                  f"test accuracy {test_acc:.3f} ({epoch_seconds:.1f} s)", flush=True)
         if ctx.world > 1:
             dist.barrier()
     if ctx.is_main and history:
@@ -296,7 +318,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", type=Path, required=True, help="run directory")
     parser.add_argument("--resume", action="store_true", help="continue the run in --out")
     parser.add_argument("--epochs", type=int, help="override train.epochs")
-    parser.add_argument("--no-progress", action="store_true", help="no progress bars")
+    parser.add_argument("--no-progress", action="store_true",
+                        help="no progress bars (the per-epoch summary lines stay)")
 
 
 def run_from_args(args: argparse.Namespace) -> int:

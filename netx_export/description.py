@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from lava_convdelay.encoding import InputEncoding
+
 #: Layer types of stock lava-dl NetX that this project reads and writes.
 STOCK_TYPES = ("dense", "dense_rec")
 #: Layer types this project adds (stored under /lava_convdelay_layer).
@@ -80,11 +82,18 @@ class LayerSpec:
 
 @dataclass(eq=False)
 class NetworkSpec:
-    """A stack of layers fed by ``input_size`` external spike channels."""
+    """A stack of layers fed by ``input_size`` external spike channels.
+
+    ``encoding`` (how the training input was made) and ``class_names`` (one per
+    output neuron, from the first) are what the file records of the training
+    data, where known (docs/hdf5-format.md, ``/lava_convdelay_meta``).
+    """
 
     input_size: int
     layers: list[LayerSpec] = field(default_factory=list)
     source: str = "<memory>"
+    encoding: InputEncoding | None = None
+    class_names: list[str] | None = None
 
     @property
     def uses_extension(self) -> bool:

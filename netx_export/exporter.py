@@ -31,6 +31,7 @@ from lava.lib.dl import slayer
 
 from lava_convdelay.block.cuba import AbstractDelayRecurrent, ConvDelayRecurrent
 from lava_convdelay.delays import LOIHI2_MAX_DELAY, round_delays
+from lava_convdelay.encoding import EncodingError, InputEncoding
 from lava_convdelay.errors import DelayRangeError
 from lava_convdelay.recurrent_synapse import conv_to_dense
 from netx_export.description import ConvRecurrence, CubaParams, LayerSpec, NetworkSpec
@@ -175,9 +176,11 @@ def block_to_layer(block: torch.nn.Module, where: str) -> LayerSpec:
     )
 
 
-def blocks_to_spec(blocks, source: str = "<memory>") -> NetworkSpec:
+def blocks_to_spec(blocks, source: str = "<memory>", encoding: InputEncoding | None = None,
+                   class_names: list[str] | None = None) -> NetworkSpec:
     """Quantize a sequence of blocks (input first) into a :class:`NetworkSpec`;
-    errors name ``source`` (the checkpoint the blocks came from)."""
+    errors name ``source`` (the checkpoint the blocks came from). ``encoding`` and
+    ``class_names`` record the training data, where known."""
     layers = [block_to_layer(b, f"{source}: layer {i + 1} ({type(b).__name__})")
               for i, b in enumerate(blocks)]
     if not layers:
@@ -188,11 +191,18 @@ def blocks_to_spec(blocks, source: str = "<memory>") -> NetworkSpec:
                 f"{source}: layer {i} expects {layer.in_features} inputs but layer {i - 1} "
                 f"has {prev.num_neurons} neurons"
             )
-    return NetworkSpec(layers[0].in_features, layers, source)
+    if encoding is not None and encoding.check(source).channels != layers[0].in_features:
+        raise EncodingError(f"{source}: the input encoding ({encoding.describe()}) does not give the "
+                            f"network's {layers[0].in_features} input channels")
+    if class_names is not None and len(class_names) > layers[-1].num_neurons:
+        raise EncodingError(f"{source}: {len(class_names)} classes for {layers[-1].num_neurons} output neurons")
+    return NetworkSpec(layers[0].in_features, layers, source, encoding,
+                       None if class_names is None else list(class_names))
 
 
-def export_blocks(blocks, path: str | os.PathLike, source: str = "<memory>") -> NetworkSpec:
-    """Quantize ``blocks`` and write them to ``path`` (atomically); errors name ``source``."""
-    spec = blocks_to_spec(blocks, source)
+def export_blocks(blocks, path: str | os.PathLike, source: str = "<memory>",
+                  encoding: InputEncoding | None = None, class_names: list[str] | None = None) -> NetworkSpec:
+    """Quantize ``blocks`` and write them to ``path`` (atomically); see :func:`blocks_to_spec`."""
+    spec = blocks_to_spec(blocks, source, encoding, class_names)
     write_network(spec, path)
     return spec

@@ -15,19 +15,20 @@ import numpy as np
 import torch
 
 from lava_convdelay.delays import LOIHI2_MAX_DELAY
+from lava_convdelay.encoding import EncodingError, InputEncoding
 from lava_convdelay.recurrent_synapse import conv_to_dense
 from netx_export.description import (
     EXTENSION_TYPES, STOCK_TYPES, ConvRecurrence, CubaParams, LayerSpec, NetworkSpec,
 )
 from netx_export.errors import NetworkFormatError, UnsupportedLayerError
-from netx_export.writer import EXTENSION_ROOT, STOCK_ROOT
+from netx_export.writer import EXTENSION_ROOT, META_ROOT, STOCK_ROOT
 
 WEIGHT_MIN, WEIGHT_MAX = -256, 254
 MAX_NEURONS = 1 << 24  # far above one Loihi 2 chip; guards against absurd allocations
 
 
-class _Layer:
-    """Field access for one layer group, with errors that say where."""
+class _Fields:
+    """Field access for one group (a layer, the metadata), with errors that say where."""
 
     def __init__(self, group: h5py.Group, where: str):
         self.group, self.where = group, where
@@ -64,6 +65,14 @@ class _Layer:
         if isinstance(value, str):
             return value
         raise self.fail(f"'{key}' must be a string, got {type(value).__name__} {value!r}")
+
+    def number(self, key: str) -> float:
+        value = self.raw(key)
+        if value.shape == (1,):
+            value = value[0]
+        if value.shape != () or not np.issubdtype(value.dtype, np.number):
+            raise self.fail(f"'{key}' must be a scalar number, got {value.dtype} {value.shape}")
+        return float(value)
 
     def integer(self, key: str, low: int | None = None, high: int | None = None) -> int:
         value = self.raw(key)
@@ -102,7 +111,7 @@ class _Layer:
         return value.astype(np.int64)
 
 
-def _neuron(layer: _Layer) -> CubaParams:
+def _neuron(layer: _Fields) -> CubaParams:
     kind = layer.text("neuron/type")
     if kind not in ("CUBA", "LOIHI"):
         raise UnsupportedLayerError(f"{layer.where}: neuron type '{kind}' is not supported (CUBA only)")
@@ -119,7 +128,7 @@ def _neuron(layer: _Layer) -> CubaParams:
     )
 
 
-def _read_layer(layer: _Layer, kind: str, in_features: int) -> LayerSpec:
+def _read_layer(layer: _Fields, kind: str, in_features: int) -> LayerSpec:
     if kind not in STOCK_TYPES + EXTENSION_TYPES:
         known = ", ".join(("input",) + STOCK_TYPES + EXTENSION_TYPES)
         raise UnsupportedLayerError(f"{layer.where}: unknown layer type '{kind}' (known: {known})")
@@ -181,7 +190,7 @@ def read_network(path: str | os.PathLike) -> NetworkSpec:
         spec = NetworkSpec(input_size=0, source=str(path))
         in_features = None
         for name in names:
-            layer = _Layer(root[name], f"{path}: layer {name}")
+            layer = _Fields(root[name], f"{path}: layer {name}")
             if not isinstance(root[name], h5py.Group):
                 raise layer.fail("is not a group")
             kind = layer.text("type")
@@ -204,4 +213,39 @@ def read_network(path: str | os.PathLike) -> NetworkSpec:
                 f"{path}: extension layer types must be stored under /{EXTENSION_ROOT}, "
                 f"so that stock NetX cannot mis-read them"
             )
+        if META_ROOT in f:
+            _read_meta(f[META_ROOT], f"{path}: /{META_ROOT}", spec)
     return spec
+
+
+def _read_meta(meta, where: str, spec: NetworkSpec) -> None:
+    """The optional record of the training data (entries other than these are ignored)."""
+    if not isinstance(meta, h5py.Group):
+        raise NetworkFormatError(f"{where}: must be a group")
+    fields = _Fields(meta, where)
+    if fields.has("input"):
+        if not isinstance(meta["input"], h5py.Group):
+            raise fields.fail("'input' must be a group")
+        encoding_fields = _Fields(meta["input"], f"{where}/input")
+        encoding = InputEncoding(dt=encoding_fields.number("dt"), pool=encoding_fields.integer("pool"),
+                                 duration=encoding_fields.number("duration"),
+                                 source_channels=encoding_fields.integer("sourceChannels"))
+        try:
+            encoding.check(f"{where}/input")
+        except EncodingError as err:
+            raise NetworkFormatError(str(err)) from None
+        if encoding.channels != spec.input_size:
+            raise encoding_fields.fail(f"sourceChannels / pool = {encoding.channels} input channels, but the "
+                                       f"network has {spec.input_size}")
+        spec.encoding = encoding
+    if fields.has("classNames"):
+        raw = fields.raw("classNames")
+        if raw.ndim != 1 or not raw.size or not all(isinstance(n, (bytes, str)) for n in raw):
+            raise fields.fail(f"'classNames' must be a non-empty list of strings, got {raw.dtype} {raw.shape}")
+        try:
+            names = [n.decode("utf-8") if isinstance(n, bytes) else n for n in raw]
+        except UnicodeDecodeError:
+            raise fields.fail("'classNames' is not UTF-8") from None
+        if len(names) > spec.output_size or len(set(names)) != len(names):
+            raise fields.fail(f"{len(names)} class names for {spec.output_size} output neurons, or a name twice")
+        spec.class_names = names

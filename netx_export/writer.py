@@ -19,6 +19,7 @@ FORMAT_NAME = "lava-convdelay-netx"
 FORMAT_VERSION = 1
 STOCK_ROOT = "layer"
 EXTENSION_ROOT = "lava_convdelay_layer"
+META_ROOT = "lava_convdelay_meta"  # what the file records of its training data; stock NetX ignores it
 
 
 def _write_layer(group: h5py.Group, layer: LayerSpec) -> None:
@@ -59,4 +60,20 @@ def write_network(spec: NetworkSpec, path: str | os.PathLike) -> Path:
         inp.create_dataset("shape", data=np.array([spec.input_size], dtype=np.int64))
         for i, layer in enumerate(spec.layers, start=1):
             _write_layer(root.create_group(str(i)), layer)
+        _write_meta(f, spec)
     return path
+
+
+def _write_meta(f: h5py.File, spec: NetworkSpec) -> None:
+    if spec.encoding is None and spec.class_names is None:
+        return
+    meta = f.create_group(META_ROOT)
+    if spec.encoding is not None:
+        encoding = meta.create_group("input")
+        encoding.create_dataset("dt", data=np.float64(spec.encoding.dt))
+        encoding.create_dataset("pool", data=np.int64(spec.encoding.pool))
+        encoding.create_dataset("duration", data=np.float64(spec.encoding.duration))
+        encoding.create_dataset("sourceChannels", data=np.int64(spec.encoding.source_channels))
+    if spec.class_names is not None:
+        meta.create_dataset("classNames", data=[name.encode("utf-8") for name in spec.class_names],
+                            dtype=h5py.string_dtype("utf-8"))

@@ -32,7 +32,7 @@ guards against).
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 from lava.lib.dl.netx.utils import SYNAPSE_SIGN_MODE, optimize_weight_bits
@@ -247,7 +247,7 @@ def validate_spec(spec: NetworkSpec) -> NetworkSpec:
         checked = validate_layer(layer, _where(spec, i, layer), in_features)
         layers.append(checked)
         in_features = checked.num_neurons
-    return NetworkSpec(input_size=int(spec.input_size), layers=layers, source=spec.source)
+    return replace(spec, input_size=int(spec.input_size), layers=layers)  # metadata kept
 
 
 # --------------------------------------------------------------------------- weights

@@ -6,6 +6,7 @@ import torch
 
 import lava.magma.core.run_configs as run_configs
 from lava_convdelay.cli import main
+from lava_convdelay.encoding import InputEncoding
 from lava_convdelay.model import SpikingNetwork
 from netx_export.exporter import export_blocks
 from netx_export.to_model import spec_to_model
@@ -39,15 +40,83 @@ def test_simulate_writes_output_spikes(network, capsys):
 
 
 def test_simulate_rejects_bad_input(network, capsys, tmp_path):
-    np.save(tmp_path / "bad.npy", np.zeros((7, 10)))
-    assert main(["simulate", str(network / "net.h5"), "--input", str(tmp_path / "bad.npy"),
-                 "-o", str(tmp_path / "o.npy")]) == 2
-    assert "expected spikes [8, time]" in capsys.readouterr().err
-    np.save(tmp_path / "bad2.npy", np.full((8, 10), 2))
-    assert main(["simulate", str(network / "net.h5"), "--input", str(tmp_path / "bad2.npy"),
-                 "-o", str(tmp_path / "o.npy")]) == 2
-    assert "must be 0 or 1" in capsys.readouterr().err
+    net = str(network / "net.h5")
+    for name, array, message in (
+            ("bad.npy", np.zeros((7, 10)), "expected spikes [8, time >= 1] or [samples >= 1, 8, time >= 1], "
+                                           "got shape (7, 10)"),  # the file's own shape
+            ("bad2.npy", np.full((8, 10), 2), "spikes must be 0 or 1"),
+            ("empty.npy", np.zeros((8, 0)), "got shape (8, 0)"),
+            ("none.npy", np.zeros((0, 8, 10)), "got shape (0, 8, 10)")):
+        np.save(tmp_path / name, array)
+        assert main(["simulate", net, "--input", str(tmp_path / name), "-o", str(tmp_path / "o.npy")]) == 2
+        err = capsys.readouterr().err
+        assert f"error: {tmp_path / name}: " in err and message in err and net not in err, err
+        assert err.count("\n") == 1 and "Traceback" not in err
     assert not (tmp_path / "o.npy").exists()
+
+
+def test_output_path_that_is_a_folder_is_one_line(network, capsys, tmp_path):
+    assert main(["simulate", str(network / "net.h5"), "--input", str(network / "in.npy"),
+                 "-o", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert err == f"lava-convdelay simulate: error: {tmp_path}: is a directory; give the name of the file to write\n"
+    assert main(["simulate", str(network / "net.h5"), "--input", str(network / "in.npy"),
+                 "-o", str(network / "in.npy" / "out.npy")]) == 2
+    assert "in.npy is a file, not a folder" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("option,value,message", [
+    ("--rate", "-1", "--rate must be a number > 0 and <= 1, got -1.0"),
+    ("--rate", "0", "--rate must be a number > 0 and <= 1, got 0.0"),
+    ("--rate", "nan", "--rate must be a number > 0 and <= 1, got nan"),
+    ("--rate", "1.5", "--rate must be a number > 0 and <= 1, got 1.5"),
+    ("--steps", "0", "--steps must be an integer >= 1, got 0"),
+    ("--samples", "0", "--samples must be an integer >= 1, got 0"),
+    ("--samples", "-2", "--samples must be an integer >= 1, got -2"),
+    ("--seed", "-1", "--seed must be an integer >= 0, got -1"),
+])
+def test_verify_refuses_out_of_range_options(network, capsys, option, value, message):
+    assert main(["verify", str(network / "net.h5"), option, value]) == 2
+    assert capsys.readouterr().err == f"lava-convdelay verify: error: {message}\n"
+
+
+def test_verify_fails_when_nothing_was_compared(network, capsys, tmp_path):
+    np.save(tmp_path / "silence.npy", np.zeros((2, 8, 30), np.int8))
+    assert main(["verify", str(network / "net.h5"), "--input", str(tmp_path / "silence.npy")]) == 1
+    out = capsys.readouterr().out
+    assert "verdict: NOT VERIFIED: no layer spiked, on either side" in out and "spike-exact" not in out
+    np.save(tmp_path / "empty.npy", np.zeros((8, 0), np.int8))
+    assert main(["verify", str(network / "net.h5"), "--input", str(tmp_path / "empty.npy")]) == 2
+    assert f"{tmp_path / 'empty.npy'}: expected spikes" in capsys.readouterr().err
+    # an output layer that cannot spike: layer 1 agrees, layer 2 compared nothing
+    torch.manual_seed(2)
+    model = SpikingNetwork({"input_size": 8, "neuron": NEURON, "layers": [
+        {"type": "conv_delay_rec", "neurons": 12, "max_delay": 15, "weight_scale": 3},
+        {"type": "dense", "neurons": 3, "weight_scale": 3}]})
+    with torch.no_grad():
+        model.blocks[1].synapse.weight.zero_()
+    export_blocks(list(model.blocks), tmp_path / "mute.h5")
+    assert main(["verify", str(tmp_path / "mute.h5"), "--samples", "1", "--steps", "40", "--rate", "0.3"]) == 1
+    out = capsys.readouterr().out
+    assert "100.0000 %" in out.splitlines()[2]
+    assert "verdict: NOT VERIFIED: layer(s) 2 stayed silent on both sides" in out
+
+
+def test_simulate_uses_the_binning_the_file_records(network, capsys, tmp_path):
+    torch.manual_seed(2)
+    model = SpikingNetwork({"input_size": 8, "neuron": NEURON, "layers": [
+        {"type": "conv_delay_rec", "neurons": 12, "max_delay": 15, "weight_scale": 3},
+        {"type": "dense", "neurons": 3, "weight_scale": 3}]})
+    encoding = InputEncoding(dt=0.02, pool=1, duration=0.8, source_channels=8)  # 40 steps
+    export_blocks(list(model.blocks), tmp_path / "net.h5", encoding=encoding)
+    args = ["simulate", str(tmp_path / "net.h5"), "--input", str(network / "in.npy"), "-o", str(tmp_path / "o.npy")]
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert f"{network / 'in.npy'}: 50 time steps, but {tmp_path / 'net.h5'} was trained on 40 (dt 0.02 s" in err
+    assert "encode REC.wav --dt 0.02 --pool 1 --duration 0.8" in err and "--allow-other-binning" in err
+    assert not (tmp_path / "o.npy").exists()
+    assert main(args + ["--allow-other-binning"]) == 0
+    assert np.load(tmp_path / "o.npy").shape == (3, 50)
 
 
 def test_verify_reports_exact_agreement(network, capsys):

@@ -46,8 +46,21 @@ def test_model_from_config_and_checkpoint_round_trip(tmp_path):
 @pytest.mark.parametrize("layers,message", [
     ([{"type": "lstm", "neurons": 4}], "layer 1: unknown type 'lstm'"),
     ([{"type": "dense"}], r"layer 1 \(dense\): missing 'neurons'"),
-    ([{"type": "delay_rec", "neurons": 4, "max_delay": 99}], r"layer 1 \(delay_rec\): max_delay=99"),
+    ([{"type": "delay_rec", "neurons": 4, "max_delay": 99}],
+     r"layer 1 \(delay_rec\): max_delay must be an integer >= 0 and <= 62, got 99$"),
     ([{"type": "conv_delay_rec", "neurons": 5, "channels": 2}], "multiple of channels"),
+    ([{"type": "conv_delay_rec", "neurons": 6, "kernel_size": "3"}],
+     r"layer 1 \(conv_delay_rec\): kernel_size must be an integer >= 1, got '3'$"),
+    ([{"type": "dense", "neurons": 0}], r"layer 1 \(dense\): neurons must be an integer >= 1, got 0$"),
+    ([{"type": "rec", "neurons": 4, "rec_dropout": 1.0}], r"rec_dropout must be a number >= 0 and < 1, got 1.0$"),
+    ([{"type": "dense", "neurons": 4, "kernel_size": 3}], r"layer 1 \(dense\): unknown key\(s\) \['kernel_size'\]"),
+    ([{"type": "dense", "neurons": 4, "delay": "yes"}], r"layer 1 \(dense\): delay must be true or false, got 'yes'$"),
+    ([{"type": "delay_rec", "neurons": 4, "delay_init": [1, "x"]}], r"delay_init must be \[low, high\]"),
+    ([{"type": "delay_rec", "neurons": 4, "delay_init": [9, 1]}], r"delay init range \(9, 1\)"),
+    ([{"type": "dense", "neurons": 4, "neuron": {"threshold": "4"}}],
+     r"layer 1 \(dense\): neuron.threshold must be a number >= 0.015625 and < 2048, got '4'$"),
+    ([{"type": "dense", "neurons": 4, "neuron": {"tau": 1}}], r"layer 1 \(dense\): neuron: unknown key\(s\) \['tau'\]"),
+    ([{"type": "dense", "neurons": 4, "weight_scale": float("nan")}], r"weight_scale must be a number > 0, got nan$"),
 ])
 def test_bad_configs_name_the_layer(layers, message):
     with pytest.raises(ConfigError, match=message):
@@ -130,3 +143,14 @@ def test_cli_export_clamp_option_is_gone_with_a_reason(tmp_path, capsys):
     assert main(["export", str(tmp_path / "ck.pt"), "-o", str(tmp_path / "net.h5"), "--clamp"]) == 2
     assert "--clamp is no longer needed" in capsys.readouterr().err
     assert not (tmp_path / "net.h5").exists()
+
+
+def test_cli_export_says_when_given_a_network_file(tmp_path, capsys):
+    save_checkpoint(tmp_path / "ck.pt", SpikingNetwork(CONFIG))
+    assert main(["export", str(tmp_path / "ck.pt"), "-o", str(tmp_path / "net.h5")]) == 0
+    capsys.readouterr()
+    assert main(["export", str(tmp_path / "net.h5"), "-o", str(tmp_path / "again.h5")]) == 2
+    assert capsys.readouterr().err == (f"lava-convdelay export: error: {tmp_path / 'net.h5'}: this is a network "
+                                       f"file (HDF5), not a checkpoint; give the checkpoint.pt that train wrote\n")
+    assert main(["export", str(tmp_path / "ck.pt"), "-o", str(tmp_path)]) == 2
+    assert f"{tmp_path}: is a directory" in capsys.readouterr().err

@@ -27,9 +27,12 @@ def test_generate_without_out_fills_the_training_cache(tmp_path, monkeypatch, ca
     (["data", "generate", "--per-class", "0"], "per_class must be an integer >= 1, got 0"),
     (["data", "generate", "--test-per-class", "-2"], "test_per_class must be an integer >= 1, got -2"),
     (["data", "generate", "--seed", "-1"], "seed must be an integer >= 0, got -1"),
-    (["data", "generate", "--workers", "0"], "--workers must be >= 1"),
-    (["encode", "in.wav", "-o", "x.npy", "--pool", "3"], "a --pool dividing 700"),
-    (["encode", "in.wav", "-o", "x.npy", "--dt", "0"], "need --dt > 0"),
+    (["data", "generate", "--workers", "0"], "--workers must be an integer >= 1, got 0"),
+    (["encode", "in.wav", "-o", "x.npy", "--pool", "3"], "--pool=3 does not divide the 700 channels"),
+    (["encode", "in.wav", "-o", "x.npy", "--dt", "0"], "--dt must be a number > 0, got 0.0"),
+    (["encode", "in.wav", "-o", "x.npy", "--seed", "-1"], "--seed must be an integer >= 0, got -1"),
+    (["data", "show", "x.h5", "--dt", "nan"], "--dt must be a number > 0, got nan"),
+    (["data", "show", "x.h5", "--per-class", "0"], "--per-class must be an integer >= 1, got 0"),
 ])
 def test_bad_options_are_user_errors(tmp_path, monkeypatch, capsys, argv, message):
     monkeypatch.chdir(tmp_path)
@@ -52,3 +55,17 @@ def test_wav_formats(tmp_path):
     with pytest.raises(UserError, match=f"cut it to at most {MAX_SECONDS} s") as err:
         read_wav(tmp_path / "long.wav")
     assert str(tmp_path / "long.wav") in str(err.value)
+
+
+def test_show_plots_the_longest_sample_by_default(tmp_path, monkeypatch, capsys):
+    import lava_convdelay.plots as plots
+    from lava_convdelay.data import write_shd
+    write_shd(tmp_path / "d.h5", [np.array([0.1, 0.5]), np.array([0.2, 1.73])], [np.array([3, 4]), np.array([5, 6])],
+              [0, 1], ["a", "b"])
+    shown = []
+    monkeypatch.setattr(plots, "plot_dataset", lambda data, out, per_class: shown.append(data))
+    assert main(["data", "show", str(tmp_path / "d.h5")]) == 0
+    x, _ = shown[0][1]
+    assert x.shape == (700, 1731) and x[6, 1730] == 1  # the spike at 1.73 s is in the last 1 ms bin
+    assert main(["data", "show", str(tmp_path / "d.h5"), "--duration", "1.0"]) == 0
+    assert shown[1][1][0].shape == (700, 1000)

@@ -6,6 +6,8 @@ import torch
 from lava.lib.dl import slayer
 
 from lava_convdelay.block.cuba import ConvDelayRecurrent, DelayRecurrent
+from lava_convdelay.encoding import EncodingError, InputEncoding
+from lava_convdelay.errors import UserError
 from naive_reference import naive_banded
 from netx_export.errors import NetworkFormatError, QuantizationError, UnsupportedLayerError
 from netx_export.exporter import blocks_to_spec, export_blocks
@@ -85,13 +87,59 @@ def test_extension_file_layout_and_values(tmp_path):
 
 
 def test_round_trip_gives_same_file_content(tmp_path):
-    export_blocks(mixed_blocks(1), tmp_path / "a.h5")
+    export_blocks(mixed_blocks(1), tmp_path / "a.h5", encoding=InputEncoding(0.004, 70, 1.4),
+                  class_names=["null", "eins", "fünf"])
     write_network(read_network(tmp_path / "a.h5"), tmp_path / "b.h5")
     a, attrs_a = datasets(tmp_path / "a.h5")
     b, attrs_b = datasets(tmp_path / "b.h5")
     assert attrs_a == attrs_b and a.keys() == b.keys()
     for key in a:
         assert a[key][1] == b[key][1] and np.array_equal(a[key][0], b[key][0]), key
+
+
+def test_input_encoding_and_class_names_are_recorded_where_stock_netx_ignores_them(tmp_path):
+    from lava.lib.dl import netx
+    torch.manual_seed(0)
+    blocks = [slayer.block.cuba.Dense(dict(NEURON), 14, 6), slayer.block.cuba.Dense(dict(NEURON), 6, 3)]
+    path = tmp_path / "stock.h5"
+    export_blocks(blocks, path, encoding=InputEncoding(0.004, 50, 1.4), class_names=["null", "eins", "fünf"])
+    content, _ = datasets(path)
+    assert content["lava_convdelay_meta/input/dt"][0] == 0.004 and content["lava_convdelay_meta/input/pool"][0] == 50
+    assert content["lava_convdelay_meta/input/duration"][0] == 1.4
+    assert content["lava_convdelay_meta/input/sourceChannels"][0] == 700
+    assert [n.decode() for n in content["lava_convdelay_meta/classNames"][0]] == ["null", "eins", "fünf"]
+    spec = read_network(path)
+    assert spec.encoding == InputEncoding(0.004, 50, 1.4) and spec.class_names == ["null", "eins", "fünf"]
+    stock = netx.hdf5.Network(str(path))  # stock NetX still reads the file, and its layers
+    assert len(stock.layers) == 2 and stock.inp.shape == (14,) and stock.out.shape == (3,)
+    export_blocks(blocks, tmp_path / "plain.h5")
+    assert read_network(tmp_path / "plain.h5").encoding is None  # files without the record still load
+    with pytest.raises(EncodingError, match=r"the input encoding \(dt 0.01 s, pool 5 \(700 -> 140 channels\)"):
+        export_blocks(blocks, tmp_path / "x.h5", encoding=InputEncoding())
+    with pytest.raises(EncodingError, match="4 classes for 3 output neurons"):
+        export_blocks(blocks, tmp_path / "x.h5", class_names=list("abcd"))
+
+
+@pytest.mark.parametrize("edit,message", [
+    (lambda m: m["input/pool"].__setitem__((), 3), r"/lava_convdelay_meta/input: pool=3 does not divide the 700"),
+    (lambda m: m["input/dt"].__setitem__((), -1.0), r"/lava_convdelay_meta/input: dt must be a number > 0"),
+    (lambda m: m["input"].__delitem__("duration"), r"/lava_convdelay_meta/input: missing dataset 'duration'"),
+    (lambda m: m["input/sourceChannels"].__setitem__((), 350),
+     r"/lava_convdelay_meta/input: sourceChannels / pool = 7 input channels, but the network has 14"),
+    (lambda m: (m.__delitem__("classNames"), m.create_dataset("classNames", data=np.zeros(3))),
+     r"/lava_convdelay_meta: 'classNames' must be a non-empty list of strings"),
+    (lambda m: (m.__delitem__("classNames"), m.create_dataset("classNames", data=[b"a", b"a"])),
+     r"2 class names for 3 output neurons, or a name twice"),
+])
+def test_malformed_records_give_clear_errors(tmp_path, edit, message):
+    path = tmp_path / "net.h5"
+    blocks = [slayer.block.cuba.Dense(dict(NEURON), 14, 6), slayer.block.cuba.Dense(dict(NEURON), 6, 3)]
+    export_blocks(blocks, path, encoding=InputEncoding(0.004, 50, 1.4), class_names=["a", "b", "c"])
+    with h5py.File(path, "a") as f:
+        edit(f["lava_convdelay_meta"])
+    with pytest.raises(UserError, match=message) as err:
+        read_network(path)
+    assert str(path) in str(err.value)
 
 
 def test_stock_netx_refuses_extension_files(tmp_path):

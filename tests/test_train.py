@@ -11,6 +11,7 @@ import torch
 from torch.utils.data import TensorDataset
 
 from lava_convdelay.checkpoint import load_model, read_checkpoint
+from lava_convdelay.errors import UserError
 from lava_convdelay.train import TrainConfigError, load_config, normalise_config, train
 from netx_export.exporter import export_blocks
 from netx_export.reader import read_network
@@ -144,6 +145,46 @@ def test_numeric_train_keys_are_checked(tmp_path, key, value, message):
     path.write_text(json.dumps({**CONFIG, "train": {key: value}}))
     with pytest.raises(TrainConfigError, match=f"c.json: {message}$"):
         load_config(path)
+
+
+@pytest.mark.parametrize("section, value, message", [
+    ("data", {"duration": "1.4"}, r"data.duration must be a number > 0, got '1.4'"),
+    ("data", {"pool": 1.0}, r"data.pool must be an integer >= 1, got 1.0"),
+    ("data", {"pool": 3}, r"data.pool=3 does not divide the 700 channels of the recordings \(pools: 1, 2, 4,"),
+    ("data", {"dt": 0.5, "duration": 0.2}, r"data.duration=0.2 is less than half a time step \(data.dt=0.5\)"),
+    ("data", {"per_class": "40"}, r"data.per_class must be an integer >= 1, got '40'"),
+    ("data", {"seed": -1}, r"data.seed must be an integer >= 0, got -1"),
+    ("data", {"source": "shd", "train": "a.h5", "test": 3}, r"data.test must be a file path, got 3"),
+    ("data", {"source": "shd", "train": "a.h5", "test": "b.h5", "seed": 1},
+     r"data: \['seed'\] apply to source 'generated' only"),
+    ("data", {"train": "a.h5"}, r"data: \['train'\] name the files of source 'shd'"),
+    ("data", {"source": "wav"}, r"data: unknown source 'wav'"),
+    ("data", {"dtt": 0.01}, r"data: unknown key\(s\) \['dtt'\]"),
+    ("model", {"layers": [{"type": "conv_delay_rec", "neurons": 16, "max_delay": 63}]},
+     r"layer 1 \(conv_delay_rec\): max_delay must be an integer >= 0 and <= 62, got 63"),
+    ("model", {"layers": [{"type": "conv_delay_rec", "neurons": 16, "kernel_size": "3"}]},
+     r"layer 1 \(conv_delay_rec\): kernel_size must be an integer >= 1, got '3'"),
+    ("model", {"neuron": {**NEURON, "voltage_decay": 2}, "layers": [{"type": "dense", "neurons": 3}]},
+     r"layer 1 \(dense\): neuron.voltage_decay must be a number >= 0 and <= 1, got 2"),
+    ("model", {"layers": [{"type": "dense", "neurons": 3}]},
+     r"layer 1 \(dense\): neuron parameters \['threshold', 'current_decay', 'voltage_decay'\] missing"),
+    ("model", {"neuron": NEURON, "layers": []}, r"model config has no layers"),
+    ("seed", "x", r"seed must be an integer >= 0, got 'x'"),
+    ("epochz", 3, r"unknown key\(s\) \['epochz'\]; known: \['description', 'seed'"),
+])
+def test_data_and_model_sections_are_checked_naming_the_file(tmp_path, section, value, message):
+    path = tmp_path / "x.json"
+    path.write_text(json.dumps({**CONFIG, section: value}))
+    with pytest.raises(UserError, match=f"^{path}: {message}"):
+        load_config(path)
+
+
+def test_model_input_size_must_match_the_data(tmp_path):
+    config = normalise_config({**CONFIG, "model": {**CONFIG["model"], "input_size": 14}})
+    with pytest.raises(TrainConfigError, match=r"the training data: the data gives 12 input channels but the "
+                                               r"model's input_size is 14"):
+        train(config, tmp_path / "run", progress=False, datasets=DATA)
+    assert not (tmp_path / "run").exists()
 
 
 DDP_SCRIPT = r"""

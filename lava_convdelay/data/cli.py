@@ -7,6 +7,9 @@ from pathlib import Path
 
 import numpy as np
 
+from lava_convdelay.atomic import check_output_path
+from lava_convdelay.bounds import Bounds, check_value
+from lava_convdelay.encoding import ENCODING_BOUNDS, InputEncoding
 from lava_convdelay.errors import UserError
 
 MAX_SECONDS = 20  # of audio for `encode`: the basilar membrane needs the whole signal in memory
@@ -17,8 +20,8 @@ def run_generate(args: argparse.Namespace) -> int:
     config = GeneratorConfig(**{**asdict(GeneratorConfig()),
                                 **{k: v for k, v in (("per_class", args.per_class), ("seed", args.seed),
                                                      ("test_per_class", args.test_per_class)) if v is not None}})
-    if args.workers is not None and args.workers < 1:
-        raise UserError("--workers must be >= 1")
+    if args.workers is not None:
+        check_value(args.workers, "--workers", Bounds(True, 1))
     try:
         train, test = generate(args.out or cache_dir(config), config, workers=args.workers, progress=True)
     except ValueError as err:
@@ -30,8 +33,11 @@ def run_generate(args: argparse.Namespace) -> int:
 def run_show(args: argparse.Namespace) -> int:
     from lava_convdelay.data.shd import SHDDataset
     from lava_convdelay.plots import plot_dataset
-    if args.per_class < 1:
-        raise UserError("--per-class must be >= 1")
+    check_value(args.per_class, "--per-class", Bounds(True, 1))
+    check_value(args.dt, "--dt", ENCODING_BOUNDS["dt"])
+    if args.duration is not None:
+        check_value(args.duration, "--duration", ENCODING_BOUNDS["duration"])
+    check_output_path(args.output or args.file.with_suffix(".png"))
     data = SHDDataset(args.file, dt=args.dt, pool=1, duration=args.duration)
     out = args.output or args.file.with_suffix(".png")
     plot_dataset(data, out, per_class=args.per_class)
@@ -67,10 +73,10 @@ def run_encode(args: argparse.Namespace) -> int:
     from lava_convdelay.cli_lava import save_npy
     from lava_convdelay.data.cochlea import Cochlea, spikes_to_events
     from lava_convdelay.data.generate import SAMPLE_RATE, _resample
-    from lava_convdelay.data.shd import SHD_CHANNELS, bin_spikes
-    if not (args.dt > 0 and (args.duration is None or args.duration > 0)
-            and args.pool >= 1 and SHD_CHANNELS % args.pool == 0):
-        raise UserError(f"need --dt > 0, --duration > 0 and a --pool dividing {SHD_CHANNELS}")
+    from lava_convdelay.data.shd import bin_spikes
+    InputEncoding(args.dt, args.pool, 1.0 if args.duration is None else args.duration).check(prefix="--")
+    check_value(args.seed, "--seed", Bounds(True, 0))
+    check_output_path(args.output)
     audio, rate = read_wav(args.input)
     audio = _resample(audio, rate) if rate != SAMPLE_RATE else audio
     try:
@@ -102,7 +108,7 @@ def add_parser(subparsers) -> None:
     show.add_argument("-o", "--output", type=Path, help="PNG path (default: FILE.png)")
     show.add_argument("--per-class", type=int, default=2)
     show.add_argument("--dt", type=float, default=1e-3, help="raster bin, seconds")
-    show.add_argument("--duration", type=float, default=1.0)
+    show.add_argument("--duration", type=float, help="seconds (default: the file's longest sample)")
     show.set_defaults(func=run_show)
 
     enc = subparsers.add_parser("encode", help="turn a WAV recording into spikes [channels, time] (.npy)")

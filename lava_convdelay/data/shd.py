@@ -17,9 +17,8 @@ import torch
 from torch.utils.data import Dataset
 
 from lava_convdelay.atomic import atomic_output
+from lava_convdelay.encoding import SHD_CHANNELS, InputEncoding
 from lava_convdelay.errors import UserError
-
-SHD_CHANNELS = 700
 
 
 class DatasetFormatError(UserError):
@@ -108,15 +107,19 @@ class SHDDataset(Dataset):
     no re-binning. The cache holds uint8 (a quarter of float32: the SHD
     training set takes ~115 MB at the defaults) and every access returns a new
     float tensor, so in-place augmentation cannot corrupt the cache.
+    ``duration=None`` bins the file's longest sample whole.
     """
 
-    def __init__(self, path: str | os.PathLike, dt: float = 10e-3, pool: int = 5, duration: float = 1.0):
-        if not (dt > 0 and duration > 0 and pool >= 1 and SHD_CHANNELS % pool == 0):
-            raise DatasetFormatError(f"{path}: need dt > 0, duration > 0 and a pool dividing "
-                                     f"{SHD_CHANNELS}, got dt={dt}, pool={pool}, duration={duration}")
+    def __init__(self, path: str | os.PathLike, dt: float = InputEncoding.dt, pool: int = InputEncoding.pool,
+                 duration: float | None = InputEncoding.duration):
+        InputEncoding(dt, pool, 1.0 if duration is None else duration).check(str(path))
         self.path = Path(path)
         self.data = read_shd(path)
-        self.dt, self.pool, self.duration = dt, pool, duration
+        if duration is None:
+            last = max((float(np.max(t)) for t in self.data["times"] if len(t)), default=0.0)
+            duration = last + dt  # a bin for the last spike
+        self.encoding = InputEncoding(dt, pool, float(duration))
+        self.dt, self.pool, self.duration = dt, pool, self.encoding.duration
         self.keys = self.data["keys"]
         self._cache: dict[int, torch.Tensor] = {}
 
@@ -125,7 +128,12 @@ class SHDDataset(Dataset):
 
     @property
     def channels(self) -> int:
-        return SHD_CHANNELS // self.pool
+        return self.encoding.channels
+
+    @property
+    def labels(self) -> np.ndarray:
+        """``[samples]`` int64 labels (without binning any sample)."""
+        return self.data["labels"]
 
     def __getitem__(self, index: int):
         if index not in self._cache:
