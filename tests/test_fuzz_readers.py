@@ -2,7 +2,10 @@
 a UserError naming the file; never another exception, never a hang.
 
 Cases per reader (``max_examples``): network HDF5 mutations 150, truncations
-60, raw bytes 60, checkpoints 60, training configs 100, train sections 100.
+60, raw bytes 60, checkpoints 60, training configs 100, train sections 100,
+data sections 100, model sections 100; command-line options of verify 60,
+evaluate 60 and simulate 40 (the simulators stubbed: what passes the checks must
+be usable by them).
 """
 import json
 import pickle
@@ -15,8 +18,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from lava_convdelay.checkpoint import load_model, save_checkpoint
+from lava_convdelay.cli import main
 from lava_convdelay.errors import UserError
 from lava_convdelay.model import SpikingNetwork
+from lava_convdelay.data_setup import check_data_section
+from lava_convdelay.encoding import InputEncoding
+from lava_convdelay.layer_config import LAYER_KEYS, NEURON_BOUNDS
 from lava_convdelay.train import DEFAULT_TRAIN, load_config
 from netx_export.exporter import export_blocks
 from netx_export.reader import read_network
@@ -193,6 +200,155 @@ def test_training_config_train_values(tmp_path, train):
     for key, value in config["train"].items():  # what loads is what training can use
         if key != "loss":
             assert type(value) in (int, float) and value >= 0, (key, value)
+
+
+DATA_KEYS = ["source", "train", "test", "dt", "pool", "duration", "per_class", "seed"]
+DATA_VALUES = JSON_VALUES | st.sampled_from(["generated", "shd", "ssc", "a.h5", 0.004, 0.01, 1.4, 5, 7, 35, 700])
+
+
+@fuzz(100)
+@given(data=st.dictionaries(st.sampled_from(DATA_KEYS), DATA_VALUES, max_size=5))
+def test_training_config_data_values(tmp_path, data):
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps({"model": {"neuron": NEURON, "layers": [{"type": "dense", "neurons": 2}]},
+                                "data": data}))
+    try:
+        config = load_config(path)
+    except UserError as err:
+        assert str(path) in str(err)
+        return
+    section = config["data"]  # what loads is what the data stack can use
+    encoding = InputEncoding.from_settings(section)
+    for key in ("dt", "duration"):
+        assert type(getattr(encoding, key)) in (int, float) and np.isfinite(getattr(encoding, key))
+    assert type(encoding.pool) is int and 700 % encoding.pool == 0 and encoding.steps >= 1
+    if section.get("source", "generated") == "generated":
+        assert all(type(section[k]) is int and section[k] >= 0 for k in ("per_class", "seed") if k in section)
+    else:
+        assert isinstance(section["train"], str) and isinstance(section["test"], str)
+    assert check_data_section(section) == encoding
+
+
+LAYER_VALUES = JSON_VALUES | st.sampled_from([[0, 5], [3, 1], [1, "x"], 0.5, 3, 4, 62, 63])
+NEURON_VALUES = JSON_VALUES | st.sampled_from([0.01, 0.5, 1.0, 4.0, 2048])
+
+
+@st.composite
+def model_sections(draw):
+    layers = []
+    for _ in range(draw(st.integers(1, 3))):
+        kind = draw(st.sampled_from(sorted(LAYER_KEYS) + ["lstm"]))
+        keys = st.sampled_from(sorted(LAYER_KEYS.get(kind, ("type",))) + ["bogus"])
+        layer = {"type": kind, "neurons": draw(st.integers(1, 12)),
+                 **draw(st.dictionaries(keys, LAYER_VALUES, max_size=3))}
+        layers.append(layer)
+    neuron = {**NEURON, **draw(st.dictionaries(st.sampled_from(sorted(NEURON_BOUNDS) + ["scale"]),
+                                               NEURON_VALUES, max_size=2))}
+    return {"neuron": neuron, "layers": layers}
+
+
+@fuzz(100)
+@given(model=model_sections())
+def test_training_config_model_values(tmp_path, model):
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps({"model": model}))
+    try:
+        config = load_config(path)
+    except UserError as err:
+        assert str(path) in str(err)
+        return
+    # what loads builds, trains one step, runs and deploys without an exception from inside the blocks
+    network = SpikingNetwork({**config["model"], "input_size": 3}).train()
+    out = network((torch.rand(2, 3, 6) < 0.5).float())
+    out.sum().backward()
+    with torch.no_grad():
+        assert network.eval()(torch.ones(1, 3, 6)).shape == (1, model["layers"][-1]["neurons"], 6)
+    export_blocks(list(network.blocks), tmp_path / "net.h5")
+    assert len(read_network(tmp_path / "net.h5").layers) == len(model["layers"])
+
+
+OPTION_VALUES = (st.integers(-3, 800).map(str) | st.floats(allow_nan=True, allow_infinity=True).map(repr)
+                 | st.text(max_size=4) | st.sampled_from(["0", "1", "-1", "nan", "inf", "0.02", "0.3", "25"]))
+
+
+def _run_cli(argv, capsys):
+    """The exit status of ``lava-convdelay ARGV``; user errors must be one line."""
+    capsys.readouterr()
+    try:
+        status = main(argv)
+    except SystemExit as exit_:  # argparse: a value of the wrong type
+        assert exit_.code == 2 and "lava-convdelay " + argv[0] + ": error: " in capsys.readouterr().err
+        return 2
+    err = capsys.readouterr().err
+    if status == 2:
+        assert err.count("\n") == 1 and err.startswith(f"lava-convdelay {argv[0]}: error: "), err
+    return status
+
+
+@pytest.fixture(scope="module")
+def cli_network(tmp_path_factory):
+    """A 28-input network recording its binning (dt 0.02, pool 25, 0.3 s) and classes, test data, input."""
+    from test_pipeline import KEYS, toy_shd
+    folder = tmp_path_factory.mktemp("cli")
+    torch.manual_seed(0)
+    model = SpikingNetwork({"input_size": 28, "neuron": NEURON, "layers": [
+        {"type": "conv_delay_rec", "neurons": 6, "max_delay": 4}, {"type": "dense", "neurons": 3}]})
+    export_blocks(list(model.blocks), folder / "net.h5", encoding=InputEncoding(0.02, 25, 0.3), class_names=KEYS)
+    toy_shd(folder / "test.h5", 6, 1)
+    np.save(folder / "in.npy", (np.random.default_rng(0).random((2, 28, 15)) < 0.3).astype(np.int8))
+    return folder
+
+
+@fuzz(60)
+@given(options=st.dictionaries(st.sampled_from(["--samples", "--steps", "--rate", "--seed"]), OPTION_VALUES,
+                               max_size=4), with_input=st.booleans())
+def test_verify_options(cli_network, monkeypatch, capsys, options, with_input):
+    import lava_convdelay.cli_lava as cli_lava
+
+    def stub(model, spec, spikes):  # what reaches the comparison is a usable input
+        assert spikes.ndim == 3 and spikes.shape[0] >= 1 and spikes.shape[1] == 28 and spikes.shape[2] >= 1
+        assert set(np.unique(spikes)) <= {0, 1}
+        return [(1.0, 5, 5, True)] * len(spec.layers), None
+    monkeypatch.setattr(cli_lava, "spike_agreement", stub)
+    argv = ["verify", str(cli_network / "net.h5")] + [x for kv in options.items() for x in kv]
+    argv += ["--input", str(cli_network / "in.npy")] if with_input else []
+    assert _run_cli(argv, capsys) in (0, 2)
+
+
+@fuzz(60)
+@given(options=st.dictionaries(st.sampled_from(["--samples", "--dt", "--pool", "--duration", "--backend"]),
+                               OPTION_VALUES | st.sampled_from(["fixed", "lava,fixed", "float", ","]), max_size=4),
+       allow=st.booleans())
+def test_evaluate_options(cli_network, monkeypatch, capsys, options, allow):
+    import lava_convdelay.evaluate as evaluate_module
+
+    def stub(test, model, spec, backends, samples=None, progress=True):
+        assert samples is None or (type(samples) is int and samples >= 1)
+        assert backends and set(backends) <= {"fixed", "lava"} and len(test) >= 1
+        assert test[0][0].shape == (spec.input_size, test.encoding.steps) and test.encoding.steps >= 1
+        return evaluate_module.Evaluation(len(test), {b: 0.5 for b in backends})
+    monkeypatch.setattr(evaluate_module, "evaluate", stub)
+    argv = ["evaluate", str(cli_network / "net.h5"), "--data", str(cli_network / "test.h5")]
+    argv += [x for kv in options.items() for x in kv] + (["--allow-other-binning"] if allow else [])
+    assert _run_cli(argv, capsys) in (0, 2)
+
+
+@fuzz(40)
+@given(shape=st.sampled_from([(28, 15), (28, 0), (0, 28, 15), (2, 28, 15), (28, 10), (14, 15), (2, 2, 28, 15)]),
+       allow=st.booleans(), output=st.sampled_from(["o.npy", ".", "in.npy/o.npy"]))
+def test_simulate_options(cli_network, tmp_path, monkeypatch, capsys, shape, allow, output):
+    from sim.lava_runner import LavaRunner, SimResult
+
+    def stub(self, spikes, *args, **kwargs):
+        assert spikes.ndim == 3 and spikes.shape[0] >= 1 and spikes.shape[2] >= 1
+        return [SimResult(output=np.zeros((3, spikes.shape[2]), np.uint8)) for _ in spikes]
+    monkeypatch.setattr(LavaRunner, "run_many", stub)
+    np.save(tmp_path / "in.npy", np.zeros(shape, np.int8))
+    argv = ["simulate", str(cli_network / "net.h5"), "--input", str(tmp_path / "in.npy"),
+            "-o", str(tmp_path / output)] + (["--allow-other-binning"] if allow else [])
+    status = _run_cli(argv, capsys)
+    assert status == (0 if shape in ((28, 15), (2, 28, 15)) and output == "o.npy" or
+                      shape == (28, 10) and allow and output == "o.npy" else 2)
 
 
 @pytest.mark.parametrize("text", ['{"model": 1}', '{"model": {}, "train": 5}', '{"model": {}, "data": []}', "[]"])
