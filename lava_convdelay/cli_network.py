@@ -14,17 +14,22 @@ from netx_export.exporter import export_blocks
 from netx_export.reader import read_network
 
 
+def export_checkpoint(checkpoint: Path, output: Path) -> NetworkSpec:
+    """Write the network of ``checkpoint`` to ``output`` with what the run recorded of
+    its data (binning, class names); errors name the checkpoint."""
+    model, data = load_model(checkpoint)
+    return export_blocks(list(model.blocks), output, str(checkpoint), *recorded_inputs(checkpoint, data))
+
+
 def run_export(args: argparse.Namespace) -> int:
     if args.clamp:
         raise UserError("--clamp is no longer needed: export writes the weights and delays the training "
                         "forward computes with (quantized and clamped there), so nothing is left to clamp; "
                         "drop --clamp")
     check_output_path(args.output)
-    model, data = load_model(args.checkpoint)
-    encoding, class_names = recorded_inputs(args.checkpoint, data)
-    export_blocks(list(model.blocks), args.output, str(args.checkpoint), encoding, class_names)
+    spec = export_checkpoint(args.checkpoint, args.output)
     print(f"wrote {args.output}")
-    if encoding is None:
+    if spec.encoding is None:
         print(f"note: {args.checkpoint} does not record how its input was binned, so {args.output} does "
               f"not either: give evaluate --dt/--pool/--duration, and simulate input binned as in training")
     print(layer_table(read_network(args.output)))

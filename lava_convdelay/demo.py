@@ -27,18 +27,21 @@ CONFIG = Path(__file__).resolve().parent.parent / "configs" / "demo.json"
 
 
 def run(out: Path, config_path: Path, lava_samples: int, epochs: int | None) -> dict:
+    from lava_convdelay.bounds import Bounds, check_value
     from lava_convdelay.checkpoint import load_model, read_checkpoint
     from lava_convdelay.cli_lava import spike_agreement
+    from lava_convdelay.cli_network import export_checkpoint
     from lava_convdelay.data_setup import build_datasets
     from lava_convdelay.evaluate import evaluate
-    from lava_convdelay.train import load_config, train
-    from netx_export.exporter import export_blocks
+    from lava_convdelay.train import load_config, normalise_config, train
     from netx_export.reader import read_network
 
     start = time.perf_counter()
     config = load_config(config_path)
     if epochs is not None:
         config["train"]["epochs"] = epochs
+        config = normalise_config(config, f"{config_path} with --epochs")
+    check_value(lava_samples, "--lava-samples", Bounds(True, 1))
     print("== data: embedded spoken digits (generated on first use, then cached)", flush=True)
     train_set, test_set = build_datasets(config["data"], progress=True)
     print(f"   {len(train_set)} training / {len(test_set)} test samples, "
@@ -51,7 +54,7 @@ def run(out: Path, config_path: Path, lava_samples: int, epochs: int | None) -> 
     model, _ = load_model(checkpoint)
     print("== export", flush=True)
     network = out / "crsnn.h5"
-    export_blocks(list(model.blocks), network, source=str(checkpoint))
+    export_checkpoint(checkpoint, network)
     spec = read_network(network)
     print(f"== evaluation ({lava_samples} test samples on Lava; fixed-point on the whole test set)", flush=True)
     full = evaluate(test_set, model, spec, backends=("float", "quantized", "fixed"), progress=False)

@@ -229,6 +229,8 @@ def train(config: dict, out_dir: str | os.PathLike, resume: bool = False,
 
     ctx = DistContext()
     out = Path(out_dir)
+    if out.exists() and not out.is_dir():
+        raise TrainConfigError(f"{out}: is a file; --out names the run directory")
     cfg = config["train"]
     torch.manual_seed(config["seed"])
     train_set, test_set = datasets if datasets is not None else build_datasets(config["data"], progress)

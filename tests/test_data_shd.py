@@ -8,6 +8,7 @@ from hypothesis import strategies as st
 
 import lava_convdelay.data.shd as shd
 from lava_convdelay.data import DatasetFormatError, SHDDataset, read_shd, write_shd
+from lava_convdelay.encoding import EncodingError
 from lava_convdelay.errors import UserError
 
 KEYS = ["zero", "one", "null"]
@@ -77,7 +78,7 @@ def test_bad_spike_values(tmp_path):
         read_shd(path)
     with pytest.raises(DatasetFormatError, match="no such dataset file"):
         read_shd(tmp_path / "missing.h5")
-    with pytest.raises(DatasetFormatError, match="pool dividing 700"):
+    with pytest.raises(EncodingError, match=r"s.h5: pool=3 does not divide the 700 channels"):
         SHDDataset(small_file(tmp_path / "s.h5"), pool=3)
 
 
