@@ -63,22 +63,19 @@ def _weights(synapse: torch.nn.Module, shape: tuple, where: str, layout: str) ->
     if bad.any():
         raise QuantizationError(f"{where}: {int(bad.sum())} non-finite weight(s) {_listed(w, bad, layout)}")
     hook = getattr(synapse, "pre_hook_fx", None)
+    grid = f"[{WEIGHT_MIN / WEIGHT_UNIT:g}, {WEIGHT_MAX / WEIGHT_UNIT:g}]"
     if hook is None:
         mant = slayer.utils.quantize(w.to(torch.float64) * WEIGHT_UNIT, step=2)
-        bad = (mant < WEIGHT_MIN) | (mant > WEIGHT_MAX)
-        if bad.any():
-            raise QuantizationError(
-                f"{where}: {int(bad.sum())} weight(s) outside the 8-bit range [{WEIGHT_MIN / WEIGHT_UNIT:g}, "
-                f"{WEIGHT_MAX / WEIGHT_UNIT:g}], which this synapse's forward does not clamp (it has no "
-                f"pre_hook_fx quantizer) {_listed(w, bad, layout)}")
-        return mant.numpy().astype(np.int64)
-    mant = hook(w).to(torch.float64) * WEIGHT_UNIT
+        error, problem = QuantizationError, (f"outside the 8-bit range {grid}, which this synapse's forward "
+                                             f"does not clamp (it has no pre_hook_fx quantizer)")
+    else:
+        mant = hook(w).to(torch.float64) * WEIGHT_UNIT
+        error, problem = UnsupportedLayerError, (f"from the synapse's pre_hook_fx that are not 8-bit Loihi weights "
+                                                 f"(multiples of 1/{WEIGHT_UNIT} in {grid}); use SLAYER's "
+                                                 f"quantize_8bit at the default neuron scale {WEIGHT_UNIT}")
     bad = (mant != torch.round(mant)) | (mant < WEIGHT_MIN) | (mant > WEIGHT_MAX)
     if bad.any():
-        raise UnsupportedLayerError(
-            f"{where}: the synapse's pre_hook_fx gives weights that are not 8-bit Loihi weights (multiples "
-            f"of 1/{WEIGHT_UNIT} in [{WEIGHT_MIN / WEIGHT_UNIT:g}, {WEIGHT_MAX / WEIGHT_UNIT:g}]) "
-            f"{_listed(mant / WEIGHT_UNIT, bad, layout)}; use SLAYER's quantize_8bit at the default neuron scale 64")
+        raise error(f"{where}: {int(bad.sum())} weight(s) {problem} {_listed(w, bad, layout)}")
     return mant.numpy().astype(np.int64)
 
 

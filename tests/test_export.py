@@ -194,6 +194,19 @@ def test_synapse_without_quantizer_still_refuses_weights_out_of_range(tmp_path):
     assert not (tmp_path / "x.h5").exists()
 
 
+def test_other_quantizers_and_scales_are_refused(tmp_path):
+    """The file's weights are SLAYER weights x 64: a hook or a neuron scale that does not give those."""
+    rec = DelayRecurrent(NEURON, 4, 6, max_delay=10)
+    rec.recurrent_synapse.pre_hook_fx = lambda w: w * 1.0  # no quantization at all
+    with torch.no_grad():
+        rec.recurrent_synapse.weight.view(6, 6)[0, 1] = 0.3
+    with pytest.raises(UnsupportedLayerError, match=r"recurrent weight: \d+ weight\(s\) from the synapse's "
+                                                    r"pre_hook_fx that are not 8-bit .*\(0, 1\): 0.3000"):
+        blocks_to_spec([rec])
+    with pytest.raises(UnsupportedLayerError, match="neuron scale 128 is not exportable"):
+        blocks_to_spec([slayer.block.cuba.Dense({**NEURON, "scale": 128}, 4, 6)])
+
+
 def test_non_finite_values_are_refused_naming_the_source(tmp_path):
     block = DelayRecurrent(NEURON, 4, 6, max_delay=10)
     with torch.no_grad():
