@@ -147,7 +147,12 @@ def test_older_checkpoints_give_their_binning_from_the_recipe(trained, capsys, t
     assert main(["export", str(tmp_path / "a" / "ck.pt"), "-o", str(tmp_path / "a.h5")]) == 0
     spec = read_network(tmp_path / "a.h5")
     assert spec.encoding == ENCODING and spec.class_names is None
-    save_checkpoint(tmp_path / "b.pt", model)  # before recipes: nothing known
+    (tmp_path / "c").mkdir()  # before recipes, in its run directory: the run's config.json
+    (tmp_path / "c" / "config.json").write_text((folder / "config.json").read_text())
+    save_checkpoint(tmp_path / "c" / "checkpoint.pt", model)
+    assert main(["export", str(tmp_path / "c" / "checkpoint.pt"), "-o", str(tmp_path / "c.h5")]) == 0
+    assert read_network(tmp_path / "c.h5").encoding == ENCODING
+    save_checkpoint(tmp_path / "b.pt", model)  # before recipes, alone: nothing known
     capsys.readouterr()
     assert main(["export", str(tmp_path / "b.pt"), "-o", str(tmp_path / "b.h5")]) == 0
     assert "does not record how its input was binned" in capsys.readouterr().out
