@@ -59,7 +59,7 @@ def test_training_learns_and_writes_run_directory(tmp_path):
 def test_large_learning_rate_keeps_weights_where_the_quantizer_can_move_them(tmp_path):
     """SLAYER's quantize_8bit clamps weights to [-4, 3.96875] in the forward pass; training projects
     them back after each step, so none sits past the clamp (no gradient) and export clamps nothing."""
-    config = normalise_config({**CONFIG, "train": {**CONFIG["train"], "epochs": 2, "lr": 2.0}})
+    config = normalise_config({**CONFIG, "train": {**CONFIG["train"], "epochs": 1, "lr": 2.0}})
     model = train(config, tmp_path, progress=False, datasets=DATA)
     weights = [model.blocks[0].input_synapse.weight, model.blocks[0].recurrent_synapse.weight,
                model.blocks[1].synapse.weight]
