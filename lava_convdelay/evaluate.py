@@ -13,6 +13,7 @@ All use the same decision rule (:mod:`lava_convdelay.readout`).
 from __future__ import annotations
 
 import copy
+import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -53,12 +54,18 @@ def model_predictions(model, dataset, batch_size: int = 64, sigma: float | None 
 
 def fixed_predictions(spec: NetworkSpec, dataset, batch_size: int = 256) -> np.ndarray:
     """Predictions of the exported network on the fixed-point simulator."""
-    from sim.fixed_point import simulate
+    from sim.fixed_point import V_MAX, simulate
     voltage = spec.readout == "voltage_sum"
-    out = []
+    out, saturated = [], 0
     for x, _ in _batches(dataset, batch_size):
         result = simulate(spec, x.numpy(), record_voltage=voltage)
         out.append(decide(result.voltage if voltage else result.output, spec.readout))
+        if voltage:
+            saturated += int((np.abs(result.voltage) >= V_MAX).any(axis=(1, 2)).sum())
+    if saturated:
+        warnings.warn(f"{spec.source}: the readout voltage reached the 24-bit limit (+-{V_MAX}) on "
+                      f"{saturated} sample(s); there Lava and Loihi saturate where training did not, "
+                      f"so their decisions can differ from the quantized model's", stacklevel=2)
     return np.concatenate(out)
 
 

@@ -86,3 +86,23 @@ def test_the_loss_follows_the_output_layer():
         normalise_config({"model": voltage, "train": {"loss": "count_ce"}}, "x.json")
     with pytest.raises(TrainConfigError, match="train.loss 'voltage_ce' .* a spiking output layer"):
         normalise_config({"model": spiking, "train": {"loss": "voltage_ce"}}, "x.json")
+
+
+def test_evaluate_warns_when_the_readout_voltage_saturates():
+    from lava_convdelay.evaluate import fixed_predictions
+    from lava_convdelay.model import SpikingNetwork
+    from netx_export.exporter import blocks_to_spec
+
+    model = SpikingNetwork({"input_size": 64, "layers": [
+        {"type": "affine", "neurons": 2, "neuron": {"threshold": 1.0, "current_decay": 0.01, "voltage_decay": 0.0}}]})
+    with torch.no_grad():
+        model.blocks[0].synapse.weight.fill_(3.9)
+    spec, _ = blocks_to_spec(list(model.blocks), source="sat.h5")
+    loud = [(torch.ones(64, 60), 0), (torch.zeros(64, 60), 1)]
+    with pytest.warns(UserWarning, match=r"sat.h5: the readout voltage reached the 24-bit limit .* on 1 sample"):
+        fixed_predictions(spec, loud)
+    quiet = [(torch.ones(64, 2), 0)]
+    import warnings
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        fixed_predictions(spec, quiet)
