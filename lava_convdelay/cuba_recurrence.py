@@ -80,25 +80,29 @@ def _forward_loop(z, weight, kernel, lag_index, mask, c: CubaConstants):
     steps, batch, n = z.shape
     lags = kernel.shape[1]
     history = z.new_zeros(lags + steps, batch, n)
-    spikes, voltage, reads = torch.empty_like(z), torch.empty_like(z), torch.empty_like(z)
-    flipped = kernel.flip(1).T[:, None, :].contiguous()  # [L, 1, N]: row m weighs h(t - L + m)
+    # row t collects read(t): each h(t') is spread onto rows t' + 1 .. t' + L once known
+    arrivals = z.new_zeros(steps + lags + 1, batch, n)
+    kernel_rows = kernel.T[:, None, :].contiguous()  # [L, 1, N]: row c is lag c + 1
+    spikes, voltage = torch.empty_like(z), torch.empty_like(z)
     u = torch.zeros(batch, n, dtype=torch.int64, device=z.device)
     v = torch.zeros_like(u)
     threshold = c.threshold * c.scale
     for t in range(steps):
-        past = history[t:t + lags]
-        read = (past * flipped).sum(0) if lag_index is None else past.gather(0, lag_index)[0]
-        reads[t] = read
-        current = torch.addmm(z[t], read, weight.T)
+        if lag_index is not None:  # one-hot kernel: pick one past row per neuron
+            arrivals[t] = history[t:t + lags].gather(0, lag_index)[0]
+        current = torch.addmm(z[t], arrivals[t], weight.T)
         u = torch.div(u * c.i_keep, 4096, rounding_mode="trunc") + (c.scale * current).to(torch.int64)
         v = torch.div(v * c.v_keep, 4096, rounding_mode="trunc") + u
         fired = v >= threshold
         voltage[t] = v
         s = fired.to(z.dtype)
         spikes[t] = s
-        history[lags + t] = s if mask is None else s * mask
+        h = history[lags + t]
+        h.copy_(s if mask is None else s * mask)
+        if lag_index is None:
+            arrivals[t + 1:t + 1 + lags].addcmul_(kernel_rows, h)
         v = v.masked_fill(fired, 0)
-    return spikes, voltage.div_(c.scale), reads, history
+    return spikes, voltage.div_(c.scale), arrivals[:steps], history
 
 
 class _RecurrentCuba(torch.autograd.Function):
@@ -119,25 +123,27 @@ class _RecurrentCuba(torch.autograd.Function):
         lags = kernel.shape[1]
         grad_spikes = grad_spikes.contiguous()
         surrogate = c.surrogate(voltage)
-        kernel_rows = kernel.T[:, None, :].contiguous()  # [L, 1, N]: row c is lag c + 1
+        flipped_rows = kernel.flip(1).T[:, None, :].contiguous()  # [L, 1, N]: row m is lag L - m
         grad_current = torch.empty_like(grad_spikes)
-        grad_reads = grad_spikes.new_zeros(steps + lags, batch, n)  # row t: dL/d read(t)
+        grad_reads = torch.empty_like(grad_spikes)  # row t: dL/d read(t)
+        # row L + t collects dL/dh(t): dL/d read(t) is spread back onto h(t - 1 - c), c < L
+        grad_history = grad_spikes.new_zeros(lags + steps, batch, n)
         i_keep, v_keep = c.i_keep / 4096, c.v_keep / 4096
         grad_u = grad_v = grad_spikes.new_zeros(batch, n)
         for t in range(steps - 1, -1, -1):
-            # h(t) reaches read(t + 1 + c) through K[:, c]
-            grad_h = (grad_reads[t + 1:t + 1 + lags] * kernel_rows).sum(0)
+            grad_h = grad_history[lags + t]
             grad_s = grad_spikes[t] + (grad_h if mask is None else grad_h * mask)
             grad_v = grad_s * surrogate[t] + v_keep * grad_v
             grad_u = grad_v + i_keep * grad_u
             grad_current[t] = grad_u
-            torch.mm(grad_u, weight, out=grad_reads[t])
+            grad_read = torch.mm(grad_u, weight, out=grad_reads[t])
+            grad_history[t:t + lags].addcmul_(flipped_rows, grad_read)
         grad_weight = grad_kernel = None
         if ctx.needs_input_grad[1]:
             grad_weight = grad_current.reshape(-1, n).T @ reads.reshape(-1, n)
         if ctx.needs_input_grad[2]:
             # dL/dK[:, c] = sum over t, b of dL/d read(t) * h(t - 1 - c)
-            grad_kernel = torch.stack([(grad_reads[:steps] * history[lags - 1 - c:lags - 1 - c + steps]).sum((0, 1))
+            grad_kernel = torch.stack([(grad_reads * history[lags - 1 - c:lags - 1 - c + steps]).sum((0, 1))
                                        for c in range(lags)], dim=1)
         return grad_current, grad_weight, grad_kernel, None, None, None
 

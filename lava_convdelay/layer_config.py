@@ -26,6 +26,7 @@ LAYER_KEYS = {
     "delay_rec": _DELAYED,
     "rec": _RECURRENT,
     "dense": _COMMON + ("delay",),
+    "affine": _COMMON,  # the non-spiking readout (output layer only)
 }
 LAYER_BOUNDS = {
     "neurons": Bounds(True, 1),

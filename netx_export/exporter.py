@@ -1,9 +1,11 @@
 """Quantize trained blocks into a :class:`NetworkSpec` and write it.
 
-Supported blocks: SLAYER's ``cuba.Dense`` (with or without ``delay=True``) and
-``cuba.Recurrent`` (without feed-forward delay), and this project's
-``DelayRecurrent`` / ``ConvDelayRecurrent``. The file holds exactly what the
-blocks' forward pass computes with (the quantized training model):
+Supported blocks: SLAYER's ``cuba.Dense`` (with or without ``delay=True``),
+``cuba.Recurrent`` (without feed-forward delay) and ``cuba.Affine`` (the
+non-spiking readout, written as a ``dense`` layer whose threshold is out of
+reach, as lava-dl writes it), and this project's ``DelayRecurrent`` /
+``ConvDelayRecurrent``. The file holds exactly what the blocks' forward pass
+computes with (the quantized training model):
 
 - weights: the output of each synapse's ``pre_hook_fx`` -- SLAYER's
   ``quantize_8bit``, steps of 2/64 clamped to [-256, 254]/64 -- the same
@@ -34,7 +36,7 @@ from lava_convdelay.delays import LOIHI2_MAX_DELAY, round_delays
 from lava_convdelay.encoding import EncodingError, InputEncoding
 from lava_convdelay.errors import DelayRangeError
 from lava_convdelay.recurrent_synapse import conv_to_dense
-from netx_export.description import ConvRecurrence, CubaParams, LayerSpec, NetworkSpec
+from netx_export.description import VTH_NON_SPIKING, ConvRecurrence, CubaParams, LayerSpec, NetworkSpec
 from netx_export.errors import QuantizationError, UnsupportedLayerError
 from netx_export.writer import write_network
 
@@ -158,6 +160,14 @@ def block_to_layer(block: torch.nn.Module, where: str) -> LayerSpec:
             _neuron(block.neuron, where),
             weight_rec=_weights(block.recurrent_synapse, (n, n), where + " recurrent weight", DENSE_LAYOUT),
         )
+    if isinstance(block, slayer.block.cuba.Affine):
+        n = block.synapse.out_channels
+        neuron = _neuron(block.neuron, where)
+        return LayerSpec(
+            "dense",
+            _weights(block.synapse, (n, -1), where + " weight", DENSE_LAYOUT),
+            CubaParams(neuron.i_decay, neuron.v_decay, VTH_NON_SPIKING),
+        )
     if isinstance(block, slayer.block.cuba.Dense):
         n = block.synapse.out_channels
         return LayerSpec(
@@ -168,8 +178,8 @@ def block_to_layer(block: torch.nn.Module, where: str) -> LayerSpec:
         )
     raise UnsupportedLayerError(
         f"{where}: block type {type(block).__module__}.{type(block).__name__} is not supported "
-        f"(supported: slayer cuba.Dense, cuba.Recurrent, lava_convdelay DelayRecurrent, "
-        f"ConvDelayRecurrent)"
+        f"(supported: slayer cuba.Dense, cuba.Recurrent, cuba.Affine, lava_convdelay DelayRecurrent, "
+        f"ConvDelayRecurrent, Affine)"
     )
 
 
@@ -182,6 +192,10 @@ def blocks_to_spec(blocks, source: str = "<memory>", encoding: InputEncoding | N
               for i, b in enumerate(blocks)]
     if not layers:
         raise UnsupportedLayerError(f"{source}: no blocks to export")
+    for i, layer in enumerate(layers[:-1], start=1):
+        if not layer.neuron.spiking:
+            raise UnsupportedLayerError(f"{source}: layer {i} is non-spiking (cuba.Affine) but not the output "
+                                        f"layer; it would send no spikes on")
     for i, (prev, layer) in enumerate(zip(layers, layers[1:]), start=2):
         if layer.in_features != prev.num_neurons:
             raise UnsupportedLayerError(

@@ -20,6 +20,7 @@ from __future__ import annotations
 import copy
 
 import torch
+from lava.lib.dl.slayer.block import cuba as slayer_block
 from lava.lib.dl.slayer.neuron import cuba as slayer_cuba
 from lava.lib.dl.slayer.synapse import layer as slayer_synapse
 
@@ -155,3 +156,23 @@ class ConvDelayRecurrent(AbstractDelayRecurrent):
                  kernel_size: int = 3, channels: int = 1, weight_scale: float = 1, **kwargs):
         synapse = ConvRecurrentSynapse(out_neurons, channels, kernel_size, weight_scale)
         super().__init__(neuron_params, in_neurons, out_neurons, synapse, weight_scale, **kwargs)
+
+
+class Affine(slayer_block.Affine):
+    """The non-spiking readout: SLAYER's ``cuba.Affine`` (a CUBA neuron that
+    never fires), returning its voltage ``[B, N, T]`` in SLAYER units.
+
+    Shifted one step later like every other block, so that index ``t`` is the
+    voltage Lava's layer has after step ``t``; the decision rule reads it
+    (:mod:`lava_convdelay.readout`). Constructed like the stock block.
+    """
+
+    delay_shift = True
+
+    def __init__(self, neuron_params: dict, in_neurons: int, out_neurons: int, weight_scale: float = 1):
+        super().__init__(copy.deepcopy(neuron_params), in_neurons, out_neurons, weight_scale=weight_scale)
+        check_supported(self.neuron)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """``x`` ``[B, in_neurons, T]`` spikes -> ``[B, N, T]`` voltage."""
+        return torch.nn.functional.pad(super().forward(x)[..., :-1], (1, 0))
