@@ -42,6 +42,7 @@ from netx_export.writer import write_network
 
 WEIGHT_MIN, WEIGHT_MAX = -256, 254  # units of 1/64
 WEIGHT_UNIT = 64  # the file stores SLAYER weights x 64 (docs/hdf5-format.md)
+WEIGHT_GRID = f"[{WEIGHT_MIN / WEIGHT_UNIT:g}, {WEIGHT_MAX / WEIGHT_UNIT:g}]"
 DENSE_LAYOUT = "(post, pre)"
 CONV_LAYOUT = "(out channel, in channel, tap)"
 
@@ -50,6 +51,27 @@ def _listed(values: torch.Tensor, mask: torch.Tensor, layout: str) -> str:
     """``"(post, pre): (i, j): w, ..."`` for the first five entries of ``mask``."""
     idx = [tuple(int(i) for i in ix) for ix in torch.nonzero(mask)]
     return f"{layout}: " + ", ".join(f"{ix}: {values[ix].item():.4f}" for ix in idx[:5])
+
+
+def quantize_weights(w: torch.Tensor, where: str, layout: str, unclamped: str = "") -> np.ndarray:
+    """Float SLAYER weights ``w`` as 8-bit Loihi weights, int64 in units of 1/64.
+
+    SLAYER's ``quantize_8bit`` rounding (to the nearest multiple of 2/64, ties to
+    even) *without* its clamp: a non-finite weight, or one outside the 8-bit range
+    after rounding, is a :class:`QuantizationError` naming ``where``, the index (in
+    ``layout``'s terms) and the value; ``unclamped`` says why nothing clamps it.
+    The exporter applies it to synapses without a quantizer hook, the NIR import
+    to every weight it reads.
+    """
+    bad = ~torch.isfinite(w)
+    if bad.any():
+        raise QuantizationError(f"{where}: {int(bad.sum())} non-finite weight(s) {_listed(w, bad, layout)}")
+    mant = slayer.utils.quantize(w.to(torch.float64) * WEIGHT_UNIT, step=2)
+    bad = (mant < WEIGHT_MIN) | (mant > WEIGHT_MAX)
+    if bad.any():
+        raise QuantizationError(f"{where}: {int(bad.sum())} weight(s) outside the 8-bit range {WEIGHT_GRID}"
+                                f"{unclamped} {_listed(w, bad, layout)}")
+    return mant.numpy().astype(np.int64)
 
 
 def _weights(synapse: torch.nn.Module, shape: tuple, where: str, layout: str) -> np.ndarray:
@@ -61,23 +83,20 @@ def _weights(synapse: torch.nn.Module, shape: tuple, where: str, layout: str) ->
     lie in its range.
     """
     w = synapse.weight.detach().cpu().reshape(shape)
+    hook = getattr(synapse, "pre_hook_fx", None)
+    if hook is None:
+        return quantize_weights(w, where, layout, ", which this synapse's forward does not clamp "
+                                                  "(it has no pre_hook_fx quantizer)")
     bad = ~torch.isfinite(w)
     if bad.any():
         raise QuantizationError(f"{where}: {int(bad.sum())} non-finite weight(s) {_listed(w, bad, layout)}")
-    hook = getattr(synapse, "pre_hook_fx", None)
-    grid = f"[{WEIGHT_MIN / WEIGHT_UNIT:g}, {WEIGHT_MAX / WEIGHT_UNIT:g}]"
-    if hook is None:
-        mant = slayer.utils.quantize(w.to(torch.float64) * WEIGHT_UNIT, step=2)
-        error, problem = QuantizationError, (f"outside the 8-bit range {grid}, which this synapse's forward "
-                                             f"does not clamp (it has no pre_hook_fx quantizer)")
-    else:
-        mant = hook(w).to(torch.float64) * WEIGHT_UNIT
-        error, problem = UnsupportedLayerError, (f"from the synapse's pre_hook_fx that are not 8-bit Loihi weights "
-                                                 f"(multiples of 1/{WEIGHT_UNIT} in {grid}); use SLAYER's "
-                                                 f"quantize_8bit at the default neuron scale {WEIGHT_UNIT}")
+    mant = hook(w).to(torch.float64) * WEIGHT_UNIT
     bad = (mant != torch.round(mant)) | (mant < WEIGHT_MIN) | (mant > WEIGHT_MAX)
     if bad.any():
-        raise error(f"{where}: {int(bad.sum())} weight(s) {problem} {_listed(w, bad, layout)}")
+        raise UnsupportedLayerError(
+            f"{where}: {int(bad.sum())} weight(s) from the synapse's pre_hook_fx that are not 8-bit Loihi "
+            f"weights (multiples of 1/{WEIGHT_UNIT} in {WEIGHT_GRID}); use SLAYER's quantize_8bit at the "
+            f"default neuron scale {WEIGHT_UNIT} {_listed(w, bad, layout)}")
     return mant.numpy().astype(np.int64)
 
 

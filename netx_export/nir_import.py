@@ -1,0 +1,470 @@
+"""Map a NIR graph onto a :class:`NetworkSpec` (docs/nir.md).
+
+The graph must be a chain of layers, each ``Affine | Linear -> [Delay] ->
+neuron`` (a ``Delay`` right after a non-recurrent neuron is that layer's output
+delay, which equals the file's input delay for a bias-free neuron starting at
+rest), where a neuron is ``CubaLIF``, ``LIF``, ``IF`` (or ``CubaLI``, ``LI``,
+``I`` as the non-spiking output layer), optionally with one recurrent cycle
+``neuron -> [Delay] -> Affine | Linear | Conv1d -> neuron``. Sub-graphs are
+inlined; ``Flatten`` nodes are identities (every shape is flattened in C
+order, so ``Conv1d``'s position ``(c, f)`` is neuron ``c * F + f``).
+
+Each neuron is discretised with forward Euler at ``dt`` seconds per step,
+current first (the file's semantics, docs/hdf5-format.md)::
+
+    iDecay = 4096 * dt / tau_syn           (4096 for neurons without a synaptic current)
+    vDecay = 4096 * dt / tau_mem           (0 for IF / I)
+    gain   = (dt / tau_syn * w_in) * (dt / tau_mem * r)   -> folded into every incoming weight
+    vThMant = 64 * v_threshold
+
+and rounded to the file's integers: decays with SLAYER's rule, weights with
+the exporter's 8-bit quantizer (:func:`netx_export.exporter.quantize_weights`),
+delays ``tau / dt`` with :func:`lava_convdelay.delays.round_delays`. Every
+rounding that changes a value is reported; whatever cannot be represented
+raises a :class:`~lava_convdelay.errors.UserError` naming the node and value.
+"""
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import nir
+import numpy as np
+import torch
+from lava.lib.dl import slayer
+
+from lava_convdelay.delays import LOIHI2_MAX_DELAY, round_delays
+from lava_convdelay.encoding import EncodingError, InputEncoding
+from lava_convdelay.recurrent_synapse import conv_to_dense
+from netx_export.description import (
+    VTH_NON_SPIKING, VTH_SPIKING_MAX, ConvRecurrence, CubaParams, LayerSpec, NetworkSpec,
+)
+from netx_export.errors import NetworkFormatError, UnsupportedLayerError
+from netx_export.exporter import CONV_LAYOUT, DENSE_LAYOUT, WEIGHT_UNIT, quantize_weights
+from netx_export.nir_export import DECAY_UNIT
+
+SPIKING = (nir.CubaLIF, nir.LIF, nir.IF)
+NON_SPIKING = (nir.CubaLI, nir.LI, nir.I)
+WEIGHTS = (nir.Affine, nir.Linear)
+#: Nodes that only pass values on (after inlining sub-graphs).
+PASS_THROUGH = (nir.Input, nir.Output, nir.Flatten)
+#: Float noise below which a value counts as exactly on the file's grid.
+TOLERANCE = 1e-6
+
+
+@dataclass
+class ImportResult:
+    """The network and one line per approximation made (empty: exact)."""
+
+    spec: NetworkSpec
+    notes: list[str] = field(default_factory=list)
+    dt: float = 0.0
+
+
+class _Graph:
+    """The graph with sub-graphs inlined and pass-through nodes spliced out."""
+
+    def __init__(self, graph: nir.NIRGraph, source: str):
+        self.source = source
+        self.nodes: dict[str, nir.NIRNode] = {}
+        self.edges: set[tuple[str, str]] = set()
+        self.input, self.output = self._inline(graph, "")
+        for name in [n for n, node in self.nodes.items() if isinstance(node, PASS_THROUGH)]:
+            if name not in (self.input, self.output):
+                self._splice(name)
+
+    def fail(self, name: str, what: str) -> UnsupportedLayerError:
+        node = self.nodes.get(name)
+        kind = f" ({type(node).__name__})" if node is not None else ""
+        return UnsupportedLayerError(f"{self.source}: node '{name}'{kind}: {what}")
+
+    def _inline(self, graph: nir.NIRGraph, prefix: str) -> tuple[str, str]:
+        ends = {}
+        for kind in (nir.Input, nir.Output):
+            found = [prefix + n for n, node in graph.nodes.items() if isinstance(node, kind)]
+            if len(found) != 1:
+                where = f"sub-graph '{prefix[:-1]}'" if prefix else "the graph"
+                raise UnsupportedLayerError(f"{self.source}: {where} has {len(found)} {kind.__name__} nodes "
+                                            f"({', '.join(found) or 'none'}); a network has exactly one")
+            ends[kind] = found[0]
+        inner_ends = {}
+        for name, node in graph.nodes.items():
+            if isinstance(node, nir.NIRGraph):
+                inner_ends[name] = self._inline(node, f"{prefix}{name}.")
+            else:
+                self.nodes[prefix + name] = node
+        for src, dst in graph.edges:
+            src = inner_ends[src][1] if src in inner_ends else prefix + src
+            dst = inner_ends[dst][0] if dst in inner_ends else prefix + dst
+            self.edges.add((src, dst))
+        return ends[nir.Input], ends[nir.Output]
+
+    def _splice(self, name: str) -> None:
+        preds, succs = self.pred(name), self.succ(name)
+        self.edges = {e for e in self.edges if name not in e}
+        self.edges |= {(p, s) for p in preds for s in succs}
+        del self.nodes[name]
+
+    def succ(self, name: str) -> list[str]:
+        return sorted(d for s, d in self.edges if s == name)
+
+    def pred(self, name: str) -> list[str]:
+        return sorted(s for s, d in self.edges if d == name)
+
+    def path(self, start: str, stop) -> list[str]:
+        """Nodes from ``start`` up to and including the first ``stop(node)`` one; the
+        nodes before it must form a chain (one input, one output each)."""
+        path = [start]
+        while not stop(path[-1]):
+            name = path[-1]
+            if len(self.pred(name)) != 1 or len(self.succ(name)) != 1:
+                raise self.fail(name, f"branches (inputs {self.pred(name)}, outputs {self.succ(name)}); "
+                                      f"only chains of layers with one recurrent cycle each are representable")
+            if len(path) > 4:
+                raise self.fail(name, f"too many nodes between layers ({path}); expected "
+                                      f"[Delay] -> Affine/Linear -> [Delay]")
+            path.append(self.succ(name)[0])
+        return path
+
+
+def _array(value, n: int, what: str, graph: _Graph, name: str) -> np.ndarray:
+    """``value`` (scalar or any shape of ``n`` elements) as float64 ``[n]``."""
+    array = np.asarray(value, dtype=np.float64)
+    if array.size == 1:
+        array = np.full(n, float(array.reshape(-1)[0]))
+    if array.size != n:
+        raise graph.fail(name, f"'{what}' has {array.size} values for {n} neurons")
+    array = array.reshape(-1)
+    if not np.isfinite(array).all() and what not in ("tau_syn", "tau_mem", "tau"):
+        raise graph.fail(name, f"'{what}' has a non-finite value {array[~np.isfinite(array)][0]}")
+    return array
+
+
+def _uniform_integer(values: np.ndarray, rounded: np.ndarray, what: str, graph: _Graph, name: str,
+                     notes: list[str]) -> int:
+    """The one per-layer integer of ``rounded``; reports the rounding and non-uniform values."""
+    if rounded.min() != rounded.max():
+        raise graph.fail(name, f"{what} differs between neurons ({rounded.min()} .. {rounded.max()}, from "
+                               f"{values.min():.6g} .. {values.max():.6g}); the file has one value per layer")
+    value = int(rounded[0])
+    if values.max() - values.min() > TOLERANCE:
+        notes.append(f"node '{name}': {what} not uniform ({values.min():.6g} .. {values.max():.6g}), all "
+                     f"rounded to {value}")
+    elif abs(values[0] - value) > TOLERANCE:
+        notes.append(f"node '{name}': {what} {values[0]:.6g} rounded to {value}")
+    return value
+
+
+def _decay(rate: np.ndarray, what: str, graph: _Graph, name: str, notes: list[str]) -> int:
+    """A 12-bit decay from the per-step rate ``dt / tau`` (SLAYER's rounding)."""
+    bad = ~((rate >= 0) & (rate <= 1))
+    if bad.any():
+        raise graph.fail(name, f"dt / {what} = {rate[bad][0]:.6g} is outside [0, 1] (a time constant "
+                               f"shorter than the time step; choose a smaller --dt)")
+    scaled = rate * DECAY_UNIT
+    rounded = slayer.utils.quantize(torch.from_numpy(scaled)).numpy().astype(np.int64)
+    key = {"tau_syn": "iDecay", "tau_mem": "vDecay", "tau": "vDecay"}.get(what, "vDecay")
+    return _uniform_integer(scaled, rounded, f"{key} = 4096 * dt / {what}", graph, name, notes)
+
+
+def _neuron(graph: _Graph, name: str, dt: float, notes: list[str]) -> tuple[CubaParams, np.ndarray]:
+    """The layer's CUBA parameters and each neuron's input gain (folded into its weights)."""
+    node = graph.nodes[name]
+    first = node.r if isinstance(node, (nir.I, nir.IF)) else node.v_leak
+    n = int(np.asarray(first).size)
+    get = lambda key: _array(getattr(node, key), n, key, graph, name)  # noqa: E731
+    if isinstance(node, (nir.CubaLIF, nir.CubaLI)):
+        with np.errstate(divide="ignore", invalid="ignore"):
+            syn_rate, syn_key = dt / get("tau_syn"), "tau_syn"
+        syn_gain = syn_rate * get("w_in")
+    else:  # no synaptic current: u is the input of the step alone (iDecay 4096)
+        syn_rate, syn_key, syn_gain = np.ones(n), "", np.ones(n)
+    if isinstance(node, (nir.I, nir.IF)):  # no leak: vDecay 0, dv = dt * r * I
+        mem_rate, mem_key, mem_gain = np.zeros(n), "", dt * get("r")
+    else:
+        mem_key = "tau_mem" if hasattr(node, "tau_mem") else "tau"
+        with np.errstate(divide="ignore", invalid="ignore"):
+            mem_rate = dt / get(mem_key)
+        mem_gain = mem_rate * get("r")
+    if not isinstance(node, (nir.I, nir.IF)):
+        leak = get("v_leak")
+        if np.any(leak != 0):
+            raise graph.fail(name, f"v_leak {leak[leak != 0][0]:g} (a constant input) is not representable; "
+                                   f"the file's neurons have no bias")
+    i_decay = _decay(syn_rate, syn_key, graph, name, notes) if syn_key else DECAY_UNIT
+    v_decay = _decay(mem_rate, mem_key, graph, name, notes) if mem_key else 0
+    if isinstance(node, NON_SPIKING):
+        vth = int(node.metadata.get("vThMant", VTH_NON_SPIKING))
+        vth = vth if VTH_SPIKING_MAX < vth <= VTH_NON_SPIKING else VTH_NON_SPIKING
+    else:
+        reset = get("v_reset")
+        if np.any(reset != 0):
+            raise graph.fail(name, f"v_reset {reset[reset != 0][0]:g} is not representable (the file's "
+                                   f"neurons reset to 0)")
+        threshold = get("v_threshold") * WEIGHT_UNIT
+        vth = _uniform_integer(threshold, np.floor(threshold + 0.5).astype(np.int64),
+                               "vThMant = 64 * v_threshold", graph, name, notes)
+        if not 1 <= vth <= VTH_SPIKING_MAX:
+            raise graph.fail(name, f"v_threshold {threshold[0] / WEIGHT_UNIT:g} gives vThMant {vth}, outside "
+                                   f"[1, {VTH_SPIKING_MAX}]")
+    gain = syn_gain * mem_gain
+    if not (np.isfinite(gain).all() and (gain > 0).all()):
+        raise graph.fail(name, f"input gain (dt / tau_syn * w_in) * (dt / tau_mem * r) = {gain.min():g} .. "
+                               f"{gain.max():g} must be finite and > 0")
+    if np.abs(gain - 1).max() > TOLERANCE:
+        notes.append(f"node '{name}': input gain (dt / tau_syn * w_in) * (dt / tau_mem * r) = "
+                     f"{gain.min():.6g} .. {gain.max():.6g} folded into its incoming weights")
+    return CubaParams(i_decay, v_decay, vth), gain
+
+
+def _weights(graph: _Graph, name: str, gain: np.ndarray, shape: tuple, notes: list[str],
+             layout: str = DENSE_LAYOUT) -> np.ndarray:
+    """An Affine / Linear node's weights x the postsynaptic gains, quantized to 8 bits."""
+    node = graph.nodes[name]
+    if isinstance(node, nir.Affine) and np.any(np.asarray(node.bias) != 0):
+        bias = np.asarray(node.bias).reshape(-1)
+        raise graph.fail(name, f"bias {bias[bias != 0][0]:g} is not representable (the file's synapses "
+                               f"have no bias)")
+    weight = np.asarray(node.weight, dtype=np.float64)
+    if weight.shape != shape:
+        raise graph.fail(name, f"weight has shape {weight.shape}, expected {shape} (post, pre)")
+    return _quantized(graph, name, weight * gain.reshape((-1,) + (1,) * (weight.ndim - 1)), notes, layout)
+
+
+def _quantized(graph: _Graph, name: str, weight: np.ndarray, notes: list[str], layout: str) -> np.ndarray:
+    mant = quantize_weights(torch.from_numpy(weight), f"{graph.source}: node '{name}'", layout,
+                            " (the file's weights are 8-bit; scale the graph's weights and thresholds down "
+                            "together)")
+    error = np.abs(mant / WEIGHT_UNIT - weight)
+    if error.max() > TOLERANCE:
+        moved = int((error > TOLERANCE).sum())
+        notes.append(f"node '{name}': {moved} of {weight.size} weights moved to the 8-bit grid (steps of "
+                     f"1/32), largest change {error.max():.4g} ({100 * error.max() / np.abs(weight).max():.2g} "
+                     f"% of the largest |weight|)")
+    return mant
+
+
+def _delays(graph: _Graph, names: list[str], n: int, dt: float, limit: int, notes: list[str],
+            what: str) -> np.ndarray:
+    """The sum of ``Delay`` nodes' ``tau`` in whole steps (the project's rounding)."""
+    total = np.zeros(n)
+    for name in names:
+        total += _array(graph.nodes[name].delay, n, "delay", graph, name) / dt
+    where = f"{graph.source}: node '{names[-1]}' ({what})"
+    steps = round_delays(torch.from_numpy(total), limit, where).numpy()
+    error = np.abs(total - steps)
+    if error.max() > TOLERANCE:
+        notes.append(f"node '{names[-1]}': {int((error > TOLERANCE).sum())} {what} delay(s) of "
+                     f"{total.min():.4g} .. {total.max():.4g} steps rounded to whole steps (largest change "
+                     f"{error.max():.3g} steps)")
+    return steps
+
+
+def _conv(graph: _Graph, name: str, gain: np.ndarray, n: int, notes: list[str]) -> ConvRecurrence:
+    node = graph.nodes[name]
+    kernel = np.asarray(node.weight, dtype=np.float64)
+    channels = kernel.shape[0] if kernel.ndim == 3 else 0
+    k = kernel.shape[-1] if kernel.ndim == 3 else 0
+    padding = node.padding if isinstance(node.padding, str) else int(np.asarray(node.padding).reshape(-1)[0])
+    settings = {"stride": 1, "dilation": 1, "groups": 1}
+    if channels == 0 or kernel.shape[1] != channels or k % 2 == 0 or n % channels or k > 2 * (n // channels) - 1:
+        raise graph.fail(name, f"kernel {kernel.shape} is not a recurrence over {n} neurons (need [C, C, k], "
+                               f"odd k no wider than the positions, C dividing {n})")
+    for key, want in settings.items():
+        if np.any(np.asarray(getattr(node, key)) != want):
+            raise graph.fail(name, f"{key}={getattr(node, key)} is not representable (need {want})")
+    if padding not in ("same", k // 2):
+        raise graph.fail(name, f"padding={node.padding} is not representable (need 'same' = {k // 2})")
+    if np.any(np.asarray(node.bias) != 0):
+        raise graph.fail(name, "bias is not representable (the file's synapses have no bias)")
+    return _conv_kernel(graph, name, kernel, gain, n, notes)
+
+
+def _conv_kernel(graph: _Graph, name: str, kernel: np.ndarray, gain: np.ndarray, n: int,
+                 notes: list[str]) -> ConvRecurrence:
+    if np.abs(gain - gain[0]).max() > TOLERANCE:
+        raise graph.fail(name, f"a convolution into neurons of different input gains ({gain.min():.6g} .. "
+                               f"{gain.max():.6g}) has no kernel")
+    mant = _quantized(graph, name, kernel * gain[0], notes, CONV_LAYOUT)
+    return ConvRecurrence(kernel.shape[0], kernel.shape[-1], mant)
+
+
+@dataclass
+class _Layer:
+    neuron: str
+    inputs: list[str]  # [Affine/Linear, Delay...] between the previous layer and this one
+    recurrent: list[str]  # [Delay..., weights] from this layer back to itself
+    output_delays: list[str] = field(default_factory=list)  # Delays right after this layer
+
+
+def _chain(graph: _Graph) -> list[_Layer]:
+    """The layers from the Input node to the Output node, checked to be a chain."""
+    is_neuron = lambda n: isinstance(graph.nodes[n], SPIKING + NON_SPIKING)  # noqa: E731
+    at_layer = lambda n: is_neuron(n) or n == graph.output  # noqa: E731
+    for name, node in graph.nodes.items():
+        if not isinstance(node, SPIKING + NON_SPIKING + WEIGHTS + (nir.Delay, nir.Conv1d, nir.Input, nir.Output)):
+            raise graph.fail(name, "node type not supported (supported: CubaLIF, LIF, IF, CubaLI, LI, I, "
+                                   "Affine, Linear, Conv1d in a recurrence, Delay, Flatten, sub-graphs)")
+    layers: list[_Layer] = []
+    current, seen = graph.input, set()
+    while current != graph.output:
+        succ = graph.succ(current)
+        recurrent = []
+        if is_neuron(current):
+            loops = [graph.path(s, at_layer) for s in succ]
+            recurrent = [p[:-1] for p in loops if p[-1] == current]
+            forward = [p for p in loops if p[-1] != current]
+            if len(recurrent) > 1 or len(forward) != 1:
+                raise graph.fail(current, f"sends to {succ}: expected one path on to the next layer "
+                                          f"and at most one recurrent cycle")
+            path = forward[0]
+        elif len(succ) != 1:
+            raise graph.fail(current, f"sends to {succ or 'nothing'}: expected one path to the first layer")
+        else:
+            path = graph.path(succ[0], at_layer)
+        target = path[-1]
+        if target in seen or target == current:
+            raise graph.fail(target, "a connection back to an earlier layer is not representable")
+        if layers:
+            layers[-1].recurrent = recurrent[0] if recurrent else []
+        between = path[:-1]
+        out_delays = []
+        while between and isinstance(graph.nodes[between[0]], nir.Delay):
+            out_delays.append(between.pop(0))
+        if layers:
+            layers[-1].output_delays = out_delays
+        elif out_delays:
+            raise graph.fail(out_delays[0], "a Delay on the network input (per input channel) is not "
+                                            "representable")
+        if target == graph.output:
+            if between:
+                raise graph.fail(between[0], "only Delays may follow the output layer")
+            break
+        if not between or not isinstance(graph.nodes[between[0]], WEIGHTS) or not all(
+                isinstance(graph.nodes[n], nir.Delay) for n in between[1:]):
+            raise graph.fail(target, f"its input path {between} is not Affine/Linear -> [Delay]")
+        layers.append(_Layer(target, between, []))
+        seen.add(target)
+        current = target
+    for layer in layers:
+        wanted = 1 + bool(layer.recurrent)
+        if len(graph.pred(layer.neuron)) != wanted:
+            raise graph.fail(layer.neuron, f"receives from {graph.pred(layer.neuron)}: expected its input "
+                                           f"path{' and its recurrent cycle' if layer.recurrent else ''} only")
+    if not layers:
+        raise UnsupportedLayerError(f"{graph.source}: no neuron nodes between Input and Output")
+    return layers
+
+
+def _recurrence(graph: _Graph, layer: _Layer, gain: np.ndarray, dt: float, notes: list[str]) -> dict:
+    """LayerSpec fields of the recurrent cycle (type, weight_rec, delays, conv)."""
+    n = gain.size
+    *delays, weights = layer.recurrent
+    node = graph.nodes[weights]
+    if isinstance(node, nir.Delay) or not all(isinstance(graph.nodes[d], nir.Delay) for d in delays):
+        raise graph.fail(weights, "a recurrent cycle must be [Delay] -> Affine/Linear/Conv1d; a Delay after "
+                                  "the weights (per postsynaptic neuron) is not representable")
+    fields = {}
+    if delays:
+        steps = _delays(graph, delays, n, dt, LOIHI2_MAX_DELAY, notes, "recurrent")
+        declared = graph.nodes[delays[-1]].metadata.get("maxDelay")
+        max_delay = int(steps.max())
+        if declared is not None and max_delay <= int(declared) <= LOIHI2_MAX_DELAY:
+            max_delay = int(declared)
+        fields.update(delay_rec=steps, max_delay=max_delay)
+    if isinstance(node, nir.Conv1d):
+        conv = _conv(graph, weights, gain, n, notes)
+    else:
+        dense = _weights(graph, weights, gain, (n, n), notes)
+        conv = None
+        if "convKernel" in node.metadata:
+            kernel = np.asarray(node.metadata["convKernel"], dtype=np.float64)
+            candidate = _conv_kernel(graph, weights, kernel, gain, n, [])
+            if kernel.ndim == 3 and n % kernel.shape[0] == 0 and np.array_equal(
+                    conv_to_dense(torch.from_numpy(candidate.kernel), n // kernel.shape[0]).numpy(), dense):
+                conv = candidate
+            else:
+                notes.append(f"node '{weights}': its metadata's convolution kernel does not give its weights; "
+                             f"imported as a dense recurrence")
+        fields["weight_rec"] = dense
+    if conv is not None:
+        fields.update(conv=conv, weight_rec=conv_to_dense(torch.from_numpy(conv.kernel), n // conv.channels).numpy())
+        fields.setdefault("delay_rec", np.zeros(n, np.int64))
+        fields.setdefault("max_delay", 0)
+        return {"type": "conv_rec", **fields}
+    return {"type": "delay_rec" if delays else "dense_rec", **fields}
+
+
+def _metadata(graph: nir.NIRGraph, spec: NetworkSpec, source: str) -> None:
+    meta = graph.metadata or {}
+    keys = ("input_dt", "input_pool", "input_duration", "input_source_channels")
+    if all(key in meta for key in keys):
+        encoding = InputEncoding(float(meta["input_dt"]), int(meta["input_pool"]), float(meta["input_duration"]),
+                                 int(meta["input_source_channels"]))
+        try:
+            encoding.check(f"{source}: graph metadata")
+        except EncodingError:
+            encoding = None
+        if encoding is not None and encoding.channels == spec.input_size:
+            spec.encoding = encoding
+    if "class_names" in meta:
+        names = [n.decode("utf-8") if isinstance(n, bytes) else str(n) for n in np.asarray(meta["class_names"])]
+        if len(names) <= spec.output_size and len(set(names)) == len(names):
+            spec.class_names = names
+
+
+def graph_to_spec(graph: nir.NIRGraph, source: str, dt: float | None = None) -> ImportResult:
+    """Map ``graph`` onto a network at ``dt`` seconds per step (default: the graph's
+    stated ``dt`` metadata); errors and notes name ``source`` and the nodes."""
+    stated = (graph.metadata or {}).get("dt")
+    notes: list[str] = []
+    if dt is None:
+        if stated is None:
+            raise UnsupportedLayerError(f"{source}: the graph does not state its time step (no 'dt' metadata); "
+                                        f"give --dt SECONDS (snnTorch exports use 1e-4)")
+        dt = float(stated)
+    elif stated is not None and not math.isclose(float(stated), dt, rel_tol=1e-12):
+        notes.append(f"graph: discretised with dt = {dt:g} s, the graph states {float(stated):g} s")
+    if not (math.isfinite(dt) and dt > 0):
+        raise UnsupportedLayerError(f"{source}: time step dt={dt!r} must be a number of seconds > 0")
+    flat = _Graph(graph, source)
+    input_size = int(np.prod(flat.nodes[flat.input].output_type["output"]))
+    spec = NetworkSpec(input_size, source=source)
+    chain = _chain(flat)
+    in_features = input_size
+    for index, layer in enumerate(chain, start=1):
+        neuron, gain = _neuron(flat, layer.neuron, dt, notes)
+        n = gain.size
+        if index < len(chain) and not neuron.spiking:
+            raise flat.fail(layer.neuron, "a non-spiking neuron is only representable as the output layer")
+        fields = {}
+        if layer.recurrent:
+            fields = _recurrence(flat, layer, gain, dt, notes)
+        kind = fields.pop("type", "dense")
+        weight = _weights(flat, layer.inputs[0], gain, (n, in_features), notes)
+        delays = layer.inputs[1:] + layer.output_delays
+        if delays:
+            if kind != "dense":
+                raise flat.fail(delays[0], "a feed-forward delay on a recurrent layer is not representable")
+            fields["delay"] = _delays(flat, delays, n, dt, LOIHI2_MAX_DELAY, notes, "feed-forward")
+        spec.layers.append(LayerSpec(kind, weight, neuron, **fields))
+        in_features = n
+    output_size = int(np.prod(flat.nodes[flat.output].input_type["input"]))
+    if output_size != in_features:
+        raise flat.fail(flat.output, f"has {output_size} values but the last layer {in_features} neurons")
+    _metadata(graph, spec, source)
+    return ImportResult(spec, notes, dt)
+
+
+def read_nir(path: str | os.PathLike, dt: float | None = None) -> ImportResult:
+    """Read the NIR file ``path`` (NIR's own reader, which validates it) and map it."""
+    path = Path(path)
+    if not path.is_file():
+        raise NetworkFormatError(f"{path}: no such file")
+    try:
+        graph = nir.read(path)
+    except Exception as err:  # noqa: BLE001  (h5py, NIR's validation: many kinds, one message)
+        raise NetworkFormatError(f"{path}: not a readable NIR graph ({type(err).__name__}: {err})") from None
+    return graph_to_spec(graph, str(path), dt)
