@@ -10,15 +10,23 @@ from lava_convdelay.atomic import check_output_path
 from lava_convdelay.checkpoint import load_model, recorded_inputs
 from lava_convdelay.errors import UserError
 from netx_export.description import NetworkSpec
-from netx_export.exporter import export_blocks
+from netx_export.exporter import blocks_to_spec
 from netx_export.reader import read_network
+from netx_export.writer import write_network
+
+
+def checkpoint_spec(checkpoint: Path) -> NetworkSpec:
+    """The quantized network of ``checkpoint`` with what the run recorded of its data
+    (binning, class names); errors name the checkpoint."""
+    model, data = load_model(checkpoint)
+    return blocks_to_spec(list(model.blocks), str(checkpoint), *recorded_inputs(checkpoint, data))
 
 
 def export_checkpoint(checkpoint: Path, output: Path) -> NetworkSpec:
-    """Write the network of ``checkpoint`` to ``output`` with what the run recorded of
-    its data (binning, class names); errors name the checkpoint."""
-    model, data = load_model(checkpoint)
-    return export_blocks(list(model.blocks), output, str(checkpoint), *recorded_inputs(checkpoint, data))
+    """Write the network of ``checkpoint`` (:func:`checkpoint_spec`) to ``output``."""
+    spec = checkpoint_spec(checkpoint)
+    write_network(spec, output)
+    return spec
 
 
 def run_export(args: argparse.Namespace) -> int:

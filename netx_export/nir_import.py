@@ -50,8 +50,13 @@ NON_SPIKING = (nir.CubaLI, nir.LI, nir.I)
 WEIGHTS = (nir.Affine, nir.Linear)
 #: Nodes that only pass values on (after inlining sub-graphs).
 PASS_THROUGH = (nir.Input, nir.Output, nir.Flatten)
-#: Float noise below which a value counts as exactly on the file's grid.
+#: Relative float noise (float32 parameters) below which a value counts as exact.
 TOLERANCE = 1e-6
+
+
+def _off(values: np.ndarray, target) -> np.ndarray:
+    """Where ``values`` differ from ``target`` by more than float noise."""
+    return np.abs(values - target) > TOLERANCE * np.maximum(1.0, np.abs(target))
 
 
 @dataclass
@@ -149,11 +154,11 @@ def _uniform_integer(values: np.ndarray, rounded: np.ndarray, what: str, graph: 
         raise graph.fail(name, f"{what} differs between neurons ({rounded.min()} .. {rounded.max()}, from "
                                f"{values.min():.6g} .. {values.max():.6g}); the file has one value per layer")
     value = int(rounded[0])
-    if values.max() - values.min() > TOLERANCE:
-        notes.append(f"node '{name}': {what} not uniform ({values.min():.6g} .. {values.max():.6g}), all "
+    if _off(values, values[0]).any():
+        notes.append(f"node '{name}': {what} not uniform ({values.min():.9g} .. {values.max():.9g}), all "
                      f"rounded to {value}")
-    elif abs(values[0] - value) > TOLERANCE:
-        notes.append(f"node '{name}': {what} {values[0]:.6g} rounded to {value}")
+    elif _off(values, value).any():
+        notes.append(f"node '{name}': {what} {values[0]:.9g} rounded to {value}")
     return value
 
 
@@ -169,11 +174,10 @@ def _decay(rate: np.ndarray, what: str, graph: _Graph, name: str, notes: list[st
     return _uniform_integer(scaled, rounded, f"{key} = 4096 * dt / {what}", graph, name, notes)
 
 
-def _neuron(graph: _Graph, name: str, dt: float, notes: list[str]) -> tuple[CubaParams, np.ndarray]:
-    """The layer's CUBA parameters and each neuron's input gain (folded into its weights)."""
+def _neuron(graph: _Graph, name: str, dt: float, n: int, notes: list[str]) -> tuple[CubaParams, np.ndarray]:
+    """The CUBA parameters of a layer of ``n`` neurons and each neuron's input gain
+    (folded into its weights)."""
     node = graph.nodes[name]
-    first = node.r if isinstance(node, (nir.I, nir.IF)) else node.v_leak
-    n = int(np.asarray(first).size)
     get = lambda key: _array(getattr(node, key), n, key, graph, name)  # noqa: E731
     if isinstance(node, (nir.CubaLIF, nir.CubaLI)):
         with np.errstate(divide="ignore", invalid="ignore"):
@@ -213,7 +217,7 @@ def _neuron(graph: _Graph, name: str, dt: float, notes: list[str]) -> tuple[Cuba
     if not (np.isfinite(gain).all() and (gain > 0).all()):
         raise graph.fail(name, f"input gain (dt / tau_syn * w_in) * (dt / tau_mem * r) = {gain.min():g} .. "
                                f"{gain.max():g} must be finite and > 0")
-    if np.abs(gain - 1).max() > TOLERANCE:
+    if _off(gain, 1.0).any():
         notes.append(f"node '{name}': input gain (dt / tau_syn * w_in) * (dt / tau_mem * r) = "
                      f"{gain.min():.6g} .. {gain.max():.6g} folded into its incoming weights")
     return CubaParams(i_decay, v_decay, vth), gain
@@ -238,8 +242,8 @@ def _quantized(graph: _Graph, name: str, weight: np.ndarray, notes: list[str], l
                             " (the file's weights are 8-bit; scale the graph's weights and thresholds down "
                             "together)")
     error = np.abs(mant / WEIGHT_UNIT - weight)
-    if error.max() > TOLERANCE:
-        moved = int((error > TOLERANCE).sum())
+    if _off(weight, mant / WEIGHT_UNIT).any():
+        moved = int(_off(weight, mant / WEIGHT_UNIT).sum())
         notes.append(f"node '{name}': {moved} of {weight.size} weights moved to the 8-bit grid (steps of "
                      f"1/32), largest change {error.max():.4g} ({100 * error.max() / np.abs(weight).max():.2g} "
                      f"% of the largest |weight|)")
@@ -255,8 +259,8 @@ def _delays(graph: _Graph, names: list[str], n: int, dt: float, limit: int, note
     where = f"{graph.source}: node '{names[-1]}' ({what})"
     steps = round_delays(torch.from_numpy(total), limit, where).numpy()
     error = np.abs(total - steps)
-    if error.max() > TOLERANCE:
-        notes.append(f"node '{names[-1]}': {int((error > TOLERANCE).sum())} {what} delay(s) of "
+    if _off(total, steps).any():
+        notes.append(f"node '{names[-1]}': {int(_off(total, steps).sum())} {what} delay(s) of "
                      f"{total.min():.4g} .. {total.max():.4g} steps rounded to whole steps (largest change "
                      f"{error.max():.3g} steps)")
     return steps
@@ -284,7 +288,7 @@ def _conv(graph: _Graph, name: str, gain: np.ndarray, n: int, notes: list[str]) 
 
 def _conv_kernel(graph: _Graph, name: str, kernel: np.ndarray, gain: np.ndarray, n: int,
                  notes: list[str]) -> ConvRecurrence:
-    if np.abs(gain - gain[0]).max() > TOLERANCE:
+    if _off(gain, gain[0]).any():
         raise graph.fail(name, f"a convolution into neurons of different input gains ({gain.min():.6g} .. "
                                f"{gain.max():.6g}) has no kernel")
     mant = _quantized(graph, name, kernel * gain[0], notes, CONV_LAYOUT)
@@ -397,22 +401,26 @@ def _recurrence(graph: _Graph, layer: _Layer, gain: np.ndarray, dt: float, notes
     return {"type": "delay_rec" if delays else "dense_rec", **fields}
 
 
-def _metadata(graph: nir.NIRGraph, spec: NetworkSpec, source: str) -> None:
+def _metadata(graph: nir.NIRGraph, spec: NetworkSpec, notes: list[str]) -> None:
+    """The training data record this project's export keeps in the graph's metadata."""
     meta = graph.metadata or {}
     keys = ("input_dt", "input_pool", "input_duration", "input_source_channels")
     if all(key in meta for key in keys):
         encoding = InputEncoding(float(meta["input_dt"]), int(meta["input_pool"]), float(meta["input_duration"]),
                                  int(meta["input_source_channels"]))
         try:
-            encoding.check(f"{source}: graph metadata")
-        except EncodingError:
-            encoding = None
-        if encoding is not None and encoding.channels == spec.input_size:
+            if encoding.check("graph metadata").channels != spec.input_size:
+                raise EncodingError(f"gives {encoding.channels} input channels for {spec.input_size}")
             spec.encoding = encoding
+        except EncodingError as err:
+            notes.append(f"graph metadata: input binning left out of the file ({err})")
     if "class_names" in meta:
         names = [n.decode("utf-8") if isinstance(n, bytes) else str(n) for n in np.asarray(meta["class_names"])]
         if len(names) <= spec.output_size and len(set(names)) == len(names):
             spec.class_names = names
+        else:
+            notes.append(f"graph metadata: {len(names)} class names for {spec.output_size} outputs, or a name "
+                         f"twice: left out of the file")
 
 
 def graph_to_spec(graph: nir.NIRGraph, source: str, dt: float | None = None) -> ImportResult:
@@ -435,8 +443,11 @@ def graph_to_spec(graph: nir.NIRGraph, source: str, dt: float | None = None) -> 
     chain = _chain(flat)
     in_features = input_size
     for index, layer in enumerate(chain, start=1):
-        neuron, gain = _neuron(flat, layer.neuron, dt, notes)
-        n = gain.size
+        weight = np.asarray(flat.nodes[layer.inputs[0]].weight)
+        if weight.ndim != 2:
+            raise flat.fail(layer.inputs[0], f"weight has shape {weight.shape}, expected (post, pre)")
+        n = weight.shape[0]
+        neuron, gain = _neuron(flat, layer.neuron, dt, n, notes)
         if index < len(chain) and not neuron.spiking:
             raise flat.fail(layer.neuron, "a non-spiking neuron is only representable as the output layer")
         fields = {}
@@ -454,7 +465,7 @@ def graph_to_spec(graph: nir.NIRGraph, source: str, dt: float | None = None) -> 
     output_size = int(np.prod(flat.nodes[flat.output].input_type["input"]))
     if output_size != in_features:
         raise flat.fail(flat.output, f"has {output_size} values but the last layer {in_features} neurons")
-    _metadata(graph, spec, source)
+    _metadata(graph, spec, notes)
     return ImportResult(spec, notes, dt)
 
 
