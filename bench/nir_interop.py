@@ -9,7 +9,7 @@
    the recurrent layer's reset one step late, as snnTorch 1.0.0's ``RSynaptic``
    computes it.
 2. lava-convdelay -> NIR -> snnTorch: a CRSNN trained here (a small toy task,
-   or ``--network FILE.h5``), written with :func:`netx_export.nir_export.spec_to_nir`,
+   or the run directory ``--run``, on its own test data), written with :func:`netx_export.nir_export.spec_to_nir`,
    read back with ``nir.read`` and run in snnTorch neurons by NIR's interpreter;
    spikes and accuracy compared with Lava's.
 
@@ -23,7 +23,7 @@ computes: ``syn = alpha * syn + gain * x``, ``mem = beta * mem + syn``, a spike
 where ``mem > threshold``, then ``mem = 0`` with ``alpha = 1 - dt / tau_syn``,
 ``beta = 1 - dt / tau_mem``, ``gain = (dt / tau_syn * w_in) * (dt / tau_mem * r)``.
 
-    PYTHONPATH=.deps .venv/bin/python bench/nir_interop.py [--samples 32] [--network crsnn.h5]
+    PYTHONPATH=.deps .venv/bin/python bench/nir_interop.py [--samples 32] [--run runs/demo]
 """
 import argparse
 import json
@@ -231,26 +231,36 @@ def toy_crsnn(out_dir: Path, epochs: int = 6):
     return checkpoint_spec(out_dir / "checkpoint.pt"), x, test_set.tensors[1].numpy()
 
 
+def run_test_set(run: Path, samples: int):
+    """A run's network and the first ``samples`` of its own test data (binned as in training)."""
+    from lava_convdelay.cli_network import checkpoint_spec
+    from lava_convdelay.data_setup import build_datasets
+    spec = checkpoint_spec(run / "checkpoint.pt")
+    test = build_datasets(json.loads((run / "config.json").read_text())["data"], progress=False)[1]
+    pairs = [test[i] for i in range(min(samples, len(test)))]
+    x = np.stack([np.asarray(spikes, dtype=np.int8) for spikes, _ in pairs])
+    return spec, x, np.array([int(label) for _, label in pairs])
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--samples", type=int, default=32)
     parser.add_argument("--steps", type=int, default=100)
-    parser.add_argument("--network", type=Path, help="a network file to run in snnTorch (default: a toy CRSNN)")
+    parser.add_argument("--run", type=Path, help="a run directory whose network runs in snnTorch on its own "
+                                                 "test data (default: a toy CRSNN trained here)")
+    parser.add_argument("--test-samples", type=int, default=200, help="test samples of --run")
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "nir_interop.json")
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
     results = {name: snntorch_to_lava(args.samples, args.steps, on_grid)
                for name, on_grid in (("snntorch_on_grid", True), ("snntorch_float_weights", False))}
     with tempfile.TemporaryDirectory() as tmp:
-        if args.network:
-            from netx_export.reader import read_network
-            spec = read_network(args.network)
-            x = (np.random.default_rng(0).random((args.samples, spec.input_size, args.steps)) < 0.1)
-            results["crsnn_to_snntorch"] = lava_to_snntorch(spec, x.astype(np.int8), dt=spec.encoding.dt
-                                                            if spec.encoding else 1e-3)
+        if args.run:
+            spec, x, labels = run_test_set(args.run, args.test_samples)
         else:
             spec, x, labels = toy_crsnn(Path(tmp) / "run")
-            results["crsnn_to_snntorch"] = lava_to_snntorch(spec, x, labels)
+        results["crsnn_to_snntorch"] = {"network": str(args.run or "toy CRSNN"), "samples": len(labels),
+                                        **lava_to_snntorch(spec, x, labels, spec.encoding.dt if spec.encoding else 1e-3)}
     print(json.dumps(results, indent=1))
     args.out.write_text(json.dumps(results, indent=1) + "\n")
     return 0
