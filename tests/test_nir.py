@@ -215,6 +215,8 @@ REFUSALS = {
                          r"node 'd' \(Scale\): node type not supported"),
     "branching": (lambda: _with_node("extra", nir.Linear(np.ones((3, 3))), recurrent_graph().edges + [
         ("lif", "extra"), ("extra", "out")]), UnsupportedLayerError, r"node 'lif' \(CubaLIF\): sends to"),
+    "input from outside the chain": (lambda: _with_node("x", nir.Linear(np.ones((3, 3))), recurrent_graph().edges + [
+        ("x", "lif")]), UnsupportedLayerError, r"node 'lif' \(CubaLIF\): receives from \['rec', 'w', 'x'\]"),
     "per-neuron tau": (lambda: _with_node("lif", lif(3, tau_syn=[0.004, 0.004, 0.002])), UnsupportedLayerError,
                        r"node 'lif' \(CubaLIF\): iDecay = 4096 \* dt / tau_syn differs between neurons "
                        r"\(1024 \.\. 2048"),
