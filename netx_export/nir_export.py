@@ -74,7 +74,7 @@ def _add_layer(nodes: dict, edges: list, index: int, layer: LayerSpec, source: s
     if layer.is_recurrent:
         metadata = {}
         if layer.conv is not None:
-            metadata = {"convChannels": layer.conv.channels, "convKernel": layer.conv.kernel / WEIGHT_UNIT}
+            metadata = {"convKernel": layer.conv.kernel / WEIGHT_UNIT}
         nodes[name["rec_weight"]] = nir.Linear(weight=layer.weight_rec / WEIGHT_UNIT, metadata=metadata)
         back = name["neuron"]
         if layer.delay_rec is not None:  # per presynaptic neuron, before the weights

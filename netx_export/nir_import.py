@@ -41,7 +41,7 @@ from lava_convdelay.recurrent_synapse import conv_to_dense
 from netx_export.description import (
     VTH_NON_SPIKING, VTH_SPIKING_MAX, ConvRecurrence, CubaParams, LayerSpec, NetworkSpec,
 )
-from netx_export.errors import NetworkFormatError, UnsupportedLayerError
+from netx_export.errors import NetworkFormatError, QuantizationError, UnsupportedLayerError
 from netx_export.exporter import CONV_LAYOUT, DENSE_LAYOUT, WEIGHT_UNIT, quantize_weights
 from netx_export.nir_export import DECAY_UNIT
 
@@ -250,14 +250,13 @@ def _quantized(graph: _Graph, name: str, weight: np.ndarray, notes: list[str], l
     return mant
 
 
-def _delays(graph: _Graph, names: list[str], n: int, dt: float, limit: int, notes: list[str],
-            what: str) -> np.ndarray:
-    """The sum of ``Delay`` nodes' ``tau`` in whole steps (the project's rounding)."""
+def _delays(graph: _Graph, names: list[str], n: int, dt: float, notes: list[str], what: str) -> np.ndarray:
+    """The sum of ``Delay`` nodes' ``tau`` in whole steps (the project's rounding, Loihi 2's limit)."""
     total = np.zeros(n)
     for name in names:
         total += _array(graph.nodes[name].delay, n, "delay", graph, name) / dt
     where = f"{graph.source}: node '{names[-1]}' ({what})"
-    steps = round_delays(torch.from_numpy(total), limit, where).numpy()
+    steps = round_delays(torch.from_numpy(total), LOIHI2_MAX_DELAY, where).numpy()
     error = np.abs(total - steps)
     if _off(total, steps).any():
         notes.append(f"node '{names[-1]}': {int(_off(total, steps).sum())} {what} delay(s) of "
@@ -283,16 +282,30 @@ def _conv(graph: _Graph, name: str, gain: np.ndarray, n: int, notes: list[str]) 
         raise graph.fail(name, f"padding={node.padding} is not representable (need 'same' = {k // 2})")
     if np.any(np.asarray(node.bias) != 0):
         raise graph.fail(name, "bias is not representable (the file's synapses have no bias)")
-    return _conv_kernel(graph, name, kernel, gain, n, notes)
-
-
-def _conv_kernel(graph: _Graph, name: str, kernel: np.ndarray, gain: np.ndarray, n: int,
-                 notes: list[str]) -> ConvRecurrence:
     if _off(gain, gain[0]).any():
         raise graph.fail(name, f"a convolution into neurons of different input gains ({gain.min():.6g} .. "
                                f"{gain.max():.6g}) has no kernel")
-    mant = _quantized(graph, name, kernel * gain[0], notes, CONV_LAYOUT)
-    return ConvRecurrence(kernel.shape[0], kernel.shape[-1], mant)
+    return ConvRecurrence(channels, k, _quantized(graph, name, kernel * gain[0], notes, CONV_LAYOUT))
+
+
+def _recorded_conv(graph: _Graph, name: str, gain: np.ndarray, dense: np.ndarray,
+                   notes: list[str]) -> ConvRecurrence | None:
+    """The convolution this project's export records beside its banded ``Linear``
+    (metadata ``convKernel``), where it gives exactly those weights."""
+    kernel = np.asarray(graph.nodes[name].metadata["convKernel"], dtype=np.float64)
+    n = dense.shape[0]
+    if kernel.ndim == 3 and kernel.shape[0] == kernel.shape[1] and n % kernel.shape[0] == 0 and \
+            not _off(gain, gain[0]).any():
+        try:
+            mant = quantize_weights(torch.from_numpy(kernel * gain[0]), name, CONV_LAYOUT)
+        except QuantizationError:
+            mant = None
+        if mant is not None and np.array_equal(
+                conv_to_dense(torch.from_numpy(mant), n // kernel.shape[0]).numpy(), dense):
+            return ConvRecurrence(kernel.shape[0], kernel.shape[-1], mant)
+    notes.append(f"node '{name}': its metadata's convolution kernel does not give its weights; imported as a "
+                 f"dense recurrence")
+    return None
 
 
 @dataclass
@@ -372,26 +385,20 @@ def _recurrence(graph: _Graph, layer: _Layer, gain: np.ndarray, dt: float, notes
                                   "the weights (per postsynaptic neuron) is not representable")
     fields = {}
     if delays:
-        steps = _delays(graph, delays, n, dt, LOIHI2_MAX_DELAY, notes, "recurrent")
+        steps = _delays(graph, delays, n, dt, notes, "recurrent")
         declared = graph.nodes[delays[-1]].metadata.get("maxDelay")
         max_delay = int(steps.max())
         if declared is not None and max_delay <= int(declared) <= LOIHI2_MAX_DELAY:
             max_delay = int(declared)
+        elif declared is not None:
+            notes.append(f"node '{delays[-1]}': metadata maxDelay {declared} does not hold the delays within "
+                         f"[0, {LOIHI2_MAX_DELAY}]; maxDelay set to the largest delay, {max_delay}")
         fields.update(delay_rec=steps, max_delay=max_delay)
     if isinstance(node, nir.Conv1d):
         conv = _conv(graph, weights, gain, n, notes)
     else:
         dense = _weights(graph, weights, gain, (n, n), notes)
-        conv = None
-        if "convKernel" in node.metadata:
-            kernel = np.asarray(node.metadata["convKernel"], dtype=np.float64)
-            candidate = _conv_kernel(graph, weights, kernel, gain, n, [])
-            if kernel.ndim == 3 and n % kernel.shape[0] == 0 and np.array_equal(
-                    conv_to_dense(torch.from_numpy(candidate.kernel), n // kernel.shape[0]).numpy(), dense):
-                conv = candidate
-            else:
-                notes.append(f"node '{weights}': its metadata's convolution kernel does not give its weights; "
-                             f"imported as a dense recurrence")
+        conv = _recorded_conv(graph, weights, gain, dense, notes) if "convKernel" in node.metadata else None
         fields["weight_rec"] = dense
     if conv is not None:
         fields.update(conv=conv, weight_rec=conv_to_dense(torch.from_numpy(conv.kernel), n // conv.channels).numpy())
@@ -459,7 +466,7 @@ def graph_to_spec(graph: nir.NIRGraph, source: str, dt: float | None = None) -> 
         if delays:
             if kind != "dense":
                 raise flat.fail(delays[0], "a feed-forward delay on a recurrent layer is not representable")
-            fields["delay"] = _delays(flat, delays, n, dt, LOIHI2_MAX_DELAY, notes, "feed-forward")
+            fields["delay"] = _delays(flat, delays, n, dt, notes, "feed-forward")
         spec.layers.append(LayerSpec(kind, weight, neuron, **fields))
         in_features = n
     output_size = int(np.prod(flat.nodes[flat.output].input_type["input"]))

@@ -111,6 +111,18 @@ def test_trained_run_round_trips_through_the_command_line(tmp_path, capsys):
         "dense", "conv_rec", "delay_rec", "dense_rec", "dense"]
 
 
+def test_metadata_that_does_not_fit_the_graph_is_reported_and_the_graph_wins():
+    spec = make_spec("conv k5 C2", 0)
+    graph = spec_to_nir(spec, DT)
+    graph.nodes["layer1.rec_weight"].weight[0, 0] += 1 / 32  # the weights no longer follow the kernel
+    graph.nodes["layer1.rec_delay"].metadata["maxDelay"] = 3  # below the delays
+    result = graph_to_spec(graph, "g", DT)
+    layer = result.spec.layers[0]
+    assert layer.type == "delay_rec" and layer.max_delay == spec.layers[0].delay_rec.max() == 20
+    assert layer.weight_rec[0, 0] == spec.layers[0].weight_rec[0, 0] + 2
+    assert [n.split(":")[0] for n in result.notes] == ["node 'layer1.rec_delay'", "node 'layer1.rec_weight'"]
+
+
 # --------------------------------------------------------------------------- hand-built graphs
 
 def lif(n, tau_syn=0.004, tau_mem=0.008, threshold=1.5, **extra):
