@@ -212,6 +212,18 @@ def test_other_neuron_models_sub_graphs_flatten_and_conv1d():
     assert (readout.neuron.i_decay, readout.neuron.v_decay, readout.neuron.vth_mant) == (4096, 2048, VTH_NON_SPIKING)
 
 
+def test_a_delay_after_a_feed_forward_layer_is_its_output_delay():
+    """SLAYER's placement (after the neuron), equal to the file's input delay for a
+    neuron without bias starting at rest; both placements add up."""
+    nodes = {"in": nir.Input(np.array([2])), "w1": nir.Linear(np.ones((2, 2))), "d1": nir.Delay(np.array([0.001, 0])),
+             "lif1": lif(2), "d2": nir.Delay(np.array([0.002, 0.004])), "w2": nir.Linear(np.ones((1, 2))),
+             "lif2": lif(1), "out": nir.Output(np.array([1]))}
+    edges = [("in", "w1"), ("w1", "d1"), ("d1", "lif1"), ("lif1", "d2"), ("d2", "w2"), ("w2", "lif2"), ("lif2", "out")]
+    first, second = graph_to_spec(nir.NIRGraph(nodes, edges), "g", DT).spec.layers
+    np.testing.assert_array_equal(first.delay, [3, 4])
+    assert second.delay is None
+
+
 # --------------------------------------------------------------------------- refusals
 
 def _with_node(name, node, edges=None):
@@ -247,6 +259,9 @@ REFUSALS = {
     "delay after recurrent weights": (lambda: _with_node("x", nir.Delay(np.zeros(3)), [
         ("in", "w"), ("w", "lif"), ("lif", "rec"), ("rec", "x"), ("x", "lif"), ("lif", "out")]),
         UnsupportedLayerError, r"node 'x' \(Delay\): a recurrent cycle must be"),
+    "delay on the input": (lambda: _with_node("x", nir.Delay(np.zeros(2)), [
+        ("in", "x"), ("x", "w"), ("w", "lif"), ("lif", "d"), ("d", "rec"), ("rec", "lif"), ("lif", "out")]),
+        UnsupportedLayerError, r"node 'x' \(Delay\): a Delay on the network input"),
     "feed-forward delay on a recurrent layer": (lambda: _with_node("x", nir.Delay(np.zeros(3)), [
         ("in", "w"), ("w", "x"), ("x", "lif"), ("lif", "d"), ("d", "rec"), ("rec", "lif"), ("lif", "out")]),
         UnsupportedLayerError, r"node 'x' \(Delay\): a feed-forward delay on a recurrent layer"),
