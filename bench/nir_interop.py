@@ -181,8 +181,8 @@ def snntorch_to_lava(samples: int, steps: int, on_grid: bool, seed: int = 0, rat
     for b in range(samples):
         hidden, out = run_snntorch(net, x[b])
         lava_hidden, lava_out = lava[b].layers[0][:, 1:1 + steps], lava[b].output[:, layers:layers + steps]
-        assert all(np.array_equal(a, f) for a, f in zip(lava[b].layers, fixed.layers and
-                                                            [s[b] for s in fixed.layers]))
+        if not all(np.array_equal(lava[b].layers[i], fixed.layers[i][b]) for i in range(layers)):
+            raise RuntimeError(f"sample {b}: Lava differs from the fixed-point simulator")
         rows["hidden"].append((lava_hidden, hidden))
         rows["output"].append((lava_out, out))
         rows["graph"].append((lava_out, run_graph(as_stated, x[b])))
