@@ -1,4 +1,5 @@
-"""CLI: ``simulate`` / ``deploy`` a network file on Lava and ``verify`` it
+"""CLI: ``simulate`` a network file on Lava's CPU simulator, ``deploy`` it as
+the Loihi 2 graph (on Loihi 2, or rehearsed on the CPU), and ``verify`` it
 against the training-side quantized model."""
 from __future__ import annotations
 
@@ -10,6 +11,8 @@ import torch
 
 from lava_convdelay.atomic import atomic_output
 from lava_convdelay.errors import UserError
+from lava.utils.loihi import ChipGeneration
+
 from netx_export.reader import read_network
 
 
@@ -53,12 +56,32 @@ def run_simulate(args: argparse.Namespace, backend: str | None = None) -> int:
 
 
 def run_deploy(args: argparse.Namespace) -> int:
-    if args.input is None:
-        from sim.lava_runner import run_config
-        run_config(args.backend)  # fails with a clear message where the backend is missing
-        print(f"{args.backend} backend available; pass --input SPIKES.npy -o OUT.npy to run")
+    from sim.hardware_backend import make_hardware_backend
+    from sim.hardware_runner import HardwareRunner, compare_with_exact
+
+    backend = make_hardware_backend(args.backend, args.loihi_gen, args.partition)
+    if args.input is None and not args.dry_run:
+        backend.check_available()  # fails with a clear message where the backend is missing
+        print(f"{backend.describe()}: available; pass --input SPIKES.npy -o OUT.npy to run, or --dry-run")
         return 0
-    return run_simulate(args)
+    spec = read_network(args.network)
+    spikes = load_spikes(args.input, spec.input_size) if args.input is not None \
+        else np.zeros((1, spec.input_size, args.steps), np.int8)
+    runner = HardwareRunner(spec, backend, "dense" if args.delay_dense else "sparse", log=print)
+    if args.dry_run:
+        runner.preflight(spikes, period=args.period)
+        print("dry run: the graph compiles and every chip-side process got a chip model; nothing ran")
+        return 0
+    results = runner.run_many(spikes, period=args.period, progress=len(spikes) > 1)
+    output = np.stack([r.output for r in results])
+    save_npy(output[0] if np.load(args.input, mmap_mode="r").ndim == 2 else output, args.output)
+    agreement = compare_with_exact(runner.spec, spikes, results)
+    print(f"wrote {args.output}: output spikes {list(output.shape)}; " + agreement.describe())
+    exposed = runner.last_plan.exposed
+    if exposed.size:
+        print(f"of the {exposed.size} sample(s) run after a sample still active at the resets, "
+              f"{int(agreement.equal[exposed].sum())} equal their exact result alone")
+    return 0 if agreement.equal.all() else 1
 
 
 def spike_agreement(model, spec, spikes: np.ndarray):
@@ -110,11 +133,25 @@ def add_parser(subparsers) -> None:
                           help="output spikes .npy [output neurons, time] (or per sample)")
     simulate.set_defaults(func=run_simulate, backend="cpu")
 
-    deploy = subparsers.add_parser("deploy", help="run a network file on Loihi 2 (lava-loihi) or the CPU")
+    deploy = subparsers.add_parser(
+        "deploy", help="run a network file as the Loihi 2 graph: on Loihi 2 (lava-loihi), or rehearsed on the "
+                       "CPU; exit 0 only if every sample equals its exact result (docs/loihi2.md)")
     deploy.add_argument("network", type=Path, help="network file (.h5)")
-    deploy.add_argument("--backend", choices=("loihi2", "cpu"), default="loihi2")
-    deploy.add_argument("--input", type=Path, help="0/1 spikes .npy [channels, time]")
+    deploy.add_argument("--backend", choices=("loihi2", "cpu"), default="loihi2",
+                        help="loihi2, or cpu: the same graph and schedule on Lava's CPU simulator")
+    deploy.add_argument("--input", type=Path, help="0/1 spikes .npy [channels, time] (or [samples, channels, time])")
     deploy.add_argument("-o", "--output", type=Path, default=Path("output_spikes.npy"))
+    deploy.add_argument("--dry-run", action="store_true",
+                        help="compile the graph, print every process's model and stop (error if a chip-side "
+                             "process fell back to a CPU model)")
+    deploy.add_argument("--steps", type=int, default=100, help="steps per sample for --dry-run without --input")
+    deploy.add_argument("--period", type=int,
+                        help="steps per sample, a power of 2 (default: the shortest in which activity dies out)")
+    deploy.add_argument("--delay-dense", action="store_true",
+                        help="build delayed recurrent synapses as DelayDense instead of DelaySparse")
+    deploy.add_argument("--loihi-gen", choices=[g.value for g in ChipGeneration],
+                        help="Loihi chip generation (sets LOIHI_GEN; default: LOIHI_GEN, else N3B3)")
+    deploy.add_argument("--partition", help="Loihi 2 partition (sets PARTITION; default: PARTITION, else oheogulch)")
     deploy.set_defaults(func=run_deploy)
 
     verify = subparsers.add_parser(
