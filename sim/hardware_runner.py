@@ -146,9 +146,10 @@ class HardwareRunner:
         """The schedule for ``spikes`` ``[B, C, T]`` (:func:`sim.schedule.plan`)."""
         return plan(self.spec, self._check(spikes), tail, period, voltage=record_voltage)
 
-    def compile(self, plan_: Plan, spikes, record_layers: bool = False, record_voltage: bool = False) -> Compiled:
-        """Build the graph for ``spikes`` ``[B, C, T]`` on ``plan_``'s schedule
-        and preflight it (raises :class:`~sim.errors.ChipFallbackError`)."""
+    def build(self, plan_: Plan, spikes, record_layers: bool = False,
+              record_voltage: bool = False) -> tuple[HardwareGraph, object | None]:
+        """The graph for ``spikes`` ``[B, C, T]`` on ``plan_``'s schedule and
+        the voltage probe (or None), built but not compiled."""
         schedule = plan_.schedule
         samples, channels, steps = spikes.shape
         data = np.zeros((channels, samples, schedule.period), np.int32)
@@ -157,10 +158,15 @@ class HardwareRunner:
                                      record_layers, self.delayed_synapse)
         probe = self.backend.voltage_probe(graph.net.layers[-1].neuron.v, schedule.period) \
             if record_voltage else None
+        return graph, probe
+
+    def compile(self, plan_: Plan, spikes, record_layers: bool = False, record_voltage: bool = False) -> Compiled:
+        """:meth:`build` and preflight (raises :class:`~sim.errors.ChipFallbackError`)."""
+        graph, probe = self.build(plan_, spikes, record_layers, record_voltage)
         callbacks = [probe.callback] if probe is not None and probe.callback is not None else []
         executable, choices = preflight(graph.source, self.backend.run_config(callbacks),
                                         self.backend.is_chip_model, self.backend.name)
-        return Compiled(graph, executable, choices, probe, samples)
+        return Compiled(graph, executable, choices, probe, len(spikes))
 
     def calibrate(self) -> Offsets:
         """Measure this backend's :class:`Offsets` (:mod:`sim.calibration`)."""

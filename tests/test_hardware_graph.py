@@ -1,0 +1,209 @@
+"""The Loihi 2 graph (sim/hardware_graph.py) and its runner, without hardware:
+its topology against lava-dl's NetX hardware test, and its CPU rehearsal
+(Lava's own bit-accurate models, LIFReset between samples, no Var.set)
+against each sample's exact result alone -- the training-side quantized
+model and the fixed-point simulator, which share no code with the graph."""
+import sys
+import types
+
+import numpy as np
+import pytest
+import torch
+from lava.magma.compiler.compiler_graphs import find_processes
+from lava.magma.core.decorator import implements, requires, tag
+from lava.magma.core.model.py.model import PyLoihiProcessModel
+from lava.magma.core.model.py.ports import PyInPort, PyOutPort
+from lava.magma.core.model.py.type import LavaPyType
+from lava.magma.core.resources import CPU
+from lava.magma.core.run_configs import Loihi2HwCfg, Loihi2SimCfg
+from lava.magma.core.sync.protocols.loihi_protocol import LoihiProtocol
+from lava.magma.core.process.variable import Var
+from lava.proc.dense.process import DelayDense, Dense
+from lava.proc.io.sink import RingBuffer as Sink
+from lava.proc.io.source import RingBuffer as Source
+from lava.proc.lif.process import LIF, LIFReset
+from lava.proc.monitor.process import Monitor
+from lava.proc.sparse.process import DelaySparse, Sparse
+
+from lava_convdelay.model import SpikingNetwork
+from netx_export.exporter import blocks_to_spec
+from sim.adapters.models import NxInputAdapterModel, NxOutputAdapterModel
+from sim.adapters.process import InputAdapter, OutputAdapter
+from sim.calibration import calibrate
+from sim.fixed_point import simulate
+from sim.hardware_backend import CpuRehearsal, Loihi2Hardware
+from sim.hardware_runner import HardwareRunner, Offsets, compare_with_exact
+
+NEURON = {"threshold": 1.0, "current_decay": 0.5, "voltage_decay": 0.2}
+CHIP = (LIF, Dense, Sparse, DelayDense, DelaySparse)
+HOST = (Source, Sink)
+
+
+def make_model(seed=2, weight_scale=2.0):
+    """Feed-forward delays, a conv and a dense delayed recurrence, an output layer."""
+    torch.manual_seed(seed)
+    model = SpikingNetwork({"input_size": 8, "neuron": NEURON, "layers": [
+        {"type": "dense", "neurons": 10, "delay": True, "weight_scale": weight_scale},
+        {"type": "conv_delay_rec", "neurons": 12, "max_delay": 15, "weight_scale": weight_scale},
+        {"type": "delay_rec", "neurons": 8, "max_delay": 9, "weight_scale": weight_scale},
+        {"type": "dense", "neurons": 3, "weight_scale": weight_scale}]}).eval()
+    with torch.no_grad():  # SLAYER's feed-forward delays: spread them
+        model.blocks[0].delay.delay.copy_(torch.randint(0, 7, (10,)).float() + 0.4)
+    return model
+
+
+def make_input(seed=2, samples=4, steps=30):
+    return (np.random.default_rng(seed).random((samples, 8, steps)) < 0.3).astype(np.int8)
+
+
+@pytest.fixture(scope="module")
+def quiet():
+    """A network whose activity dies out within 128 steps of each sample's start."""
+    model = make_model()
+    return model, blocks_to_spec(list(model.blocks))[0], make_input()
+
+
+def edges(processes):
+    """(source process, destination process) of every port connection."""
+    out = []
+    for p in processes:
+        for port in p.out_ports.members:
+            out += [(p, dst.process) for dst in port.out_connections]
+    return out
+
+
+@pytest.fixture
+def fake_state_probe(monkeypatch):
+    """lava-loihi's StateProbe, at the import boundary: it only records its Var."""
+    class StateProbe:
+        def __init__(self, var):
+            self.var = var
+    module = types.ModuleType("lava.utils.loihi2_state_probes")
+    module.StateProbe = StateProbe
+    monkeypatch.setitem(sys.modules, "lava.utils.loihi2_state_probes", module)
+    return StateProbe
+
+
+def test_loihi2_graph_has_netx_hardware_topology(quiet, fake_state_probe):
+    """lava-dl tests/lava/lib/dl/netx/test_hdf5_nx.py: io.source.RingBuffer ->
+    spike adapter -> net.inp; net.out -> NxToPyAdapter -> io.sink.RingBuffer;
+    LIFReset layers (reset_offset 1 for spike input, as its
+    test_pilotnet_lif_spike_input); no Monitor; the voltage by a state probe."""
+    model, spec, x = quiet
+    runner = HardwareRunner(spec, Loihi2Hardware())
+    plan = runner.plan(x, record_voltage=True)
+    graph, probe = runner.build(plan, x, record_layers=True, record_voltage=True)
+    processes = find_processes(graph.source)
+    host = [p for p in processes if isinstance(p, HOST)]
+    chip = [p for p in processes if isinstance(p, CHIP)]
+    assert len(host) == 1 + 4 and len(chip) == 4 * 2 + 2 and len(processes) == len(host) + len(chip) + 1 + 4
+    for a, b in edges(processes):
+        assert not (isinstance(a, HOST) and isinstance(b, CHIP)), f"host {a.name} -> chip {b.name}"
+        assert not (isinstance(a, CHIP) and isinstance(b, HOST)), f"chip {a.name} -> host {b.name}"
+    links = {(a.name, b.name) for a, b in edges(processes)}
+    assert ("input_source", "input_adapter") in links and ("input_adapter", "layer1.dense") in links
+    for i in range(1, 5):
+        assert (f"layer{i}.lif", f"layer{i}.output_adapter") in links
+        assert (f"layer{i}.output_adapter", f"layer{i}.sink") in links
+    assert not any(isinstance(p, Monitor) for p in processes)
+    assert not any(port.get_dst_ports() or port.get_src_ports() for p in processes for port in p.ref_ports.members)
+    period = plan.schedule.period
+    assert period & (period - 1) == 0
+    for i, layer in enumerate(graph.net.layers, start=1):
+        assert type(layer.neuron) is LIFReset
+        assert layer.neuron.proc_params["reset_interval"] == period
+        assert layer.neuron.proc_params["reset_offset"] == 1 + i
+    assert isinstance(probe.callback, fake_state_probe) and probe.callback.var is graph.net.layers[-1].neuron.v
+    config = runner.backend.run_config([probe.callback])
+    assert isinstance(config, Loihi2HwCfg) and config.callback_fxs == [probe.callback]
+    assert config.exception_proc_model_map == {InputAdapter: NxInputAdapterModel,
+                                               OutputAdapter: NxOutputAdapterModel}
+
+
+def test_cpu_rehearsal_equals_each_sample_alone(quiet, monkeypatch):
+    """Every layer, every column, and the output voltage, per sample, equal the
+    sample run alone from rest; nothing is set from the host between samples."""
+    model, spec, x = quiet
+    calls = []
+    monkeypatch.setattr(Var, "set", lambda self, *a, **k: calls.append(self.name))
+    runner = HardwareRunner(spec, "cpu")
+    results = runner.run_many(x, record_layers=True, record_voltage=True, progress=False)
+    assert calls == []
+    assert runner.last_plan.schedule.period == 128 and not runner.last_plan.exposed.size
+    with torch.no_grad():
+        trained = [s.numpy().astype(np.uint8) for s in model(torch.as_tensor(x, dtype=torch.float32),
+                                                               all_layers=True)]
+    fixed = simulate(spec, x, record_layers=True, record_voltage=True)
+    for k, result in enumerate(results):
+        assert result.output.shape == (3, 30)
+        for i, got in enumerate(result.layers):
+            assert trained[i][k].sum() > 0, f"layer {i + 1} silent: weak test"
+            np.testing.assert_array_equal(got, trained[i][k], err_msg=f"sample {k}, layer {i + 1}")
+        np.testing.assert_array_equal(result.voltage, fixed.voltage[k], err_msg=f"sample {k}")
+    assert compare_with_exact(runner.spec, x, results).equal.all()
+
+
+def test_delay_dense_option_is_bit_identical(quiet):
+    model, spec, x = quiet
+    runner = HardwareRunner(spec, "cpu", delayed_synapse="dense")
+    plan = runner.plan(x[:2])
+    graph, _ = runner.build(plan, x[:2])
+    kinds = [type(layer.recurrent) for layer in graph.net.layers if layer.recurrent is not None]
+    assert kinds == [DelayDense, DelayDense]
+    dense = runner.run_many(x[:2], record_layers=True, progress=False)
+    fixed = simulate(spec, x[:2], record_layers=True)
+    for k, result in enumerate(dense):
+        for i, got in enumerate(result.layers):
+            np.testing.assert_array_equal(got, fixed.layers[i][k], err_msg=f"sample {k}, layer {i + 1}")
+
+
+def test_leaks_are_predicted_and_measured():
+    """At the shortest period the samples' activity is still going at the
+    resets: the plan says which samples are exposed; every other sample is
+    exact, and the exposed ones are reported as measured."""
+    spec = blocks_to_spec(list(make_model().blocks))[0]
+    x = make_input()
+    runner = HardwareRunner(spec, "cpu")
+    planned = runner.plan(x)
+    short = runner.plan(x, period=64)
+    exposed = short.exposed
+    assert planned.schedule.period == 128 and not planned.exposed.size and exposed.size
+    results = runner.run_many(x, period=64, progress=False)
+    agreement = compare_with_exact(runner.spec, x, results)
+    assert agreement.equal[np.setdiff1d(np.arange(len(x)), exposed)].all()
+    assert not agreement.equal[exposed].all() and 0.9 < agreement.entries < 1
+    assert "equal to each sample's exact result alone in" in agreement.describe()
+
+
+@implements(proc=OutputAdapter, protocol=LoihiProtocol)
+@requires(CPU)
+@tag("fixed_pt")
+class LateOutputAdapterModel(PyLoihiProcessModel):
+    """An output adapter that takes one step, as a hardware adapter may."""
+
+    inp: PyInPort = LavaPyType(PyInPort.VEC_DENSE, np.int32)
+    out: PyOutPort = LavaPyType(PyOutPort.VEC_DENSE, np.int32)
+    previous = None
+
+    def run_spk(self) -> None:
+        spikes = self.inp.recv()
+        self.out.send(np.zeros_like(spikes) if self.previous is None else self.previous)
+        self.previous = spikes
+
+
+class LateAdapters(CpuRehearsal):
+    def run_config(self, callbacks):
+        return Loihi2SimCfg(select_tag="fixed_pt", exception_proc_model_map={OutputAdapter: LateOutputAdapterModel})
+
+
+def test_adapter_offsets_are_measured_and_applied(quiet):
+    """The CPU's pass-through adapters add no step; an adapter that adds one is
+    measured by the calibration and the results are read back one slot later."""
+    assert calibrate("cpu") == Offsets(spikes=0, voltage=0)
+    assert calibrate(LateAdapters()) == Offsets(spikes=1, voltage=0)
+    model, spec, x = quiet
+    results = HardwareRunner(spec, LateAdapters()).run_many(x[:2], record_voltage=True, progress=False)
+    fixed = simulate(spec, x[:2], record_voltage=True)
+    for k, result in enumerate(results):
+        np.testing.assert_array_equal(result.output, fixed.output[k])
+        np.testing.assert_array_equal(result.voltage, fixed.voltage[k])
