@@ -5,7 +5,8 @@ A run of samples ``[B, C, T]``:
 
 1. **plan** the schedule (:func:`sim.schedule.plan`): one sample every
    ``period`` steps (a power of 2), resets by ``LIFReset``, and which samples
-   follow one whose spikes are still in flight at the resets;
+   follow one whose spikes are still in flight at the resets; and say how
+   large the per-step synaptic inputs get (:mod:`sim.activation_range`);
 2. **preflight** (:func:`sim.preflight.preflight`): compile the graph, list
    every process's model, stop if a chip-side process got a CPU model;
 3. **calibrate** (:mod:`sim.calibration`): measure on this backend the steps
@@ -30,6 +31,7 @@ from tqdm import tqdm
 
 from netx_export.description import NetworkSpec
 from netx_export.reader import read_network
+from sim.activation_range import describe_inputs, largest_inputs
 from sim.errors import InputSpikesError, ScheduleError
 from sim.hardware_backend import HardwareBackend, make_hardware_backend
 from sim.hardware_graph import HardwareGraph, build_hardware_graph
@@ -184,6 +186,7 @@ class HardwareRunner:
         spikes = self._check(spikes)
         plan_ = self.plan(spikes, tail, period, record_voltage)
         self.log(plan_.describe())
+        self.log(describe_inputs(largest_inputs(self.spec, spikes)))
         compiled = self.compile(plan_, spikes[:self.CHUNK], record_layers, record_voltage)
         self.log("process models (preflight):\n" + model_table(compiled.choices))
         return plan_, compiled
