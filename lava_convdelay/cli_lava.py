@@ -40,15 +40,20 @@ def save_npy(array: np.ndarray, path: Path) -> None:
         np.save(tmp, array)
 
 
-def run_simulate(args: argparse.Namespace, backend: str | None = None) -> int:
+def output_spikes(results, input_path: Path) -> np.ndarray:
+    """The results' output spikes, uint8 ``[samples, N, T]``, or ``[N, T]`` if
+    the input file held one sample as ``[channels, T]``."""
+    output = np.stack([r.output for r in results]).astype(np.uint8)
+    return output[0] if output.shape[0] == 1 and np.load(input_path, mmap_mode="r").ndim == 2 else output
+
+
+def run_simulate(args: argparse.Namespace) -> int:
     from sim.lava_runner import LavaRunner
-    runner = LavaRunner(args.network, backend=backend or args.backend)
+    runner = LavaRunner(args.network)
     spikes = load_spikes(args.input, runner.spec.input_size)
     results = runner.run_many(spikes, progress=len(spikes) > 1)
-    output = np.stack([r.output for r in results])
-    if output.shape[0] == 1 and np.load(args.input, mmap_mode="r").ndim == 2:
-        output = output[0]
-    save_npy(output.astype(np.uint8), args.output)
+    output = output_spikes(results, args.input)
+    save_npy(output, args.output)
     counts = output.reshape(-1, *output.shape[-2:]).sum(-1)
     print(f"wrote {args.output}: output spikes {list(output.shape)}; spike counts per output neuron "
           f"(sample 0): {counts[0].tolist()}")
@@ -65,16 +70,20 @@ def run_deploy(args: argparse.Namespace) -> int:
         print(f"{backend.describe()}: available; pass --input SPIKES.npy -o OUT.npy to run, or --dry-run")
         return 0
     spec = read_network(args.network)
+    if args.input is None and args.steps < 1:
+        raise UserError(f"--steps must be at least 1, got {args.steps}")
     spikes = load_spikes(args.input, spec.input_size) if args.input is not None \
         else np.zeros((1, spec.input_size, args.steps), np.int8)
     runner = HardwareRunner(spec, backend, "dense" if args.delay_dense else "sparse", log=print)
     if args.dry_run:
+        if args.input is None:
+            print(f"no --input: one silent sample of {args.steps} steps (the activity check needs real input)")
         runner.preflight(spikes, period=args.period)
         print("dry run: the graph compiles and every chip-side process got a chip model; nothing ran")
         return 0
     results = runner.run_many(spikes, period=args.period, progress=len(spikes) > 1)
-    output = np.stack([r.output for r in results])
-    save_npy(output[0] if np.load(args.input, mmap_mode="r").ndim == 2 else output, args.output)
+    output = output_spikes(results, args.input)
+    save_npy(output, args.output)
     agreement = compare_with_exact(runner.spec, spikes, results)
     print(f"wrote {args.output}: output spikes {list(output.shape)}; " + agreement.describe())
     exposed = runner.last_plan.exposed
@@ -131,7 +140,7 @@ def add_parser(subparsers) -> None:
                           help="0/1 spikes .npy [channels, time] (or [samples, channels, time])")
     simulate.add_argument("-o", "--output", type=Path, required=True,
                           help="output spikes .npy [output neurons, time] (or per sample)")
-    simulate.set_defaults(func=run_simulate, backend="cpu")
+    simulate.set_defaults(func=run_simulate)
 
     deploy = subparsers.add_parser(
         "deploy", help="run a network file as the Loihi 2 graph: on Loihi 2 (lava-loihi), or rehearsed on the "

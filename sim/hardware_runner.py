@@ -32,13 +32,13 @@ from tqdm import tqdm
 from netx_export.description import NetworkSpec
 from netx_export.reader import read_network
 from sim.activation_range import describe_inputs, largest_inputs
-from sim.errors import InputSpikesError, ScheduleError
+from sim.errors import ScheduleError
 from sim.hardware_backend import HardwareBackend, make_hardware_backend
 from sim.hardware_graph import HardwareGraph, build_hardware_graph
 from sim.lava_network import validate_spec
-from sim.lava_runner import SimResult, stop_quietly
+from sim.lava_runner import SimResult, check_input, stop_quietly
 from sim.preflight import ModelChoice, model_table, preflight
-from sim.schedule import Plan, leaks, plan
+from sim.schedule import Plan, fit_columns, leaks, plan
 
 __all__ = ["Offsets", "Compiled", "HardwareRunner", "Agreement", "compare_with_exact", "execute"]
 
@@ -102,11 +102,7 @@ def compare_with_exact(spec: NetworkSpec, spikes: np.ndarray, results: list[SimR
     fixed-point simulator), over the result's columns."""
     from sim.fixed_point import simulate
 
-    spikes = np.asarray(spikes)
-    span = results[0].output.shape[-1]
-    padded = np.zeros(spikes.shape[:2] + (span,), np.uint8)
-    padded[:, :, :min(span, spikes.shape[2])] = spikes[:, :, :span]
-    exact = simulate(spec, padded).output
+    exact = simulate(spec, fit_columns(spikes, results[0].output.shape[-1])).output
     got = np.stack([r.output for r in results])
     return Agreement((got == exact).all(axis=(1, 2)), float((got == exact).mean()))
 
@@ -135,18 +131,9 @@ class HardwareRunner:
         self.log = log
         self.last_plan: Plan | None = None
 
-    def _check(self, spikes) -> np.ndarray:
-        spikes = np.asarray(spikes)
-        if spikes.ndim != 3 or spikes.shape[1] != self.spec.input_size or spikes.shape[2] < 1:
-            raise InputSpikesError(f"{self.spec.source}: expected input spikes [samples, "
-                                   f"{self.spec.input_size}, time >= 1], got shape {spikes.shape}")
-        if not np.isin(spikes, (0, 1)).all():
-            raise InputSpikesError(f"{self.spec.source}: input spikes must be 0/1")
-        return spikes.astype(np.int8)
-
     def plan(self, spikes, tail: int = 0, period: int | None = None, record_voltage: bool = False) -> Plan:
         """The schedule for ``spikes`` ``[B, C, T]`` (:func:`sim.schedule.plan`)."""
-        return plan(self.spec, self._check(spikes), tail, period, voltage=record_voltage)
+        return plan(self.spec, check_input(self.spec, spikes, tail), tail, period, voltage=record_voltage)
 
     def build(self, plan_: Plan, spikes, record_layers: bool = False,
               record_voltage: bool = False) -> tuple[HardwareGraph, object | None]:
@@ -183,7 +170,7 @@ class HardwareRunner:
         """Plan and compile the first chunk's graph (logging both); nothing runs."""
         self.backend.check_available()
         self.log(f"backend: {self.backend.describe()}")
-        spikes = self._check(spikes)
+        spikes = check_input(self.spec, spikes, tail)
         plan_ = self.plan(spikes, tail, period, record_voltage)
         self.log(plan_.describe())
         self.log(describe_inputs(largest_inputs(self.spec, spikes)))
@@ -195,7 +182,7 @@ class HardwareRunner:
                  period: int | None = None, progress: bool = True) -> list[SimResult]:
         """Independent samples ``[B, C, T]`` -> one :class:`SimResult` per sample
         with arrays ``[N, T + tail]`` (column ``t``: step ``t`` of the sample)."""
-        spikes = self._check(spikes)
+        spikes = check_input(self.spec, spikes, tail)
         plan_, first = self.preflight(spikes, tail, period, record_layers, record_voltage)
         self.last_plan = plan_
         offsets = self.calibrate()

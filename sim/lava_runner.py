@@ -57,7 +57,7 @@ from sim.errors import InputSpikesError
 from sim.lava_models import FAST_CPU_MODELS, RESET_PERIOD
 from sim.lava_network import LavaNetwork, build_network, validate_spec
 
-__all__ = ["SimResult", "Backend", "CpuBackend", "make_backend", "LavaRunner", "stop_quietly"]
+__all__ = ["SimResult", "Backend", "CpuBackend", "make_backend", "LavaRunner", "check_input", "stop_quietly"]
 
 
 @dataclass
@@ -190,15 +190,7 @@ class LavaRunner:
         self.backend = self._backend.name
 
     def _check(self, spikes, tail: int) -> np.ndarray:
-        spikes = np.asarray(spikes)
-        if spikes.ndim != 3 or spikes.shape[1] != self.spec.input_size or spikes.shape[2] < 1:
-            raise InputSpikesError(f"{self.spec.source}: expected input spikes [samples, "
-                                   f"{self.spec.input_size}, time >= 1], got shape {spikes.shape}")
-        if not np.isin(spikes, (0, 1)).all():
-            raise InputSpikesError(f"{self.spec.source}: input spikes must be 0/1")
-        if isinstance(tail, bool) or not isinstance(tail, (int, np.integer)) or tail < 0:
-            raise InputSpikesError(f"tail must be a non-negative integer number of steps, got {tail!r}")
-        return spikes.astype(np.int8)
+        return check_input(self.spec, spikes, tail)
 
     def run(self, spikes, record_layers: bool = False, record_voltage: bool = False,
             tail: int = 0) -> SimResult:
@@ -274,6 +266,20 @@ class LavaRunner:
                 voltage=voltage[:, k * span:(k + 1) * span] if voltage is not None else None,
             ))
         return results
+
+
+def check_input(spec: NetworkSpec, spikes, tail: int = 0) -> np.ndarray:
+    """``spikes`` as int8 ``[samples, channels, T >= 1]`` 0/1 for ``spec``, and a
+    non-negative integer ``tail``, or :class:`InputSpikesError`."""
+    spikes = np.asarray(spikes)
+    if spikes.ndim != 3 or spikes.shape[1] != spec.input_size or spikes.shape[2] < 1:
+        raise InputSpikesError(f"{spec.source}: expected input spikes [samples, "
+                               f"{spec.input_size}, time >= 1], got shape {spikes.shape}")
+    if not np.isin(spikes, (0, 1)).all():
+        raise InputSpikesError(f"{spec.source}: input spikes must be 0/1")
+    if isinstance(tail, bool) or not isinstance(tail, (int, np.integer)) or tail < 0:
+        raise InputSpikesError(f"tail must be a non-negative integer number of steps, got {tail!r}")
+    return spikes.astype(np.int8)
 
 
 def stop_quietly(process) -> None:

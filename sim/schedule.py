@@ -41,7 +41,7 @@ from sim.fixed_point import simulate
 from sim.lava_network import NeuronReset
 
 __all__ = ["Schedule", "Plan", "LATENCY_ALLOWANCE", "MAX_DOUBLINGS", "RESET_OFFSET", "leaks", "plan",
-           "shortest_period"]
+           "shortest_period", "fit_columns"]
 
 #: NetX ``reset_offset``: each sample's first input column reaches layer 1's
 #: synapse in the sample's first time step (Lava counts steps from 1).
@@ -126,6 +126,14 @@ def shortest_period(spec: NetworkSpec, steps: int, tail: int = 0) -> int:
     return 1 << (need - 1).bit_length()
 
 
+def fit_columns(spikes, span: int) -> np.ndarray:
+    """``spikes`` ``[B, C, T]`` as uint8 ``[B, C, span]``: cut, or padded with silent steps."""
+    spikes = np.asarray(spikes)
+    out = np.zeros(spikes.shape[:2] + (span,), np.uint8)
+    out[:, :, :min(span, spikes.shape[2])] = spikes[:, :, :span]
+    return out
+
+
 def _latest_arrival(last_pre: np.ndarray, connected: np.ndarray, pre_delay: np.ndarray | None = None,
                     post_delay: np.ndarray | None = None) -> np.ndarray:
     """``[B]``: the latest column at which a spike reaches a neuron (-1: none).
@@ -176,11 +184,8 @@ def leaks(spec: NetworkSpec, spikes: np.ndarray, period: int, margin: int = 0,
       ``[period, period + L)`` (what sample ``k + 1``'s voltage shows there).
 
     ``spikes``: ``[B, C, T]`` 0/1."""
-    spikes = np.asarray(spikes)
     layers = len(spec.layers)
-    span = period + layers  # the last reset is at column period + layers
-    padded = np.zeros(spikes.shape[:2] + (span,), np.uint8)
-    padded[:, :, :min(spikes.shape[2], span)] = spikes[:, :, :span]
+    padded = fit_columns(spikes, period + layers)  # the last reset is at column period + layers
     run = simulate(spec, padded, record_layers=True, record_voltage=voltage)
     worst = np.full(spikes.shape[0], np.iinfo(np.int64).min, np.int64)
     for l, layer in enumerate(spec.layers, start=1):  # noqa: E741 -- the layer index of the docs

@@ -144,15 +144,17 @@ def test_cpu_rehearsal_equals_each_sample_alone(quiet, monkeypatch):
 
 
 def test_delay_dense_option_is_bit_identical(quiet):
+    """Every layer of each sample, including a tail of silent steps after the input."""
     model, spec, x = quiet
     runner = HardwareRunner(spec, "cpu", delayed_synapse="dense")
     plan = runner.plan(x[:2])
     graph, _ = runner.build(plan, x[:2])
     kinds = [type(layer.recurrent) for layer in graph.net.layers if layer.recurrent is not None]
     assert kinds == [DelayDense, DelayDense]
-    dense = runner.run_many(x[:2], record_layers=True, progress=False)
-    fixed = simulate(spec, x[:2], record_layers=True)
+    dense = runner.run_many(x[:2], record_layers=True, tail=12, progress=False)
+    fixed = simulate(spec, np.concatenate([x[:2], np.zeros((2, 8, 12), np.int8)], axis=2), record_layers=True)
     for k, result in enumerate(dense):
+        assert result.output.shape == (3, 42)
         for i, got in enumerate(result.layers):
             np.testing.assert_array_equal(got, fixed.layers[i][k], err_msg=f"sample {k}, layer {i + 1}")
 
