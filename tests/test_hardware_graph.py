@@ -209,3 +209,26 @@ def test_adapter_offsets_are_measured_and_applied(quiet):
     for k, result in enumerate(results):
         np.testing.assert_array_equal(result.output, fixed.output[k])
         np.testing.assert_array_equal(result.voltage, fixed.voltage[k])
+
+
+def test_chip_adapter_models_insert_the_embedded_io_adapters(monkeypatch):
+    """On Loihi 2 each adapter becomes lava-loihi's embedded_io.spike adapter,
+    wired between the adapter's ports (a stand-in process at the import boundary)."""
+    made = []
+
+    def stand_in(name):
+        def make(shape):
+            made.append((name, shape))
+            return InputAdapter(shape=shape)  # any process with inp / out ports
+        return make
+    spike = types.ModuleType("lava.proc.embedded_io.spike")
+    spike.PyToNxAdapter, spike.NxToPyAdapter = stand_in("PyToNxAdapter"), stand_in("NxToPyAdapter")
+    package = types.ModuleType("lava.proc.embedded_io")
+    package.spike = spike
+    monkeypatch.setitem(sys.modules, "lava.proc.embedded_io", package)
+    monkeypatch.setitem(sys.modules, "lava.proc.embedded_io.spike", spike)
+    for process, model, name in ((InputAdapter(shape=(5,)), NxInputAdapterModel, "PyToNxAdapter"),
+                                 (OutputAdapter(shape=(5,)), NxOutputAdapterModel, "NxToPyAdapter")):
+        inner = model(process).embedded
+        assert made[-1] == (name, (5,))
+        assert process.inp.get_dst_ports() == [inner.inp] and inner.out.get_dst_ports() == [process.out]

@@ -49,31 +49,32 @@ class PyOutputAdapterModel(_PyPassThrough):
     """CPU: the network's spikes go on unchanged."""
 
 
-def _embedded_io_spike():
-    from lava.proc.embedded_io import spike  # lava-loihi
-    return spike
+class _NxAdapter(AbstractSubProcessModel):
+    """Inserts lava-loihi's ``embedded_io.spike.<adapter>`` between ``inp`` and ``out``."""
+
+    adapter = ""
+
+    def __init__(self, proc) -> None:
+        from lava.proc.embedded_io import spike  # lava-loihi
+        self.embedded = getattr(spike, self.adapter)(shape=proc.proc_params["shape"])
+        proc.inp.connect(self.embedded.inp)
+        self.embedded.out.connect(proc.out)
 
 
 @implements(proc=InputAdapter, protocol=LoihiProtocol)
 @requires(Loihi2NeuroCore)
-class NxInputAdapterModel(AbstractSubProcessModel):
+class NxInputAdapterModel(_NxAdapter):
     """Loihi 2: ``embedded_io.spike.PyToNxAdapter`` between host and chip."""
 
-    def __init__(self, proc: InputAdapter) -> None:
-        self.adapter = _embedded_io_spike().PyToNxAdapter(shape=proc.proc_params["shape"])
-        proc.inp.connect(self.adapter.inp)
-        self.adapter.out.connect(proc.out)
+    adapter = "PyToNxAdapter"
 
 
 @implements(proc=OutputAdapter, protocol=LoihiProtocol)
 @requires(Loihi2NeuroCore)
-class NxOutputAdapterModel(AbstractSubProcessModel):
+class NxOutputAdapterModel(_NxAdapter):
     """Loihi 2: ``embedded_io.spike.NxToPyAdapter`` between chip and host."""
 
-    def __init__(self, proc: OutputAdapter) -> None:
-        self.adapter = _embedded_io_spike().NxToPyAdapter(shape=proc.proc_params["shape"])
-        proc.inp.connect(self.adapter.inp)
-        self.adapter.out.connect(proc.out)
+    adapter = "NxToPyAdapter"
 
 
 #: ``exception_proc_model_map`` entries of the Loihi 2 run configuration.
