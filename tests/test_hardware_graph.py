@@ -5,6 +5,7 @@ against each sample's exact result alone -- the training-side quantized
 model and the fixed-point simulator, which share no code with the graph."""
 import sys
 import types
+from collections import deque
 
 import numpy as np
 import pytest
@@ -26,6 +27,7 @@ from lava.proc.monitor.process import Monitor
 from lava.proc.sparse.process import DelaySparse, Sparse
 
 from lava_convdelay.model import SpikingNetwork
+from netx_export.description import CubaParams, LayerSpec, NetworkSpec
 from netx_export.exporter import blocks_to_spec
 from sim.adapters.models import NxInputAdapterModel, NxOutputAdapterModel
 from sim.adapters.process import InputAdapter, OutputAdapter
@@ -33,6 +35,7 @@ from sim.calibration import calibrate
 from sim.fixed_point import simulate
 from sim.hardware_backend import CpuRehearsal, Loihi2Hardware
 from sim.hardware_runner import HardwareRunner, Offsets, compare_with_exact
+from sim.schedule import LATENCY_ALLOWANCE
 
 NEURON = {"threshold": 1.0, "current_decay": 0.5, "voltage_decay": 0.2}
 CHIP = (LIF, Dense, Sparse, DelayDense, DelaySparse)
@@ -143,6 +146,22 @@ def test_cpu_rehearsal_equals_each_sample_alone(quiet, monkeypatch):
     assert compare_with_exact(runner.spec, x, results).equal.all()
 
 
+def test_each_layer_resets_in_the_step_its_first_input_arrives():
+    """A chain whose current outlasts many steps: the input of step 0 reaches
+    layer l in step l, and a reset one step later would wipe it."""
+    lasting = CubaParams(i_decay=400, v_decay=4095, vth_mant=100)
+    spec = NetworkSpec(1, [LayerSpec("dense", np.array([[254]], np.int64), lasting),
+                           LayerSpec("dense", np.array([[254]], np.int64), lasting)], source="<chain>")
+    x = np.zeros((2, 1, 8), np.int8)
+    x[:, 0, 0] = 1
+    results = HardwareRunner(spec, "cpu").run_many(x, record_layers=True, progress=False)
+    fixed = simulate(spec, x, record_layers=True)
+    assert fixed.layers[0][0, 0, 1:3].all() and fixed.layers[1][0, 0, 2:4].all()  # the first steps matter
+    for k, result in enumerate(results):
+        for i, got in enumerate(result.layers):
+            np.testing.assert_array_equal(got, fixed.layers[i][k], err_msg=f"sample {k}, layer {i + 1}")
+
+
 def test_delay_dense_option_is_bit_identical(quiet):
     """Every layer of each sample, including a tail of silent steps after the input."""
     model, spec, x = quiet
@@ -177,38 +196,61 @@ def test_leaks_are_predicted_and_measured():
     assert "equal to each sample's exact result alone in" in agreement.describe()
 
 
-@implements(proc=OutputAdapter, protocol=LoihiProtocol)
-@requires(CPU)
-@tag("fixed_pt")
-class LateOutputAdapterModel(PyLoihiProcessModel):
-    """An output adapter that takes one step, as a hardware adapter may."""
+def late_model(process, lag):
+    """A CPU model of ``process`` (an adapter) that takes ``lag`` steps, as a
+    hardware adapter may."""
+    @implements(proc=process, protocol=LoihiProtocol)
+    @requires(CPU)
+    @tag("fixed_pt")
+    class Late(PyLoihiProcessModel):
+        inp: PyInPort = LavaPyType(PyInPort.VEC_DENSE, np.int32)
+        out: PyOutPort = LavaPyType(PyOutPort.VEC_DENSE, np.int32)
+        queue = None
 
-    inp: PyInPort = LavaPyType(PyInPort.VEC_DENSE, np.int32)
-    out: PyOutPort = LavaPyType(PyOutPort.VEC_DENSE, np.int32)
-    previous = None
-
-    def run_spk(self) -> None:
-        spikes = self.inp.recv()
-        self.out.send(np.zeros_like(spikes) if self.previous is None else self.previous)
-        self.previous = spikes
+        def run_spk(self) -> None:
+            spikes = self.inp.recv()
+            if self.queue is None:
+                self.queue = deque([np.zeros_like(spikes)] * lag)
+            self.queue.append(spikes)
+            self.out.send(self.queue.popleft())
+    return Late
 
 
 class LateAdapters(CpuRehearsal):
+    """The CPU rehearsal with adapters that take ``input_lag`` / ``output_lag`` steps."""
+
+    def __init__(self, input_lag, output_lag):
+        self.models = {InputAdapter: late_model(InputAdapter, input_lag),
+                       OutputAdapter: late_model(OutputAdapter, output_lag)}
+
     def run_config(self, callbacks):
-        return Loihi2SimCfg(select_tag="fixed_pt", exception_proc_model_map={OutputAdapter: LateOutputAdapterModel})
+        return Loihi2SimCfg(select_tag="fixed_pt", exception_proc_model_map=self.models)
 
 
 def test_adapter_offsets_are_measured_and_applied(quiet):
-    """The CPU's pass-through adapters add no step; an adapter that adds one is
-    measured by the calibration and the results are read back one slot later."""
+    """The CPU's pass-through adapters add no step. Adapters that do are
+    measured by the calibration, the results are read back that much later,
+    and an input that arrives after the resets (up to the plan's allowance)
+    leaves every sample exact."""
     assert calibrate("cpu") == Offsets(spikes=0, voltage=0)
-    assert calibrate(LateAdapters()) == Offsets(spikes=1, voltage=0)
+    assert calibrate(LateAdapters(0, 1)) == Offsets(spikes=1, voltage=0)
+    late = LateAdapters(2, 1)
+    assert calibrate(late) == Offsets(spikes=3, voltage=2)
     model, spec, x = quiet
-    results = HardwareRunner(spec, LateAdapters()).run_many(x[:2], record_voltage=True, progress=False)
-    fixed = simulate(spec, x[:2], record_voltage=True)
+    results = HardwareRunner(spec, late).run_many(x[:3], record_voltage=True, progress=False)
+    fixed = simulate(spec, x[:3], record_voltage=True)
     for k, result in enumerate(results):
-        np.testing.assert_array_equal(result.output, fixed.output[k])
-        np.testing.assert_array_equal(result.voltage, fixed.voltage[k])
+        np.testing.assert_array_equal(result.output, fixed.output[k], err_msg=f"sample {k}")
+        np.testing.assert_array_equal(result.voltage, fixed.voltage[k], err_msg=f"sample {k}")
+
+
+def test_an_input_later_than_the_allowance_is_rechecked(quiet):
+    model, spec, x = quiet
+    lines = []
+    runner = HardwareRunner(spec, LateAdapters(LATENCY_ALLOWANCE + 2, 0), log=lines.append)
+    runner.run_many(x[:2], progress=False)
+    assert runner.last_plan.margin == LATENCY_ALLOWANCE + 2
+    assert lines[-1].startswith(f"the input arrives up to {LATENCY_ALLOWANCE + 2} steps after the planned resets")
 
 
 def test_chip_adapter_models_insert_the_embedded_io_adapters(monkeypatch):
