@@ -17,6 +17,7 @@ import numpy as np
 
 from netx_export.description import CubaParams, LayerSpec, NetworkSpec
 from sim.errors import CalibrationError
+from sim.fixed_point import simulate
 from sim.hardware_backend import HardwareBackend
 from sim.hardware_runner import HardwareRunner, Offsets, execute
 
@@ -50,8 +51,6 @@ def find_offset(ring: np.ndarray, expected: np.ndarray, what: str, backend: str)
 def calibrate(backend: str | HardwareBackend) -> Offsets:
     """Run the calibration network on ``backend``'s hardware graph (one sample,
     preflighted like any graph) and measure the :class:`Offsets`."""
-    from sim.fixed_point import simulate
-
     runner = HardwareRunner(CALIBRATION_SPEC, backend)
     plan_ = runner.plan(CALIBRATION_INPUT, period=CALIBRATION_PERIOD, record_voltage=True)
     compiled = runner.compile(plan_, CALIBRATION_INPUT, record_voltage=True)

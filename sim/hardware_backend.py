@@ -26,8 +26,12 @@ from __future__ import annotations
 import os
 
 import numpy as np
+from lava.magma.core.run_configs import AbstractNcProcessModel, Loihi2HwCfg, Loihi2SimCfg
+from lava.proc.io.sink import Read
 from lava.utils.loihi import ChipGeneration
+from lava.utils.system import Loihi2
 
+from sim.adapters.models import CHIP_ADAPTER_MODELS
 from sim.errors import BackendUnavailableError
 
 __all__ = ["HardwareBackend", "CpuRehearsal", "Loihi2Hardware", "LOIHI_GENERATIONS", "DEFAULT_PARTITION",
@@ -70,7 +74,6 @@ class _ReadProbe:
     callback = None
 
     def __init__(self, var, span: int):
-        from lava.proc.io.sink import Read
         self.reader = Read(buffer=span)
         self.reader.name = f"{var.process.name}.{var.name}.reader"
         self.reader.connect_var(var)
@@ -101,7 +104,6 @@ class CpuRehearsal(HardwareBackend):
         return "CPU rehearsal of the Loihi 2 graph (Loihi2SimCfg, fixed_pt, Lava's own models)"
 
     def run_config(self, callbacks: list):
-        from lava.magma.core.run_configs import Loihi2SimCfg
         if callbacks:
             raise ValueError("the CPU rehearsal takes no run-configuration callbacks")
         return Loihi2SimCfg(select_tag="fixed_pt")
@@ -135,7 +137,6 @@ class Loihi2Hardware(HardwareBackend):
 
     def check_available(self) -> None:
         self.configure()
-        from lava.utils.system import Loihi2
         Loihi2.preferred_partition = os.environ.get("PARTITION", DEFAULT_PARTITION)
         # also sets LOIHI_GEN=N3B3 and PARTITION where unset (lava-nc utils/system.py)
         if not Loihi2.is_loihi2_available:
@@ -149,18 +150,14 @@ class Loihi2Hardware(HardwareBackend):
                 f"PARTITION={os.environ.get('PARTITION', DEFAULT_PARTITION + ' (default)')})")
 
     def run_config(self, callbacks: list):
-        from lava.magma.core.run_configs import Loihi2HwCfg
-
-        from sim.adapters.models import CHIP_ADAPTER_MODELS
         return Loihi2HwCfg(exception_proc_model_map=dict(CHIP_ADAPTER_MODELS), callback_fxs=list(callbacks))
 
     def voltage_probe(self, var, span: int):
         return _StateProbe(var, span)
 
     def is_chip_model(self, model: type) -> bool:
-        """A Loihi 2 neuro-core model (lava-nc defines a placeholder class
-        where lava-loihi is missing, so nothing qualifies here)."""
-        from lava.magma.core.run_configs import AbstractNcProcessModel
+        """A Loihi 2 neuro-core model (lava-nc's ``run_configs`` defines a
+        placeholder class where lava-loihi is missing, so nothing qualifies here)."""
         return issubclass(model, AbstractNcProcessModel)
 
 

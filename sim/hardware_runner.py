@@ -33,6 +33,7 @@ from netx_export.description import NetworkSpec
 from netx_export.reader import read_network
 from sim.activation_range import describe_inputs, largest_inputs
 from sim.errors import ScheduleError
+from sim.fixed_point import simulate
 from sim.hardware_backend import HardwareBackend, make_hardware_backend
 from sim.hardware_graph import HardwareGraph, build_hardware_graph
 from sim.lava_network import validate_spec
@@ -100,8 +101,6 @@ class Agreement:
 def compare_with_exact(spec: NetworkSpec, spikes: np.ndarray, results: list[SimResult]) -> Agreement:
     """Each result's output against the sample run alone from rest (the
     fixed-point simulator), over the result's columns."""
-    from sim.fixed_point import simulate
-
     exact = simulate(spec, fit_columns(spikes, results[0].output.shape[-1])).output
     got = np.stack([r.output for r in results])
     return Agreement((got == exact).all(axis=(1, 2)), float((got == exact).mean()))
