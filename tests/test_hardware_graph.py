@@ -129,6 +129,7 @@ def test_cpu_rehearsal_equals_each_sample_alone(quiet, monkeypatch):
     model, spec, x = quiet
     calls = []
     monkeypatch.setattr(Var, "set", lambda self, *a, **k: calls.append(self.name))
+    x = x[:3]
     runner = HardwareRunner(spec, "cpu")
     results = runner.run_many(x, record_layers=True, record_voltage=True, progress=False)
     assert calls == []
@@ -237,8 +238,8 @@ def test_adapter_offsets_are_measured_and_applied(quiet):
     late = LateAdapters(2, 1)
     assert calibrate(late) == Offsets(spikes=3, voltage=2)
     model, spec, x = quiet
-    results = HardwareRunner(spec, late).run_many(x[:3], record_voltage=True, progress=False)
-    fixed = simulate(spec, x[:3], record_voltage=True)
+    results = HardwareRunner(spec, late).run_many(x[:2], record_voltage=True, progress=False)
+    fixed = simulate(spec, x[:2], record_voltage=True)
     for k, result in enumerate(results):
         np.testing.assert_array_equal(result.output, fixed.output[k], err_msg=f"sample {k}")
         np.testing.assert_array_equal(result.voltage, fixed.voltage[k], err_msg=f"sample {k}")
@@ -248,7 +249,7 @@ def test_an_input_later_than_the_allowance_is_rechecked(quiet):
     model, spec, x = quiet
     lines = []
     runner = HardwareRunner(spec, LateAdapters(LATENCY_ALLOWANCE + 2, 0), log=lines.append)
-    runner.run_many(x[:2], progress=False)
+    runner.run_many(x[:1], progress=False)
     assert runner.last_plan.margin == LATENCY_ALLOWANCE + 2
     assert lines[-1].startswith(f"the input arrives up to {LATENCY_ALLOWANCE + 2} steps after the planned resets")
 
