@@ -33,24 +33,28 @@ def _arrivals(spikes: np.ndarray, delays: np.ndarray) -> np.ndarray:
     return out
 
 
-def largest_inputs(spec: NetworkSpec, spikes: np.ndarray) -> dict[str, int]:
+def largest_inputs(spec: NetworkSpec, spikes: np.ndarray, chunk: int = 64) -> dict[str, int]:
     """Per synapse (``layer{l}.dense`` / ``layer{l}.rec``, as the graph names
     them) the largest ``|sum of weights arriving at a neuron in one step|`` on
-    ``spikes`` ``[B, C, T]`` (a validated ``spec``)."""
+    ``spikes`` ``[B, C, T]`` (a validated ``spec``), ``chunk`` samples at a time."""
     spikes = np.asarray(spikes)
-    run = simulate(spec, spikes, record_layers=True)
-    largest = {}
-    pre = spikes.astype(np.int64)
-    for l, layer in enumerate(spec.layers, start=1):  # noqa: E741 -- the layer index of the docs
-        # a feed-forward delay is per postsynaptic neuron: it moves a neuron's sums, not their sizes
-        ff = np.einsum("ij,bjt->bit", np.asarray(layer.weight, np.int64), pre)
-        largest[f"layer{l}.dense"] = int(np.abs(ff).max(initial=0))
-        own = run.layers[l - 1].astype(np.int64)
-        if layer.weight_rec is not None and np.any(layer.weight_rec):
-            delays = np.zeros(layer.num_neurons, np.int64) if layer.delay_rec is None else np.asarray(layer.delay_rec)
-            rec = np.einsum("ij,bjt->bit", np.asarray(layer.weight_rec, np.int64), _arrivals(own, delays))
-            largest[f"layer{l}.rec"] = int(np.abs(rec).max(initial=0))
-        pre = own
+    largest: dict[str, int] = {}
+    for start in range(0, len(spikes), chunk):
+        part = spikes[start:start + chunk]
+        run = simulate(spec, part, record_layers=True)
+        pre = part.astype(np.int64)
+        for l, layer in enumerate(spec.layers, start=1):  # noqa: E741 -- the layer index of the docs
+            # a feed-forward delay is per postsynaptic neuron: it moves a neuron's sums, not their sizes
+            sums = {f"layer{l}.dense": np.einsum("ij,bjt->bit", np.asarray(layer.weight, np.int64), pre)}
+            own = run.layers[l - 1].astype(np.int64)
+            if layer.weight_rec is not None and np.any(layer.weight_rec):
+                delays = np.zeros(layer.num_neurons, np.int64) if layer.delay_rec is None \
+                    else np.asarray(layer.delay_rec)
+                sums[f"layer{l}.rec"] = np.einsum("ij,bjt->bit", np.asarray(layer.weight_rec, np.int64),
+                                                  _arrivals(own, delays))
+            for name, values in sums.items():
+                largest[name] = max(largest.get(name, 0), int(np.abs(values).max(initial=0)))
+            pre = own
     return largest
 
 

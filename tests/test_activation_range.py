@@ -15,6 +15,7 @@ def test_feed_forward_sum_and_the_16_bit_limit():
     x[1, :, 3] = 1  # 200 * 254 = 50800
     assert largest_inputs(wide, x[:1]) == {"layer1.dense": 25400}
     assert largest_inputs(wide, x) == {"layer1.dense": 50800}
+    assert largest_inputs(wide, x[::-1], chunk=1) == {"layer1.dense": 50800}  # the largest of all chunks
     assert ACTIVATION_LIMIT == 32767
     assert describe_inputs({"layer1.dense": 25400}).startswith("largest per-step synaptic input: layer1.dense 25400")
     line = describe_inputs({"layer1.dense": 50800, "layer2.dense": 12})
