@@ -3,7 +3,9 @@
 Trains every config of configs/ (optionally scaled down: --neurons, --epochs)
 for each seed, then reports test accuracy (mean and spread), recurrent
 parameters, training time per epoch, and for the CRSNN the quantized,
-fixed-point and Lava accuracies. ``--jobs K`` trains K runs side by side,
+fixed-point and Lava accuracies. A non-spiking GRU on the same inputs, split
+and seeds (bench/gru_baseline.py) is trained beside them as the data's
+reference (``--no-gru`` leaves it out). ``--jobs K`` trains K runs side by side,
 each on ``cores / K`` torch threads; runs resume where a killed bench left
 them (each is an ordinary run directory under --out).
 
@@ -30,7 +32,11 @@ from lava_convdelay.model import ConfigError, SpikingNetwork
 from lava_convdelay.train import load_config, normalise_config, train
 from netx_export.exporter import blocks_to_spec
 
+sys.path.insert(0, str(Path(__file__).parent))
+from gru_baseline import train_gru  # noqa: E402
+
 CONFIGS = ["crsnn", "delrec", "rsnn", "crsnn_no_delay", "crsnn_fixed_delay"]
+GRU = "gru"  # the non-spiking reference's row
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -86,12 +92,27 @@ def mean_sd(values: np.ndarray) -> str:
 def train_one(name: str, seed: int, args: argparse.Namespace, threads: int) -> str:
     """Train (or finish) one run; returns its directory."""
     torch.set_num_threads(threads)
+    if name == GRU:
+        return train_reference(seed, args)
     config = run_config(name, seed, args)
     run = args.out / f"{name}-seed{seed}"
     metrics = run / "metrics.json"
     if not (metrics.exists() and len(json.loads(metrics.read_text())) >= config["train"]["epochs"]):
         data = build_datasets(config["data"], progress=False)
         train(config, run, resume=(run / "checkpoint.pt").exists(), progress=False, datasets=data)
+    print(f"trained {run}", flush=True)
+    return str(run)
+
+
+def train_reference(seed: int, args: argparse.Namespace) -> str:
+    """The GRU reference on the first config's data (its result.json; a finished one is kept)."""
+    run = args.out / f"{GRU}-seed{seed}"
+    if not (run / "result.json").exists():
+        train_set, test_set = build_datasets(run_config(args.configs[0], seed, args)["data"], progress=False)
+        result = train_gru(train_set, test_set, seed)
+        run.mkdir(parents=True, exist_ok=True)
+        with atomic_output(run / "result.json") as tmp:
+            tmp.write_text(json.dumps(result, indent=1))
     print(f"trained {run}", flush=True)
     return str(run)
 
@@ -114,6 +135,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--seeds", type=int, nargs="+", default=[0])
     parser.add_argument("--lava-samples", type=int, default=40)
     parser.add_argument("--configs", nargs="+", default=CONFIGS)
+    parser.add_argument("--no-gru", action="store_true", help="leave out the non-spiking GRU reference")
     parser.add_argument("--jobs", type=int, default=1, help="runs trained side by side")
     parser.add_argument("--out", type=Path, default=Path("runs/bench_models"))
     return parser.parse_args(argv)
@@ -133,14 +155,15 @@ def main():
         except UserError as err:
             raise SystemExit(str(err)) from None
     jobs = [(name, seed) for name in args.configs for seed in args.seeds]
+    references = [] if args.no_gru else [(GRU, seed) for seed in args.seeds]
     threads = max(1, (os.cpu_count() or 1) // args.jobs)
     if args.jobs > 1:
         # fork, not spawn: importing lava sets the start method to fork, and a spawned
         # child re-importing it fails; this process has run torch on one thread only
         with ProcessPoolExecutor(args.jobs, mp_context=get_context("fork")) as pool:
-            list(pool.map(train_one, *zip(*[(n, s, args, threads) for n, s in jobs])))
+            list(pool.map(train_one, *zip(*[(n, s, args, threads) for n, s in jobs + references])))
     else:
-        for name, seed in jobs:
+        for name, seed in jobs + references:
             train_one(name, seed, args, threads)
 
     torch.set_num_threads(os.cpu_count() or 1)
@@ -164,6 +187,8 @@ def main():
             entry["lava_equals_quantized"] = float((lava.predictions["lava"] == lava.predictions["quantized"]).mean())
         rows.setdefault(name, []).append(entry)
         print(name, json.dumps(entry), flush=True)
+    for _, seed in references:
+        rows.setdefault(GRU, []).append(json.loads((args.out / f"{GRU}-seed{seed}" / "result.json").read_text()))
     with atomic_output(args.out / "results.json") as tmp:
         tmp.write_text(json.dumps({"args": {k: str(v) for k, v in vars(args).items()},
                                    "threads_per_job": threads, "rows": rows}, indent=1))
@@ -171,10 +196,12 @@ def main():
     print("\n| model | test acc. % (mean ± s.d.) | quantized % | fixed-point % | recurrent params | s / epoch |")
     print("|---|---:|---:|---:|---:|---:|")
     for name, entries in rows.items():
-        acc, quant, fixed = (np.array([e[f"acc_{k}"] for e in entries]) * 100
-                             for k in ("float", "quantized", "fixed"))
-        print(f"| {name} | {mean_sd(acc)} (n={len(acc)}) | {mean_sd(quant)} | "
-              f"{fixed.mean():.1f} | {entries[0]['recurrent_params']} | "
+        acc = np.array([e["acc_float"] for e in entries]) * 100
+        deployed = "| - | - " if name == GRU else "".join(
+            f"| {text} " for text in (mean_sd(np.array([e["acc_quantized"] for e in entries]) * 100),
+                                      f"{100 * np.mean([e['acc_fixed'] for e in entries]):.1f}"))
+        label = f"{name} (non-spiking reference)" if name == GRU else name
+        print(f"| {label} | {mean_sd(acc)} (n={len(acc)}) {deployed}| {entries[0]['recurrent_params']} | "
               f"{np.mean([e['seconds_per_epoch'] for e in entries]):.1f} |")
     for name, entries in rows.items():
         for e in entries:

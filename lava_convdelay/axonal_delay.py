@@ -1,14 +1,13 @@
-"""Learnable per-neuron axonal delays on a recurrent path, and their delay lines.
+"""Learnable per-neuron axonal delays on a recurrent path.
 
 :class:`RecurrentDelay` owns the delay parameters (one per presynaptic neuron)
-and hands out a *delay line* per forward pass. A delay line is stepped in time:
-``push(s_t)`` stores the spikes of step ``t``; ``read()`` (called before the
-push of step ``t``) returns the presynaptic signal that arrives at step ``t``::
+and gives, per forward pass, the lag kernel ``K`` with which the recurrent
+signal arriving at step ``t`` is read from past spikes::
 
-    read()_j = sum_k K[j, k] * s_j(t - k),   k = 1..L
+    read_j(t) = sum_k K[j, k - 1] * s_j(t - k),   k = 1..L
 
-with ``K`` from :func:`lava_convdelay.delays.delay_kernel` (one-hot at
-``1 + d_j`` for integer delays). Tensors are ``[batch, neurons]``.
+(:func:`lava_convdelay.delays.delay_kernel`; one-hot at lag ``1 + d_j`` for
+integer delays).
 """
 from __future__ import annotations
 
@@ -63,71 +62,18 @@ class RecurrentDelay(torch.nn.Module):
         """``[neurons]`` int64 deployed delays (:func:`round_delays`)."""
         return round_delays(self.delay, self.max_delay, where)
 
-    def line(self, batch: int, dtype: torch.dtype = torch.float32) -> "KernelDelayLine | RingDelayLine":
-        """A fresh (all-zero) delay line for one forward pass.
+    def kernel(self) -> tuple[torch.Tensor, bool]:
+        """``([N, L] lag kernel, one_hot)`` for the current sigma.
 
-        Integer delays without autograd (inference) use a ring buffer; with
-        autograd the differentiable kernel line is used (same values at
-        ``sigma = 0``, where its kernel is one-hot).
+        Column ``c`` weighs the spike of step ``t - 1 - c``
+        (:func:`lava_convdelay.delays.delay_kernel`); at ``sigma = 0`` the
+        kernel is one-hot at column ``round_delays(d)`` (``one_hot`` True) and
+        its gradient the straight-through triangle's.
         """
         sigma = float(self.sigma)
         delays = self.delay.clamp(0, self.max_delay)
-        if sigma == 0 and not torch.is_grad_enabled():
-            return RingDelayLine(round_delays(delays, self.max_delay), self.max_delay, batch, dtype)
-        lags = num_lags(self.max_delay, sigma)
-        return KernelDelayLine(delay_kernel(delays, sigma, lags, self.max_delay).to(dtype), batch)
+        return delay_kernel(delays, sigma, num_lags(self.max_delay, sigma), self.max_delay), sigma == 0
 
     def extra_repr(self) -> str:
         return f"neurons={self.delay.numel()}, max_delay={self.max_delay}, sigma={float(self.sigma):g}"
 
-
-class KernelDelayLine:
-    """Differentiable delay line: ``read()`` applies a ``[N, L]`` lag kernel."""
-
-    def __init__(self, kernel: torch.Tensor, batch: int):
-        self.kernel = kernel
-        zeros = kernel.new_zeros(batch, kernel.shape[0])
-        # history[-k] holds s(t - k); pre-filled with silence before t = 0
-        self.history = [zeros] * kernel.shape[1]
-
-    def read(self) -> torch.Tensor:
-        lags = self.kernel.shape[1]
-        past = torch.stack(self.history[-1:-lags - 1:-1], dim=-1)  # [B, N, L], lag 1 first
-        return torch.einsum("bnl,nl->bn", past, self.kernel)
-
-    def push(self, spikes: torch.Tensor) -> None:
-        self.history.append(spikes)
-        del self.history[0]
-
-
-class RingDelayLine:
-    """Integer delay line: a ``[B, N, max_delay + 1]`` ring buffer of past spikes."""
-
-    def __init__(self, delays: torch.Tensor, max_delay: int, batch: int, dtype: torch.dtype):
-        self.size = max_delay + 1
-        self.buffer = torch.zeros(batch, delays.numel(), self.size, dtype=dtype, device=delays.device)
-        # slot of s(t - 1 - d_j) at step t, precomputed for each t mod size
-        t = torch.arange(self.size, device=delays.device)[:, None]
-        self.slots = ((t - 1 - delays[None, :]) % self.size).expand(self.size, -1)
-        self.slots = self.slots[:, None, :, None].expand(self.size, batch, -1, 1).contiguous()
-        self.t = 0
-
-    def read(self) -> torch.Tensor:
-        return self.buffer.gather(2, self.slots[self.t % self.size]).squeeze(2)
-
-    def push(self, spikes: torch.Tensor) -> None:
-        self.buffer[:, :, self.t % self.size] = spikes
-        self.t += 1
-
-
-class PreviousStepLine:
-    """Delay-free recurrence (every ``d_j = 0``): ``read()`` returns ``s(t - 1)``."""
-
-    def __init__(self, num_neurons: int, batch: int, device, dtype: torch.dtype):
-        self.last = torch.zeros(batch, num_neurons, device=device, dtype=dtype)
-
-    def read(self) -> torch.Tensor:
-        return self.last
-
-    def push(self, spikes: torch.Tensor) -> None:
-        self.last = spikes

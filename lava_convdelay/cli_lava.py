@@ -8,11 +8,11 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from lava.utils.loihi import ChipGeneration
 
 from lava_convdelay.atomic import atomic_output
 from lava_convdelay.errors import UserError
-from lava.utils.loihi import ChipGeneration
-
+from lava_convdelay.readout import to_voltage_units
 from netx_export.reader import read_network
 
 
@@ -96,20 +96,29 @@ def run_deploy(args: argparse.Namespace) -> int:
 def spike_agreement(model, spec, spikes: np.ndarray):
     """Run ``model`` (training side, quantized) and Lava on ``spikes`` ``[B, C, T]``.
 
-    Returns per layer ``(agreement fraction, spikes training, spikes Lava, exact)``
-    and the Lava results.
+    Returns per layer ``(agreement fraction, activity training, activity Lava,
+    exact)`` and the Lava results. Activity is the spike count, or for a
+    non-spiking output layer the number of (sample, neuron, step) voltages
+    that are not 0; such a layer agrees where the integer voltages are equal.
     """
     from sim.lava_runner import LavaRunner
     model.eval()
+    voltage = spec.readout == "voltage_sum"
     with torch.no_grad():
-        expected = [s.cpu().numpy().astype(np.uint8)
-                    for s in model(torch.as_tensor(spikes, dtype=torch.float32), all_layers=True)]
-    results = LavaRunner(spec).run_many(spikes, record_layers=True, progress=True)
+        outputs = model(torch.as_tensor(spikes, dtype=torch.float32), all_layers=True)
+    expected = [s.cpu().numpy().astype(np.uint8) for s in outputs]
+    if voltage:
+        expected[-1] = to_voltage_units(outputs[-1]).cpu().numpy()
+    results = LavaRunner(spec).run_many(spikes, record_layers=True, record_voltage=voltage, progress=True)
     rows = []
     for i in range(len(spec.layers)):
-        got = np.stack([r.layers[i] for r in results])
-        rows.append((float((expected[i] == got).mean()), int(expected[i].sum()), int(got.sum()),
-                     bool(np.array_equal(expected[i], got))))
+        if voltage and i == len(spec.layers) - 1:
+            got = np.stack([r.voltage for r in results])
+            activity = (int(np.count_nonzero(expected[i])), int(np.count_nonzero(got)))
+        else:
+            got = np.stack([r.layers[i] for r in results])
+            activity = (int(expected[i].sum()), int(got.sum()))
+        rows.append((float((expected[i] == got).mean()), *activity, bool(np.array_equal(expected[i], got))))
     return rows, results
 
 
@@ -127,7 +136,8 @@ def run_verify(args: argparse.Namespace) -> int:
           f"training-side quantized model vs Lava (CPU, fixed_pt)")
     print("layer  type       neurons  spikes (train)  spikes (lava)  agreement")
     for i, (layer, (agreement, n_train, n_lava, _)) in enumerate(zip(spec.layers, rows), start=1):
-        print(f"{i:<6} {layer.type:<10} {layer.num_neurons:<8} {n_train:<15} {n_lava:<14} {100 * agreement:.4f} %")
+        kind = layer.type if layer.neuron.spiking else "voltage"  # activity: non-zero voltages
+        print(f"{i:<6} {kind:<10} {layer.num_neurons:<8} {n_train:<15} {n_lava:<14} {100 * agreement:.4f} %")
     exact = all(row[3] for row in rows)
     print("verdict: " + ("spike-exact (100 %)" if exact else "MISMATCH"))
     return 0 if exact else 1

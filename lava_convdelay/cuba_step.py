@@ -1,8 +1,11 @@
-"""One time step of SLAYER's CUBA-LIF neuron, for layers that must step time.
+"""The per-step autograd formulation of a recurrent CUBA-LIF layer (reference).
 
-SLAYER's ``cuba.Neuron`` integrates a whole sequence at once; a recurrent layer
-needs the state one step at a time. :class:`CubaStepper` reproduces its
-fixed-point forward exactly (the same integer arithmetic as
+The blocks run the fused loop of :mod:`lava_convdelay.cuba_recurrence`; this
+module keeps the straightforward formulation it replaced -- one autograd step
+at a time, read from a delay line -- as the reference the fused loop is
+tested against (same spikes, same gradients) and benchmarked against
+(bench/). :class:`CubaStepper` reproduces SLAYER's fixed-point forward
+exactly (the same integer arithmetic as
 ``slayer.neuron.dynamics.leaky_integrator._li_dynamics_fwd``, i.e. Loihi's)::
 
     u = trunc0(u * (4096 - iDecay) / 4096) + trunc0(4096 * x)
@@ -21,21 +24,6 @@ import torch
 from lava.lib.dl.slayer.neuron import cuba
 from lava.lib.dl.slayer.spike.spike import Spike
 from lava.lib.dl.slayer.utils import quantize
-
-
-def check_supported(neuron: cuba.Neuron) -> None:
-    """Reject neuron options the stepper does not implement (rather than ignore them)."""
-    problems = []
-    if not neuron.shared_param:
-        problems.append("shared_param=False (per-neuron decays)")
-    if neuron.requires_grad:
-        problems.append("requires_grad=True (learnable decays)")
-    if neuron.graded_spike:
-        problems.append("graded_spike=True")
-    if neuron.norm is not None:
-        problems.append("norm (use an explicit normalisation layer)")
-    if problems:
-        raise ValueError("unsupported CUBA neuron option(s) for delay blocks: " + ", ".join(problems))
 
 
 class CubaStepper:
@@ -81,3 +69,43 @@ class CubaStepper:
         if self.drop is not None:
             spikes = self.drop(spikes)
         return spikes
+
+
+class KernelDelayLine:
+    """Differentiable delay line: ``read()`` applies a ``[N, L]`` lag kernel
+    (column ``c`` = lag ``c + 1``) to the spikes pushed so far."""
+
+    def __init__(self, kernel: torch.Tensor, batch: int):
+        self.kernel = kernel
+        zeros = kernel.new_zeros(batch, kernel.shape[0])
+        # history[-k] holds s(t - k); pre-filled with silence before t = 0
+        self.history = [zeros] * kernel.shape[1]
+
+    def read(self) -> torch.Tensor:
+        lags = self.kernel.shape[1]
+        past = torch.stack(self.history[-1:-lags - 1:-1], dim=-1)  # [B, N, L], lag 1 first
+        return torch.einsum("bnl,nl->bn", past, self.kernel)
+
+    def push(self, spikes: torch.Tensor) -> None:
+        self.history.append(spikes)
+        del self.history[0]
+
+
+def stepwise_recurrence(block, z: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+    """What a delay-recurrent ``block`` computes from its input current ``z``
+    ``[B, N, T]``, one autograd step at a time: spikes ``[B, N, T]`` (unshifted,
+    before feed-forward dropout), ``mask`` ``[B, N]`` its recurrent dropout."""
+    batch, neurons, steps = z.shape
+    weight = block.recurrent_synapse.quantized()
+    if block.axonal_delay is None:
+        kernel = z.new_ones(neurons, 1)
+    else:
+        kernel = block.axonal_delay.kernel()[0].to(z.dtype)
+    line = KernelDelayLine(kernel, batch)
+    stepper = CubaStepper(block.neuron, batch, neurons, z.device, z.dtype)
+    spikes = []
+    for t in range(steps):
+        s = stepper.step(z[..., t] + block.recurrent_synapse.propagate(weight, line.read()))
+        line.push(s if mask is None else s * mask)
+        spikes.append(s)
+    return torch.stack(spikes, dim=-1)

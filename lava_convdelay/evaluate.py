@@ -13,13 +13,14 @@ All use the same decision rule (:mod:`lava_convdelay.readout`).
 from __future__ import annotations
 
 import copy
+import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
 import torch
 from torch.utils.data import DataLoader, Subset
 
-from lava_convdelay.readout import decide
+from lava_convdelay.readout import decide, to_voltage_units
 from netx_export.description import NetworkSpec
 
 
@@ -44,16 +45,27 @@ def model_predictions(model, dataset, batch_size: int = 64, sigma: float | None 
     out = []
     with torch.no_grad():
         for x, _ in _batches(dataset, batch_size):
-            out.append(decide(model(x.to(device))))
+            output = model(x.to(device))
+            if model.readout == "voltage_sum":
+                output = to_voltage_units(output)
+            out.append(decide(output, model.readout))
     return np.concatenate(out)
 
 
 def fixed_predictions(spec: NetworkSpec, dataset, batch_size: int = 256) -> np.ndarray:
     """Predictions of the exported network on the fixed-point simulator."""
-    from sim.fixed_point import simulate
-    out = []
+    from sim.fixed_point import V_MAX, simulate
+    voltage = spec.readout == "voltage_sum"
+    out, saturated = [], 0
     for x, _ in _batches(dataset, batch_size):
-        out.append(decide(simulate(spec, x.numpy()).output.astype(np.float32)))
+        result = simulate(spec, x.numpy(), record_voltage=voltage)
+        out.append(decide(result.voltage if voltage else result.output, spec.readout))
+        if voltage:
+            saturated += int((np.abs(result.voltage) >= V_MAX).any(axis=(1, 2)).sum())
+    if saturated:
+        warnings.warn(f"{spec.source}: the readout voltage reached the 24-bit limit (+-{V_MAX}) on "
+                      f"{saturated} sample(s); there Lava and Loihi saturate where training did not, "
+                      f"so their decisions can differ from the quantized model's", stacklevel=2)
     return np.concatenate(out)
 
 
@@ -61,8 +73,9 @@ def lava_predictions(spec: NetworkSpec, dataset, progress: bool = True) -> np.nd
     """Predictions of the exported network on the Lava CPU simulator."""
     from sim.lava_runner import LavaRunner
     x = torch.stack([dataset[i][0] for i in range(len(dataset))]).numpy()
-    results = LavaRunner(spec).run_many(x, progress=progress)
-    return decide(np.stack([r.output for r in results]).astype(np.float32))
+    voltage = spec.readout == "voltage_sum"
+    results = LavaRunner(spec).run_many(x, record_voltage=voltage, progress=progress)
+    return decide(np.stack([r.voltage if voltage else r.output for r in results]), spec.readout)
 
 
 def evaluate(dataset, model=None, spec: NetworkSpec | None = None,

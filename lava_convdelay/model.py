@@ -10,10 +10,13 @@ The config is JSON-compatible (stored in checkpoints, readable by
          "max_delay": 30, "delay_init": [10, 30], "learn_delays": true},
         {"type": "delay_rec", "neurons": 256, "max_delay": 30},
         {"type": "rec", "neurons": 256},          # plain recurrence (SLAYER Recurrent)
-        {"type": "dense", "neurons": 20}]}        # SLAYER Dense (optional "delay": true)
+        {"type": "dense", "neurons": 20},         # SLAYER Dense (optional "delay": true)
+        {"type": "affine", "neurons": 20}]}       # non-spiking readout (last layer only)
 
 Layer keys other than ``type`` and ``neurons`` are passed to the block; a layer
-may override ``neuron`` parameters with its own ``"neuron"`` dict.
+may override ``neuron`` parameters with its own ``"neuron"`` dict. The output
+layer's kind sets the decision rule (:mod:`lava_convdelay.readout`): an
+``affine`` output is read by its voltage, a spiking one by its spike counts.
 """
 from __future__ import annotations
 
@@ -22,10 +25,10 @@ import copy
 import torch
 from lava.lib.dl import slayer
 
-from lava_convdelay.block.cuba import ConvDelayRecurrent, DelayRecurrent
+from lava_convdelay.block.cuba import Affine, ConvDelayRecurrent, DelayRecurrent
 from lava_convdelay.errors import UserError
 
-LAYER_TYPES = ("conv_delay_rec", "delay_rec", "rec", "dense")
+LAYER_TYPES = ("conv_delay_rec", "delay_rec", "rec", "dense", "affine")
 
 
 class ConfigError(UserError):
@@ -54,6 +57,8 @@ def _build_block(index: int, layer: dict, in_neurons: int, neuron: dict) -> torc
             return DelayRecurrent(params, in_neurons, out_neurons, **layer)
         if kind == "rec":
             return DelayRecurrent(params, in_neurons, out_neurons, delays=False, **layer)
+        if kind == "affine":
+            return Affine(params, in_neurons, out_neurons, **layer)
         block = slayer.block.cuba.Dense(params, in_neurons, out_neurons, **layer)
         if block.delay is not None:  # SLAYER sizes feed-forward delays on first use
             block.delay(torch.zeros(1, out_neurons, 1))
@@ -80,6 +85,9 @@ class SpikingNetwork(torch.nn.Module):
         neuron = dict(config.get("neuron", {}))
         blocks, size = [], config["input_size"]
         for i, layer in enumerate(config["layers"], start=1):
+            if layer.get("type") == "affine" and i < len(config["layers"]):
+                raise ConfigError(f"layer {i} (affine): a non-spiking layer can only be the output layer "
+                                  f"(it sends no spikes on)")
             blocks.append(_build_block(i, layer, size, neuron))
             size = layer["neurons"]
         if not blocks:
@@ -87,12 +95,18 @@ class SpikingNetwork(torch.nn.Module):
         self.blocks = torch.nn.ModuleList(blocks)
 
     def forward(self, x: torch.Tensor, all_layers: bool = False):
-        """Output spikes ``[B, N_out, T]``, or every layer's spikes if ``all_layers``."""
+        """Output ``[B, N_out, T]`` (spikes, or an ``affine`` output's voltage),
+        or every layer's output if ``all_layers``."""
         outputs = []
         for block in self.blocks:
             x = block(x)
             outputs.append(x)
         return outputs if all_layers else x
+
+    @property
+    def readout(self) -> str:
+        """The decision rule its output layer implies (:data:`lava_convdelay.readout.READOUTS`)."""
+        return "voltage_sum" if isinstance(self.blocks[-1], Affine) else "spike_count"
 
     def delay_blocks(self):
         return [b for b in self.blocks if getattr(b, "axonal_delay", None) is not None]

@@ -48,10 +48,17 @@ def plot_delays(model, path: Path) -> Path | None:
     return _save(fig, path)
 
 
-def plot_raster(layers: list[torch.Tensor], path: Path, title: str = "") -> Path:
+def plot_raster(layers: list[torch.Tensor], path: Path, title: str = "",
+                voltage: torch.Tensor | None = None) -> Path:
     """Spike raster, one panel per layer; ``layers`` are ``[neurons, time]``,
-    the first being the input."""
-    fig, axes = plt.subplots(len(layers), 1, figsize=(8, 1.8 * len(layers)), sharex=True, squeeze=False)
+    the first being the input; ``voltage`` ``[neurons, time]`` (a non-spiking
+    output layer, SLAYER units) adds a panel of its traces."""
+    panels = len(layers) + (voltage is not None)
+    fig, axes = plt.subplots(panels, 1, figsize=(8, 1.8 * panels), sharex=True, squeeze=False)
+    if voltage is not None:
+        ax = axes[-1, 0]
+        ax.plot(voltage.T.numpy(), linewidth=0.8)
+        ax.set_ylabel(f"layer {len(layers)}\nvoltage")
     for i, (ax, spikes) in enumerate(zip(axes[:, 0], layers)):
         neuron, step = torch.nonzero(torch.as_tensor(spikes), as_tuple=True)
         ax.scatter(step.numpy(), neuron.numpy(), s=1, marker="|", color="k")
@@ -96,7 +103,8 @@ def plot_run(out: Path, model, test_set, history: list[dict]) -> list[Path]:
     x, label = test_set[0]
     model.eval()
     with torch.no_grad():
-        layers = model(x[None], all_layers=True)
-    written.append(plot_raster([x] + [s[0].cpu() for s in layers], plots / "raster.png",
-                               title=f"test sample 0 (label {int(label)})"))
+        layers = [s[0].cpu() for s in model(x[None], all_layers=True)]
+    voltage = layers.pop() if model.readout == "voltage_sum" else None
+    written.append(plot_raster([x] + layers, plots / "raster.png",
+                               title=f"test sample 0 (label {int(label)})", voltage=voltage))
     return written

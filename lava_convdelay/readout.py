@@ -1,25 +1,47 @@
-"""The readout: spike counts of the output layer, one rule everywhere.
+"""The readout: how the output layer's activity decides the class, one rule everywhere.
 
-The class is the output neuron with the most spikes, ties going to the lowest
-index (``argmax``'s first maximum). Spike counts are what Lava and Loihi 2 give
-back from the exported file, so float, quantized, fixed-point and Lava
-accuracies all use :func:`decide` on ``[batch, classes, time]`` spikes.
+The output layer is of one of two kinds, each with one decision rule:
+
+- **spiking** (SLAYER ``cuba.Dense``): ``"spike_count"``, the neuron with the
+  most spikes over the sample;
+- **non-spiking** (:class:`lava_convdelay.block.cuba.Affine`, a CUBA neuron
+  whose threshold is out of reach): ``"voltage_sum"``, the neuron with the
+  largest voltage summed over the sample's steps, in Loihi's integer units
+  (1/4096 of a SLAYER unit), i.e. the largest mean membrane potential, as
+  DelRec, DCLS and Cramer et al. read their networks.
+
+Ties go to the lowest index (``argmax``'s first maximum). Spikes and integer
+voltages are what Lava and Loihi 2 give back from the exported file, and the
+training side's voltages are exact multiples of 1/4096, so float, quantized,
+fixed-point and Lava accuracies all use :func:`decide` on the same integers.
 """
 from __future__ import annotations
 
 import numpy as np
 import torch
 
+READOUTS = ("spike_count", "voltage_sum")
+#: Loihi's voltage unit: SLAYER's fixed-point neurons keep states in 1/4096 steps.
+VOLTAGE_UNITS = 4096
 
-def spike_counts(spikes):
-    """``[batch, classes, time]`` spikes -> ``[batch, classes]`` counts."""
-    return spikes.sum(-1)
+
+def to_voltage_units(voltage: torch.Tensor) -> torch.Tensor:
+    """Training-side voltage (SLAYER units) -> int64 Loihi units (exact)."""
+    return torch.round(voltage.detach() * VOLTAGE_UNITS).to(torch.int64)
 
 
-def decide(spikes) -> np.ndarray:
+def scores(output, readout: str) -> np.ndarray:
+    """``[batch, classes, time]`` output -> ``[batch, classes]`` int64 scores:
+    spike counts of 0/1 spikes, or sums of integer voltages (Loihi units)."""
+    if readout not in READOUTS:
+        raise ValueError(f"unknown readout {readout!r} (known: {', '.join(READOUTS)})")
+    output = output.detach().cpu().numpy() if torch.is_tensor(output) else np.asarray(output)
+    return output.astype(np.int64).sum(-1)
+
+
+def decide(output, readout: str = "spike_count") -> np.ndarray:
     """Predicted class per sample, ``[batch]`` int64 (first maximum wins)."""
-    counts = spike_counts(torch.as_tensor(np.asarray(spikes) if not torch.is_tensor(spikes) else spikes))
-    return counts.argmax(-1).cpu().numpy().astype(np.int64)
+    return scores(output, readout).argmax(-1).astype(np.int64)
 
 
 def rate_loss(spikes: torch.Tensor, labels: torch.Tensor,
@@ -38,7 +60,13 @@ def rate_loss(spikes: torch.Tensor, labels: torch.Tensor,
 def count_ce_loss(spikes: torch.Tensor, labels: torch.Tensor, scale: float = 0.2) -> torch.Tensor:
     """Cross-entropy on ``scale`` x output spike counts (logits = scaled counts).
 
-    The same quantity :func:`decide` takes the argmax of, so training pushes the
-    labelled neuron's count above the others' rather than towards a fixed rate.
+    The same quantity ``"spike_count"`` takes the argmax of, so training pushes
+    the labelled neuron's count above the others' rather than towards a fixed rate.
     """
-    return torch.nn.functional.cross_entropy(spike_counts(spikes) * scale, labels)
+    return torch.nn.functional.cross_entropy(spikes.sum(-1) * scale, labels)
+
+
+def voltage_ce_loss(voltage: torch.Tensor, labels: torch.Tensor, scale: float = 1.0) -> torch.Tensor:
+    """Cross-entropy on ``scale`` x the output voltage's mean over time (SLAYER
+    units): the quantity ``"voltage_sum"`` takes the argmax of, up to a factor."""
+    return torch.nn.functional.cross_entropy(voltage.mean(-1) * scale, labels)

@@ -4,7 +4,8 @@ Both map the delayed presynaptic signal of one step, ``[batch, N]``, to the
 recurrent current ``[batch, N]``, with weights passed through ``pre_hook_fx``
 (SLAYER's 8-bit quantizer in the blocks) once per forward pass via
 :meth:`quantized`. Both can express themselves as a dense matrix
-(:meth:`dense_matrix`), which is what export and the simulators use.
+(:meth:`dense_matrix`), which is what export, the simulators and the blocks'
+time loop (:mod:`lava_convdelay.cuba_recurrence`) use.
 
 Neuron order for the convolution: ``N = channels * positions`` and neuron
 ``n = c * positions + f`` (channel-major, as ``x.view(B, C, F)``).

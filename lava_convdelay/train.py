@@ -34,10 +34,11 @@ from lava_convdelay.delays import SigmaSchedule
 from lava_convdelay.errors import UserError
 from lava_convdelay.model import SpikingNetwork
 from lava_convdelay.evaluate import model_predictions
-from lava_convdelay.readout import count_ce_loss, rate_loss
+from lava_convdelay.readout import count_ce_loss, rate_loss, voltage_ce_loss
 
 # The recipe of configs/*.json (README, "The shipped configs"); true_rate and
-# false_rate are used by the "rate" loss only.
+# false_rate are used by the "rate" loss only; loss "auto" is the output
+# layer's own: voltage_ce for an affine (voltage) readout, count_ce for spikes.
 DEFAULT_TRAIN = {
     "epochs": 20,
     "batch_size": 16,
@@ -47,7 +48,7 @@ DEFAULT_TRAIN = {
     "sigma_init": 10.0,
     "sigma_decay": 0.95,
     "sigma_reference_epochs": 100,
-    "loss": "count_ce",
+    "loss": "auto",
     "ce_scale": 0.5,
     "true_rate": 0.2,
     "false_rate": 0.03,
@@ -83,11 +84,14 @@ TRAIN_BOUNDS = {
 }
 
 
-# train.loss -> loss(output spikes, labels, train config)
+# train.loss -> loss(model output, labels, train config)
 LOSSES = {
     "rate": lambda spikes, labels, cfg: rate_loss(spikes, labels, cfg["true_rate"], cfg["false_rate"]),
     "count_ce": lambda spikes, labels, cfg: count_ce_loss(spikes, labels, cfg["ce_scale"]),
+    "voltage_ce": lambda voltage, labels, cfg: voltage_ce_loss(voltage, labels, cfg["ce_scale"]),
 }
+# the readout (lava_convdelay.readout) each loss trains
+LOSS_READOUT = {"rate": "spike_count", "count_ce": "spike_count", "voltage_ce": "voltage_sum"}
 
 
 class TrainConfigError(UserError):
@@ -118,13 +122,27 @@ def normalise_config(config: dict, where: str = "config") -> dict:
         raise TrainConfigError(f"{where}: unknown train key(s) {sorted(unknown)}; known: {sorted(DEFAULT_TRAIN)}")
     config["train"] = {**DEFAULT_TRAIN, **config.get("train", {})}
     loss = config["train"]["loss"]
-    if not isinstance(loss, str) or loss not in LOSSES:  # a JSON list or dict is unhashable
-        raise TrainConfigError(f"{where}: train.loss must be one of {tuple(LOSSES)}, got {loss!r}")
+    if not isinstance(loss, str) or loss not in ("auto", *LOSSES):  # a JSON list or dict is unhashable
+        raise TrainConfigError(f"{where}: train.loss must be one of {('auto', *LOSSES)}, got {loss!r}")
+    readout = _readout_of(config["model"])
+    if loss == "auto":
+        config["train"]["loss"] = loss = "voltage_ce" if readout == "voltage_sum" else "count_ce"
+    if LOSS_READOUT[loss] != readout:
+        output = "an 'affine' (voltage)" if readout == "voltage_sum" else "a spiking"
+        raise TrainConfigError(f"{where}: train.loss '{loss}' trains a {LOSS_READOUT[loss]} readout but the "
+                               f"model has {output} output layer; use loss 'auto'")
     for key, bounds in TRAIN_BOUNDS.items():
         _check_number(config["train"][key], f"{where}: train.{key}", bounds)
     config.setdefault("seed", 0)
     config.setdefault("data", {"source": "generated"})
     return config
+
+
+def _readout_of(model: dict) -> str:
+    """The readout a model section's output layer implies (before building it)."""
+    layers = model.get("layers")
+    last = layers[-1] if isinstance(layers, list) and layers and isinstance(layers[-1], dict) else {}
+    return "voltage_sum" if last.get("type") == "affine" else "spike_count"
 
 
 def _check_number(value, name: str, bounds: Bounds) -> None:

@@ -16,6 +16,11 @@ STOCK_TYPES = ("dense", "dense_rec")
 #: Layer types this project adds (stored under /lava_convdelay_layer).
 EXTENSION_TYPES = ("delay_rec", "conv_rec")
 RECURRENT_TYPES = ("dense_rec", "delay_rec", "conv_rec")
+#: Largest threshold mantissa of a neuron that can fire: Lava / Loihi fire where
+#: v > vThMant << 6, and v saturates at 2**23 - 1, so from 2**17 on never.
+VTH_SPIKING_MAX = (1 << 17) - 1
+#: What a non-spiking layer stores (as lava-dl's ``cuba.Affine.export_hdf5``).
+VTH_NON_SPIKING = (1 << 18) - 1
 
 
 @dataclass(frozen=True, eq=False)
@@ -25,6 +30,11 @@ class CubaParams:
     i_decay: int
     v_decay: int
     vth_mant: int
+
+    @property
+    def spiking(self) -> bool:
+        """False for a threshold out of the 24-bit voltage's reach (a readout)."""
+        return self.vth_mant <= VTH_SPIKING_MAX
 
 
 @dataclass(frozen=True, eq=False)
@@ -93,3 +103,9 @@ class NetworkSpec:
     @property
     def output_size(self) -> int:
         return self.layers[-1].num_neurons
+
+    @property
+    def readout(self) -> str:
+        """The decision rule (:mod:`lava_convdelay.readout`): by the voltage of a
+        non-spiking output layer, else by spike counts."""
+        return "spike_count" if self.layers[-1].neuron.spiking else "voltage_sum"

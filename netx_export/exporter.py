@@ -1,8 +1,10 @@
 """Quantize trained blocks into a :class:`NetworkSpec` and write it.
 
-Supported blocks: SLAYER's ``cuba.Dense`` (with or without ``delay=True``) and
-``cuba.Recurrent`` (without feed-forward delay), and this project's
-``DelayRecurrent`` / ``ConvDelayRecurrent``. Weights become Loihi's 8-bit
+Supported blocks: SLAYER's ``cuba.Dense`` (with or without ``delay=True``),
+``cuba.Recurrent`` (without feed-forward delay) and ``cuba.Affine`` (the
+non-spiking readout, written as a ``dense`` layer whose threshold is out of
+reach, as lava-dl writes it), and this project's ``DelayRecurrent`` /
+``ConvDelayRecurrent``. Weights become Loihi's 8-bit
 values (SLAYER's ``quantize_8bit``: step 2/64, range [-256, 254]/64), decays
 12-bit, recurrent delays integers via :func:`lava_convdelay.delays.round_delays`.
 
@@ -24,7 +26,7 @@ from lava_convdelay.block.cuba import AbstractDelayRecurrent, ConvDelayRecurrent
 from lava_convdelay.delays import LOIHI2_MAX_DELAY, round_delays
 from lava_convdelay.errors import DelayRangeError
 from lava_convdelay.recurrent_synapse import conv_to_dense
-from netx_export.description import ConvRecurrence, CubaParams, LayerSpec, NetworkSpec
+from netx_export.description import VTH_NON_SPIKING, ConvRecurrence, CubaParams, LayerSpec, NetworkSpec
 from netx_export.errors import QuantizationError, UnsupportedLayerError
 from netx_export.writer import write_network
 
@@ -141,6 +143,14 @@ def block_to_layer(block: torch.nn.Module, where: str, clamp: bool = False,
             weight_rec=_quantize(block.recurrent_synapse.weight.reshape(n, n),
                                  where + " recurrent weight", clamp, report),
         )
+    if isinstance(block, slayer.block.cuba.Affine):
+        n = block.synapse.out_channels
+        neuron = _neuron(block.neuron, where)
+        return LayerSpec(
+            "dense",
+            _quantize(block.synapse.weight.reshape(n, -1), where + " weight", clamp, report),
+            CubaParams(neuron.i_decay, neuron.v_decay, VTH_NON_SPIKING),
+        )
     if isinstance(block, slayer.block.cuba.Dense):
         n = block.synapse.out_channels
         return LayerSpec(
@@ -151,8 +161,8 @@ def block_to_layer(block: torch.nn.Module, where: str, clamp: bool = False,
         )
     raise UnsupportedLayerError(
         f"{where}: block type {type(block).__module__}.{type(block).__name__} is not supported "
-        f"(supported: slayer cuba.Dense, cuba.Recurrent, lava_convdelay DelayRecurrent, "
-        f"ConvDelayRecurrent)"
+        f"(supported: slayer cuba.Dense, cuba.Recurrent, cuba.Affine, lava_convdelay DelayRecurrent, "
+        f"ConvDelayRecurrent, Affine)"
     )
 
 
@@ -163,6 +173,10 @@ def blocks_to_spec(blocks, clamp: bool = False, source: str = "<memory>") -> tup
               for i, b in enumerate(blocks)]
     if not layers:
         raise UnsupportedLayerError(f"{source}: no blocks to export")
+    for i, layer in enumerate(layers[:-1], start=1):
+        if not layer.neuron.spiking:
+            raise UnsupportedLayerError(f"{source}: layer {i} is non-spiking (cuba.Affine) but not the output "
+                                        f"layer; it would send no spikes on")
     for i, (prev, layer) in enumerate(zip(layers, layers[1:]), start=2):
         if layer.in_features != prev.num_neurons:
             raise UnsupportedLayerError(

@@ -17,7 +17,7 @@ import torch
 from lava_convdelay.delays import LOIHI2_MAX_DELAY
 from lava_convdelay.recurrent_synapse import conv_to_dense
 from netx_export.description import (
-    EXTENSION_TYPES, STOCK_TYPES, ConvRecurrence, CubaParams, LayerSpec, NetworkSpec,
+    EXTENSION_TYPES, STOCK_TYPES, VTH_NON_SPIKING, ConvRecurrence, CubaParams, LayerSpec, NetworkSpec,
 )
 from netx_export.errors import NetworkFormatError, UnsupportedLayerError
 from netx_export.writer import EXTENSION_ROOT, STOCK_ROOT
@@ -115,7 +115,7 @@ def _neuron(layer: _Layer) -> CubaParams:
     return CubaParams(
         i_decay=layer.integer("neuron/iDecay", 0, 4096),
         v_decay=layer.integer("neuron/vDecay", 0, 4096),
-        vth_mant=layer.integer("neuron/vThMant", 1, (1 << 17) - 1),
+        vth_mant=layer.integer("neuron/vThMant", 1, VTH_NON_SPIKING),
     )
 
 
@@ -199,6 +199,11 @@ def read_network(path: str | os.PathLike) -> NetworkSpec:
             in_features = parsed.num_neurons
         if not spec.layers:
             raise NetworkFormatError(f"{path}: the network has no layers besides the input")
+        for i, layer in enumerate(spec.layers[:-1], start=1):
+            if not layer.neuron.spiking:
+                raise UnsupportedLayerError(
+                    f"{path}: layer {i}: vThMant={layer.neuron.vth_mant} is out of the voltage's reach, so the "
+                    f"layer never spikes; only the output layer may be non-spiking (a readout)")
         if roots[0] == STOCK_ROOT and spec.uses_extension:
             raise NetworkFormatError(
                 f"{path}: extension layer types must be stored under /{EXTENSION_ROOT}, "

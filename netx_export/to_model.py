@@ -14,6 +14,9 @@ from netx_export.description import LayerSpec, NetworkSpec
 
 
 def _neuron(layer: LayerSpec) -> dict:
+    if not layer.neuron.spiking:  # the readout's threshold is not used
+        return {"threshold": 1.0, "current_decay": layer.neuron.i_decay / 4096,
+                "voltage_decay": layer.neuron.v_decay / 4096}
     return {"threshold": layer.neuron.vth_mant / 64,
             "current_decay": layer.neuron.i_decay / 4096,
             "voltage_decay": layer.neuron.v_decay / 4096}
@@ -21,6 +24,8 @@ def _neuron(layer: LayerSpec) -> dict:
 
 def _layer_config(layer: LayerSpec) -> dict:
     config = {"neurons": layer.num_neurons, "neuron": _neuron(layer)}
+    if not layer.neuron.spiking:
+        return {"type": "affine", **config}
     if layer.type == "dense":
         return {"type": "dense", "delay": layer.delay is not None, **config}
     if layer.type == "dense_rec":

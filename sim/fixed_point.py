@@ -21,6 +21,8 @@ from netx_export.description import LayerSpec, NetworkSpec
 from sim.errors import InputSpikesError, InvalidSpecError
 
 _UV_HALF = 1 << 23  # Lava's 24-bit u/v registers
+#: The largest voltage magnitude: Lava saturates v at +-(2**23 - 1).
+V_MAX = _UV_HALF - 1
 
 
 @dataclass

@@ -48,7 +48,9 @@ from lava.utils.weightutils import SignMode, clip_weights, determine_sign_mode, 
 from lava.utils.weightutils import optimize_weight_bits as lava_optimize_weight_bits
 from scipy.sparse import csr_matrix
 
-from netx_export.description import EXTENSION_TYPES, RECURRENT_TYPES, STOCK_TYPES, LayerSpec, NetworkSpec
+from netx_export.description import (
+    EXTENSION_TYPES, RECURRENT_TYPES, STOCK_TYPES, VTH_NON_SPIKING, LayerSpec, NetworkSpec,
+)
 from sim.errors import InvalidSpecError, UnsupportedLayerError
 
 #: Layer types this builder maps onto Lava processes.
@@ -56,7 +58,6 @@ KNOWN_TYPES = STOCK_TYPES + EXTENSION_TYPES
 #: Loihi 2 / Lava delay limit used by NetX (DelayDense clamps above it).
 MAX_DELAY = 62
 WEIGHT_MIN, WEIGHT_MAX = -256, 254
-VTH_MAX = (1 << 17) - 1
 
 #: ``delayed_synapse`` choices: the process of a delayed recurrent synapse.
 DELAYED_SYNAPSES = ("sparse", "dense")
@@ -204,7 +205,7 @@ def validate_layer(layer: LayerSpec, where: str, in_features: int) -> LayerSpec:
     neuron = layer.neuron
     i_decay = _check_int(neuron.i_decay, "iDecay", where, 0, 4096)
     _check_int(neuron.v_decay, "vDecay", where, 0, 4096)
-    _check_int(neuron.vth_mant, "vThMant", where, 1, VTH_MAX)
+    _check_int(neuron.vth_mant, "vThMant", where, 1, VTH_NON_SPIKING)
     if i_decay == 0:
         # Lava's LIF decays u by (du + 1) / 4096 and du is a 12-bit unsigned field
         raise UnsupportedLayerError(f"{where}: iDecay = 0 (no current decay) cannot be expressed by "
@@ -269,6 +270,9 @@ def validate_spec(spec: NetworkSpec) -> NetworkSpec:
     layers = []
     for i, layer in enumerate(spec.layers, start=1):
         checked = validate_layer(layer, _where(spec, i, layer), in_features)
+        if i < len(spec.layers) and not checked.neuron.spiking:
+            raise UnsupportedLayerError(f"{_where(spec, i, layer)}: vThMant={layer.neuron.vth_mant} never "
+                                        f"spikes; only the output layer may be non-spiking")
         layers.append(checked)
         in_features = checked.num_neurons
     return NetworkSpec(input_size=int(spec.input_size), layers=layers, source=spec.source)

@@ -174,3 +174,44 @@ def test_unreadable_files(tmp_path):
     truncated.write_bytes(good.read_bytes()[: good.stat().st_size // 2])
     with pytest.raises(NetworkFormatError):
         read_network(truncated)
+
+
+def test_voltage_readout_is_written_as_lava_dl_writes_an_affine_block(tmp_path):
+    """Our Affine readout and SLAYER's own cuba.Affine.export_hdf5 give the same
+    datasets (a 'dense' layer with vThMant 2**18 - 1, out of the voltage's
+    reach); our reader takes both as the voltage readout."""
+    from lava_convdelay.block.cuba import Affine
+
+    torch.manual_seed(2)
+    readout = Affine(dict(NEURON), 8, 3, weight_scale=3)
+    with h5py.File(tmp_path / "slayer.h5", "w") as f:
+        f.create_group("layer/0").create_dataset("type", (1,), "S10", [b"input"])
+        f["layer/0"].create_dataset("shape", data=np.array([8]))
+        slayer.block.cuba.Affine.export_hdf5(readout, f.create_group("layer/1"))
+    export_blocks([readout], tmp_path / "ours.h5")
+    theirs, _ = datasets(tmp_path / "slayer.h5")
+    ours, _ = datasets(tmp_path / "ours.h5")
+    for key in ("weight", "neuron/vThMant", "neuron/iDecay", "neuron/vDecay", "type", "shape"):
+        np.testing.assert_array_equal(ours["layer/1/" + key][0], theirs["layer/1/" + key][0], err_msg=key)
+    assert ours["layer/1/neuron/vThMant"][0] == (1 << 18) - 1
+    for path in (tmp_path / "slayer.h5", tmp_path / "ours.h5"):
+        spec = read_network(path)
+        assert spec.readout == "voltage_sum" and not spec.layers[0].neuron.spiking
+
+
+def test_a_non_spiking_layer_must_be_the_output(tmp_path):
+    from lava_convdelay.block.cuba import Affine
+    from lava_convdelay.model import ConfigError, SpikingNetwork
+
+    hidden = [Affine(dict(NEURON), 4, 6), slayer.block.cuba.Dense(dict(NEURON), 6, 2)]
+    with pytest.raises(UnsupportedLayerError, match="layer 1 is non-spiking .* not the output"):
+        blocks_to_spec(hidden)
+    with pytest.raises(ConfigError, match=r"layer 1 \(affine\): a non-spiking layer can only be the output"):
+        SpikingNetwork({"input_size": 4, "layers": [{"type": "affine", "neurons": 6},
+                                                     {"type": "dense", "neurons": 2}]})
+    path = tmp_path / "net.h5"
+    export_blocks(mixed_blocks(), path)
+    with h5py.File(path, "a") as f:
+        f["lava_convdelay_layer/2/neuron/vThMant"][()] = (1 << 18) - 1
+    with pytest.raises(UnsupportedLayerError, match=r"layer 2: vThMant=262143 .* never spikes"):
+        read_network(path)

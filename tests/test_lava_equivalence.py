@@ -6,6 +6,7 @@ import torch
 from lava.lib.dl import slayer
 
 from lava_convdelay.model import SpikingNetwork
+from lava_convdelay.readout import to_voltage_units
 from lava_convdelay.train import normalise_config, train
 from netx_export.exporter import blocks_to_spec, export_blocks
 from sim.fixed_point import simulate
@@ -21,6 +22,10 @@ STACKS = {
         {"type": "delay_rec", "neurons": 12, "max_delay": 20, "weight_scale": 3},
         {"type": "rec", "neurons": 8, "weight_scale": 3},
         {"type": "dense", "neurons": 5, "weight_scale": 3}],
+    "conv, voltage readout": [
+        {"type": "conv_delay_rec", "neurons": 16, "kernel_size": 3, "max_delay": 20, "weight_scale": 3},
+        {"type": "affine", "neurons": 5, "weight_scale": 3,
+         "neuron": {"current_decay": 0.5, "voltage_decay": 0.0}}],
     "conv k5 c3, conv k7": [
         {"type": "conv_delay_rec", "neurons": 18, "kernel_size": 5, "channels": 3, "max_delay": 30,
          "weight_scale": 3},
@@ -31,18 +36,28 @@ STACKS = {
 
 
 def _compare(model, x, runner_input=None):
-    """Lava vs training side vs fixed point, every layer, every step."""
+    """Lava vs training side vs fixed point, every layer, every step (a
+    non-spiking output layer: its integer voltage at every step, and no spike)."""
     with torch.no_grad():
-        expected = [s.numpy().astype(np.uint8) for s in model(x, all_layers=True)]
+        outputs = model(x, all_layers=True)
+    expected = [s.numpy().astype(np.uint8) for s in outputs]
+    voltage = None
+    if model.readout == "voltage_sum":
+        voltage = to_voltage_units(outputs[-1]).numpy()
+        expected[-1] = np.zeros_like(expected[-1])  # it never fires
+        assert np.count_nonzero(voltage) > 0.5 * voltage.size, "readout silent: weak test"
     spec, _ = blocks_to_spec(list(model.blocks))
     lava = LavaRunner(spec).run_many(x.numpy(), record_layers=True, record_voltage=True, progress=False)
     fixed = simulate(spec, x.numpy(), record_layers=True, record_voltage=True)
     for b, result in enumerate(lava):
         for i, (got, want) in enumerate(zip(result.layers, expected), start=1):
-            assert want[b].sum() > 0, f"layer {i} silent: weak test"
+            assert want[b].sum() > 0 or (voltage is not None and i == len(expected)), \
+                f"layer {i} silent: weak test"
             np.testing.assert_array_equal(got, want[b], err_msg=f"sample {b}, layer {i}")
             np.testing.assert_array_equal(fixed.layers[i - 1][b], got, err_msg=f"fixed, sample {b}, layer {i}")
         np.testing.assert_array_equal(result.voltage, fixed.voltage[b])
+        if voltage is not None:
+            np.testing.assert_array_equal(result.voltage, voltage[b], err_msg=f"readout voltage, sample {b}")
     return lava
 
 

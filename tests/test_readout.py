@@ -47,7 +47,62 @@ def test_rate_loss_is_zero_at_target_rates():
 
 
 def test_unknown_loss_is_refused():
-    with pytest.raises(TrainConfigError, match=r"train.loss must be one of \('rate', 'count_ce'\), got 'mse'"):
+    with pytest.raises(TrainConfigError, match=r"train.loss must be one of \('auto', 'rate', 'count_ce', "
+                                               r"'voltage_ce'\), got 'mse'"):
         normalise_config({"model": {}, "train": {"loss": "mse"}}, "x.json")
     with pytest.raises(TrainConfigError, match=r"train.loss must be one of .*, got \['rate'\]"):
         normalise_config({"model": {}, "train": {"loss": ["rate"]}}, "x.json")
+
+
+def test_voltage_sum_decides_by_integer_voltage_sums_first_on_ties():
+    from lava_convdelay.readout import to_voltage_units
+    # SLAYER-unit voltages that are exact multiples of 1/4096, as the training side gives
+    v = torch.tensor([[[0.5, -0.25], [0.0, 0.5], [1.0, -0.75]],
+                      [[1 / 4096, 0.0], [0.0, 1 / 4096], [-2.0, 0.0]]])
+    units = to_voltage_units(v)
+    assert units.dtype == torch.int64
+    assert units[0].tolist() == [[2048, -1024], [0, 2048], [4096, -3072]]
+    # sums 1024, 2048, 1024 -> class 1; second sample ties 1, 1, -> class 0
+    assert decide(units, "voltage_sum").tolist() == [1, 0]
+    assert decide(units.numpy(), "voltage_sum").tolist() == [1, 0]
+    with pytest.raises(ValueError, match="unknown readout 'max'"):
+        decide(units, "max")
+
+
+def test_voltage_ce_loss_is_cross_entropy_of_the_scaled_mean_voltage():
+    from lava_convdelay.readout import voltage_ce_loss
+    v = torch.tensor([[[1.0, 3.0], [0.0, 0.0]]])  # means 2, 0
+    expected = -0.5 * 2 + math.log(math.exp(1.0) + 1.0)  # logits 1, 0 at scale 0.5; label 0
+    assert voltage_ce_loss(v, torch.tensor([0]), scale=0.5).item() == pytest.approx(expected, rel=1e-6)
+
+
+def test_the_loss_follows_the_output_layer():
+    spiking = {"layers": [{"type": "dense", "neurons": 3}]}
+    voltage = {"layers": [{"type": "affine", "neurons": 3}]}
+    assert normalise_config({"model": spiking})["train"]["loss"] == "count_ce"
+    assert normalise_config({"model": voltage})["train"]["loss"] == "voltage_ce"
+    with pytest.raises(TrainConfigError, match="x.json: train.loss 'count_ce' trains a spike_count readout "
+                                               "but the model has an 'affine'"):
+        normalise_config({"model": voltage, "train": {"loss": "count_ce"}}, "x.json")
+    with pytest.raises(TrainConfigError, match="train.loss 'voltage_ce' .* a spiking output layer"):
+        normalise_config({"model": spiking, "train": {"loss": "voltage_ce"}}, "x.json")
+
+
+def test_evaluate_warns_when_the_readout_voltage_saturates():
+    from lava_convdelay.evaluate import fixed_predictions
+    from lava_convdelay.model import SpikingNetwork
+    from netx_export.exporter import blocks_to_spec
+
+    model = SpikingNetwork({"input_size": 64, "layers": [
+        {"type": "affine", "neurons": 2, "neuron": {"threshold": 1.0, "current_decay": 0.01, "voltage_decay": 0.0}}]})
+    with torch.no_grad():
+        model.blocks[0].synapse.weight.fill_(3.9)
+    spec, _ = blocks_to_spec(list(model.blocks), source="sat.h5")
+    loud = [(torch.ones(64, 60), 0), (torch.zeros(64, 60), 1)]
+    with pytest.warns(UserWarning, match=r"sat.h5: the readout voltage reached the 24-bit limit .* on 1 sample"):
+        fixed_predictions(spec, loud)
+    quiet = [(torch.ones(64, 2), 0)]
+    import warnings
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        fixed_predictions(spec, quiet)

@@ -214,3 +214,41 @@ def test_cuda_matches_cpu(cls):
     block.set_sigma(0.0)
     with torch.no_grad():
         assert torch.equal(block(x.cuda()).cpu(), block.cpu()(x))
+
+
+@pytest.mark.parametrize("cls,sigma,dropout", [
+    (DelayRecurrent, 3.5, 0.0), (ConvDelayRecurrent, 3.5, 0.3), (ConvDelayRecurrent, 0.0, 0.0),
+    (DelayRecurrent, 0.0, 0.3),
+])
+def test_fused_loop_matches_stepwise_autograd(cls, sigma, dropout):
+    """The hand-written BPTT equals autograd through the per-step formulation
+    (cuba_step), for the input current, the recurrent weights and the delays."""
+    from lava_convdelay.cuba_step import stepwise_recurrence
+
+    torch.manual_seed(4)
+    block = cls(dict(NEURON, tau_grad=0.5, scale_grad=1.0), 10, 16, weight_scale=4, max_delay=12,
+                delay_init=(0, 12), rec_dropout=dropout).double().train()
+    block.set_sigma(sigma)
+    with torch.no_grad():  # fractional parts away from the triangle's kinks
+        block.axonal_delay.delay.copy_(torch.randint(0, 11, (16,)).double() + 0.3
+                                       + 0.4 * torch.rand(16).double())
+    x = random_input(6, 10, 70).double()
+    target = torch.randn(2, 16, 70, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
+    params = [block.input_synapse.weight, block.recurrent_synapse.weight if cls is ConvDelayRecurrent
+              else block.recurrent_synapse.synapse.weight, block.axonal_delay.delay]
+
+    torch.manual_seed(9)
+    fused = block(x)  # delay-shifted
+    grads = torch.autograd.grad((fused[..., 1:] * target[..., :-1]).sum(), params)
+    torch.manual_seed(9)  # the same recurrent dropout mask
+    mask = None
+    if dropout:
+        keep = 1 - dropout
+        mask = torch.bernoulli(torch.full((2, 16), keep)) / keep  # as the block draws it
+    reference = stepwise_recurrence(block, block.input_synapse(x), mask)
+    expected = torch.autograd.grad((reference[..., :-1] * target[..., :-1]).sum(), params)
+    assert reference.sum() > 0.05 * reference.numel()
+    assert torch.equal(fused[..., 1:], reference[..., :-1])
+    for got, want in zip(grads, expected):
+        assert want.abs().max() > 1e-3  # every parameter really gets a gradient
+        torch.testing.assert_close(got, want, rtol=1e-9, atol=1e-12)

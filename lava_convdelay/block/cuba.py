@@ -3,7 +3,8 @@
 A block composes, SLAYER style: an input synapse (``slayer`` ``synapse.Dense``),
 a recurrent synapse (:mod:`lava_convdelay.recurrent_synapse`, dense or conv),
 recurrent axonal delays (:class:`lava_convdelay.axonal_delay.RecurrentDelay`)
-and SLAYER's CUBA neuron stepped by :class:`lava_convdelay.cuba_step.CubaStepper`::
+and SLAYER's CUBA neuron, stepped through time by
+:func:`lava_convdelay.cuba_recurrence.recurrent_cuba`::
 
     z(t)   = W x(t)                                     (feed-forward, undelayed)
     I_i(t) = z_i(t) + sum_j R_ij * s_j(t - 1 - d_j)     (recurrent, delayed)
@@ -19,11 +20,12 @@ from __future__ import annotations
 import copy
 
 import torch
+from lava.lib.dl.slayer.block import cuba as slayer_block
 from lava.lib.dl.slayer.neuron import cuba as slayer_cuba
 from lava.lib.dl.slayer.synapse import layer as slayer_synapse
 
-from lava_convdelay.axonal_delay import PreviousStepLine, RecurrentDelay
-from lava_convdelay.cuba_step import CubaStepper, check_supported
+from lava_convdelay.axonal_delay import RecurrentDelay
+from lava_convdelay.cuba_recurrence import CubaConstants, check_supported, recurrent_cuba
 from lava_convdelay.recurrent_synapse import ConvRecurrentSynapse, DenseRecurrentSynapse
 
 
@@ -109,24 +111,17 @@ class AbstractDelayRecurrent(torch.nn.Module):
                 f"expected input [batch, {self.in_neurons}, time], got {tuple(x.shape)}"
             )
         z = self.input_synapse(x)
-        batch, neurons, steps = z.shape
-        weight = self.recurrent_synapse.quantized()
-        if self.axonal_delay is None:
-            line = PreviousStepLine(neurons, batch, z.device, z.dtype)
+        batch, neurons, _ = z.shape
+        if self.axonal_delay is None:  # d = 0: lag 1 only
+            kernel, one_hot = z.new_ones(neurons, 1), True
         else:
-            line = self.axonal_delay.line(batch, z.dtype)
+            kernel, one_hot = self.axonal_delay.kernel()
         mask = None
         if self.training and self.rec_dropout > 0:
             keep = 1.0 - self.rec_dropout
             mask = torch.bernoulli(torch.full((batch, neurons), keep, device=z.device)) / keep
-        stepper = CubaStepper(self.neuron, batch, neurons, z.device, z.dtype)
-        spikes = []
-        for t in range(steps):
-            current = z[..., t] + self.recurrent_synapse.propagate(weight, line.read())
-            s = stepper.step(current)
-            line.push(s if mask is None else s * mask)
-            spikes.append(s)
-        out = torch.stack(spikes, dim=-1)
+        out = recurrent_cuba(z, self.recurrent_synapse.dense_matrix(), kernel.to(z.dtype),
+                             CubaConstants.of(self.neuron), mask, one_hot)
         if self.training and self.dropout > 0:
             out = torch.nn.functional.dropout(out, self.dropout)
         if self.delay_shift:
@@ -161,3 +156,23 @@ class ConvDelayRecurrent(AbstractDelayRecurrent):
                  kernel_size: int = 3, channels: int = 1, weight_scale: float = 1, **kwargs):
         synapse = ConvRecurrentSynapse(out_neurons, channels, kernel_size, weight_scale)
         super().__init__(neuron_params, in_neurons, out_neurons, synapse, weight_scale, **kwargs)
+
+
+class Affine(slayer_block.Affine):
+    """The non-spiking readout: SLAYER's ``cuba.Affine`` (a CUBA neuron that
+    never fires), returning its voltage ``[B, N, T]`` in SLAYER units.
+
+    Shifted one step later like every other block, so that index ``t`` is the
+    voltage Lava's layer has after step ``t``; the decision rule reads it
+    (:mod:`lava_convdelay.readout`). Constructed like the stock block.
+    """
+
+    delay_shift = True
+
+    def __init__(self, neuron_params: dict, in_neurons: int, out_neurons: int, weight_scale: float = 1):
+        super().__init__(copy.deepcopy(neuron_params), in_neurons, out_neurons, weight_scale=weight_scale)
+        check_supported(self.neuron)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """``x`` ``[B, in_neurons, T]`` spikes -> ``[B, N, T]`` voltage."""
+        return torch.nn.functional.pad(super().forward(x)[..., :-1], (1, 0))
