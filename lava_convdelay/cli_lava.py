@@ -40,10 +40,9 @@ def save_npy(array: np.ndarray, path: Path) -> None:
         np.save(tmp, array)
 
 
-def output_spikes(results, input_path: Path) -> np.ndarray:
-    """The results' output spikes, uint8 ``[samples, N, T]``, or ``[N, T]`` if
-    the input file held one sample as ``[channels, T]``."""
-    output = np.stack([r.output for r in results]).astype(np.uint8)
+def per_input(output: np.ndarray, input_path: Path) -> np.ndarray:
+    """``[samples, N, T]`` outputs, or ``[N, T]`` if the input file held one
+    sample as ``[channels, T]``."""
     return output[0] if output.shape[0] == 1 and np.load(input_path, mmap_mode="r").ndim == 2 else output
 
 
@@ -52,7 +51,7 @@ def run_simulate(args: argparse.Namespace) -> int:
     runner = LavaRunner(args.network)
     spikes = load_spikes(args.input, runner.spec.input_size)
     results = runner.run_many(spikes, progress=len(spikes) > 1)
-    output = output_spikes(results, args.input)
+    output = per_input(np.stack([r.output for r in results]).astype(np.uint8), args.input)
     save_npy(output, args.output)
     counts = output.reshape(-1, *output.shape[-2:]).sum(-1)
     print(f"wrote {args.output}: output spikes {list(output.shape)}; spike counts per output neuron "
@@ -81,11 +80,14 @@ def run_deploy(args: argparse.Namespace) -> int:
         runner.preflight(spikes, period=args.period)
         print("dry run: the graph compiles and every chip-side process got a chip model; nothing ran")
         return 0
-    results = runner.run_many(spikes, period=args.period, progress=len(spikes) > 1)
-    output = output_spikes(results, args.input)
+    voltage = spec.readout == "voltage_sum"  # a non-spiking output layer: its voltage is the output
+    results = runner.run_many(spikes, record_voltage=voltage, period=args.period, progress=len(spikes) > 1)
+    output = per_input(np.stack([r.voltage if voltage else r.output.astype(np.uint8) for r in results]),
+                       args.input)
     save_npy(output, args.output)
     agreement = compare_with_exact(runner.spec, spikes, results)
-    print(f"wrote {args.output}: output spikes {list(output.shape)}; " + agreement.describe())
+    print(f"wrote {args.output}: output {'voltages' if voltage else 'spikes'} {list(output.shape)}; "
+          + agreement.describe())
     exposed = runner.last_plan.exposed
     if exposed.size:
         print(f"of the {exposed.size} sample(s) run after a sample still active at the resets, "
@@ -159,7 +161,8 @@ def add_parser(subparsers) -> None:
     deploy.add_argument("--backend", choices=("loihi2", "cpu"), default="loihi2",
                         help="loihi2, or cpu: the same graph and schedule on Lava's CPU simulator")
     deploy.add_argument("--input", type=Path, help="0/1 spikes .npy [channels, time] (or [samples, channels, time])")
-    deploy.add_argument("-o", "--output", type=Path, default=Path("output_spikes.npy"))
+    deploy.add_argument("-o", "--output", type=Path, default=Path("output_spikes.npy"),
+                        help="the output layer's spikes, or its integer voltages if it is a voltage readout")
     deploy.add_argument("--dry-run", action="store_true",
                         help="compile the graph, print every process's model and stop (error if a chip-side "
                              "process fell back to a CPU model)")

@@ -16,7 +16,14 @@ tutorials' ``utils.py``); backend-independent (the *what*)::
   (for finding the first layer that differs), otherwise only the output
   layer;
 - no Monitor: the output voltage is read by the backend's state probe
-  (:mod:`sim.hardware_backend`).
+  (:mod:`sim.hardware_backend`);
+- a non-spiking output layer (a voltage readout, ``vThMant = 2^18 - 1`` as
+  lava-dl exports ``cuba.Affine``) gets ``vth = 2^17 - 1``: Lava declares
+  the LIF threshold a 17-bit field (``vth ... precision=17``, "unsigned
+  17-bit integer (0 to 131071)", lava-nc ``proc/lif/models.py``), so that is
+  the largest the chip holds. It fires only where ``v > (2^17 - 1) << 6 =
+  2^23 - 64``, within 63 units of ``v``'s 24-bit saturation, where the
+  readout is already unreliable (``evaluate`` warns).
 
 The CPU fast path (:mod:`sim.lava_runner`) uses the same layers without
 adapters or ``LIFReset``.
@@ -29,7 +36,7 @@ import numpy as np
 from lava.proc.io.sink import RingBuffer as Sink
 from lava.proc.io.source import RingBuffer as Source
 
-from netx_export.description import NetworkSpec
+from netx_export.description import VTH_SPIKING_MAX, NetworkSpec
 from sim.adapters.process import InputAdapter, OutputAdapter
 from sim.lava_network import LavaNetwork, NeuronReset, build_network
 
@@ -53,7 +60,7 @@ def build_hardware_graph(spec: NetworkSpec, data: np.ndarray, reset: NeuronReset
                          record_layers: bool = False, delayed_synapse: str = "sparse") -> HardwareGraph:
     """The graph for input ``data`` ``[channels, steps]`` (all samples one after
     the other); sinks hold the last ``span`` steps."""
-    net = build_network(spec, reset, delayed_synapse)
+    net = build_network(spec, reset, delayed_synapse, max_vth=VTH_SPIKING_MAX)
     source = Source(data=data)
     source.name = "input_source"  # lava's io processes take no name
     adapter = InputAdapter(shape=(spec.input_size,), name="input_adapter")

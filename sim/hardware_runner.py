@@ -29,6 +29,7 @@ from typing import Callable
 import numpy as np
 from tqdm import tqdm
 
+from lava_convdelay.readout import decide
 from netx_export.description import NetworkSpec
 from netx_export.reader import read_network
 from sim.activation_range import describe_inputs, largest_inputs
@@ -86,24 +87,43 @@ def execute(compiled: Compiled, period: int, on_sample: Callable[[int, list, np.
 
 @dataclass
 class Agreement:
-    """``equal[k]``: sample ``k``'s output equals its result alone, every
-    column; ``entries``: the fraction of equal (neuron, column) entries."""
+    """Per sample against its exact result alone: ``equal[k]``: sample ``k``'s
+    output spikes (and voltage, where recorded) equal it in every column;
+    ``entries``: the fraction of equal entries of the readout's signal
+    (spikes, or the voltage of a non-spiking output layer); ``decisions``:
+    the fraction of equal decisions (``readout``)."""
 
     equal: np.ndarray
     entries: float
+    decisions: float
+    readout: str
 
     def describe(self) -> str:
         k = int(self.equal.sum())
-        return (f"output spikes equal to each sample's exact result alone in {k} of {self.equal.size} samples "
-                f"({100 * k / self.equal.size:.1f} %); {100 * self.entries:.4f} % of all output entries equal")
+        signal = "voltage" if self.readout == "voltage_sum" else "spike"
+        return (f"output equal to each sample's exact result alone in {k} of {self.equal.size} samples "
+                f"({100 * k / self.equal.size:.1f} %); {100 * self.entries:.4f} % of all output {signal} entries "
+                f"and {100 * self.decisions:.1f} % of the decisions ({self.readout}) equal")
 
 
 def compare_with_exact(spec: NetworkSpec, spikes: np.ndarray, results: list[SimResult]) -> Agreement:
-    """Each result's output against the sample run alone from rest (the
-    fixed-point simulator), over the result's columns."""
-    exact = simulate(spec, fit_columns(spikes, results[0].output.shape[-1])).output
+    """Each result against the sample run alone from rest (the fixed-point
+    simulator), over the result's columns. A voltage readout (non-spiking
+    output layer) needs the results' voltage."""
+    voltage = results[0].voltage is not None
+    if spec.readout == "voltage_sum" and not voltage:
+        raise ValueError(f"{spec.source}: the output layer is a voltage readout: record its voltage to compare")
+    exact = simulate(spec, fit_columns(spikes, results[0].output.shape[-1]), record_voltage=voltage)
     got = np.stack([r.output for r in results])
-    return Agreement((got == exact).all(axis=(1, 2)), float((got == exact).mean()))
+    equal = (got == exact.output).all(axis=(1, 2))
+    signal, reference = got, exact.output
+    if voltage:
+        signal, reference = np.stack([r.voltage for r in results]), exact.voltage
+        equal &= (signal == reference).all(axis=(1, 2))
+        if spec.readout != "voltage_sum":
+            signal, reference = got, exact.output
+    decisions = decide(signal, spec.readout) == decide(reference, spec.readout)
+    return Agreement(equal, float((signal == reference).mean()), float(decisions.mean()), spec.readout)
 
 
 def _quiet(_: str) -> None:

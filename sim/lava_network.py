@@ -334,13 +334,15 @@ def layer_weights(layer: LayerSpec, where: str = "") -> LayerWeights:
 # --------------------------------------------------------------------------- building
 
 def build_layer(layer: LayerSpec, name: str, where: str = "", reset: NeuronReset | None = None,
-                index: int = 1, delayed_synapse: str = "sparse") -> LavaLayer:
+                index: int = 1, delayed_synapse: str = "sparse", max_vth: int | None = None) -> LavaLayer:
     """Processes and internal connections of one *validated* layer
     (``where`` names it in errors; see :func:`validate_layer`); ``index``:
-    its position from 1, for ``reset``'s per-layer offset."""
+    its position from 1, for ``reset``'s per-layer offset; see
+    :func:`build_network` for the rest."""
     n = layer.num_neurons
     weights = layer_weights(layer, where or name)
-    params = dict(shape=(n,), vth=layer.neuron.vth_mant, du=layer.neuron.i_decay - 1,
+    vth = layer.neuron.vth_mant if max_vth is None else min(layer.neuron.vth_mant, max_vth)
+    params = dict(shape=(n,), vth=vth, du=layer.neuron.i_decay - 1,
                   dv=layer.neuron.v_decay, bias_mant=0, bias_exp=6, name=f"{name}.lif")
     neuron = LIF(**params) if reset is None else \
         LIFReset(reset_interval=reset.interval, reset_offset=reset.layer_offset(index), **params)
@@ -368,19 +370,20 @@ def build_layer(layer: LayerSpec, name: str, where: str = "", reset: NeuronReset
 
 
 def build_network(spec: NetworkSpec, reset: NeuronReset | None = None,
-                  delayed_synapse: str = "sparse") -> LavaNetwork:
+                  delayed_synapse: str = "sparse", max_vth: int | None = None) -> LavaNetwork:
     """Validate ``spec`` and build all layers, chained: layer ``l``'s spikes feed
     layer ``l + 1``'s synapse. Connect a source to ``input_port`` and sinks to
     the neurons' ``s_out`` to run it (:class:`sim.lava_runner.LavaRunner` does).
     ``reset``: ``LIFReset`` neurons on that schedule instead of ``LIF``;
     ``delayed_synapse``: ``"sparse"`` (``DelaySparse``) or ``"dense"``
-    (``DelayDense``) for the delayed recurrent synapses."""
+    (``DelayDense``) for the delayed recurrent synapses; ``max_vth``: build
+    larger threshold mantissas (a non-spiking layer's) as this one."""
     if delayed_synapse not in DELAYED_SYNAPSES:
         raise ValueError(f"delayed_synapse must be one of {DELAYED_SYNAPSES}, got {delayed_synapse!r}")
     checked = validate_spec(spec)
     net = LavaNetwork(checked)
     for i, layer in enumerate(checked.layers, start=1):
-        lava_layer = build_layer(layer, f"layer{i}", _where(checked, i, layer), reset, i, delayed_synapse)
+        lava_layer = build_layer(layer, f"layer{i}", _where(checked, i, layer), reset, i, delayed_synapse, max_vth)
         if net.layers:
             net.layers[-1].neuron.s_out.connect(lava_layer.synapse.s_in)
         net.layers.append(lava_layer)

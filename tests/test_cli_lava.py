@@ -90,6 +90,22 @@ def test_deploy_rehearses_the_hardware_graph_on_the_cpu(network, capsys):
     assert "in 1 of 1 samples (100.0 %)" in text
 
 
+def test_deploy_writes_a_voltage_readouts_voltages(tmp_path, capsys):
+    torch.manual_seed(3)
+    model = SpikingNetwork({"input_size": 8, "neuron": NEURON, "layers": [
+        {"type": "dense", "neurons": 6, "weight_scale": 3}, {"type": "affine", "neurons": 3, "weight_scale": 3}]})
+    export_blocks(list(model.blocks), tmp_path / "readout.h5")
+    x = (np.random.default_rng(2).random((2, 8, 40)) < 0.3).astype(np.int8)
+    np.save(tmp_path / "x.npy", x)
+    assert main(["deploy", str(tmp_path / "readout.h5"), "--backend", "cpu", "--input", str(tmp_path / "x.npy"),
+                 "-o", str(tmp_path / "v.npy")]) == 0
+    from netx_export.reader import read_network
+    expected = simulate(read_network(tmp_path / "readout.h5"), x, record_voltage=True).voltage
+    assert np.count_nonzero(expected) > expected.size // 2
+    np.testing.assert_array_equal(np.load(tmp_path / "v.npy"), expected)
+    assert "output voltages [2, 3, 40]" in capsys.readouterr().out
+
+
 def test_deploy_reports_samples_hit_by_the_previous_ones_activity(network, capsys, tmp_path):
     # this untrained recurrence sustains itself: the samples after the first are not exact
     np.save(tmp_path / "three.npy", (np.random.default_rng(1).random((3, 8, 50)) < 0.3).astype(np.int8))

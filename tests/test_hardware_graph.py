@@ -3,6 +3,7 @@ its topology against lava-dl's NetX hardware test, and its CPU rehearsal
 (Lava's own bit-accurate models, LIFReset between samples, no Var.set)
 against each sample's exact result alone -- the training-side quantized
 model and the fixed-point simulator, which share no code with the graph."""
+import dataclasses
 import sys
 import types
 from collections import deque
@@ -27,6 +28,7 @@ from lava.proc.monitor.process import Monitor
 from lava.proc.sparse.process import DelaySparse, Sparse
 
 from lava_convdelay.model import SpikingNetwork
+from lava_convdelay.readout import to_voltage_units
 from netx_export.description import CubaParams, LayerSpec, NetworkSpec
 from netx_export.exporter import blocks_to_spec
 from sim.adapters.models import NxInputAdapterModel, NxOutputAdapterModel
@@ -42,14 +44,15 @@ CHIP = (LIF, Dense, Sparse, DelayDense, DelaySparse)
 HOST = (Source, Sink)
 
 
-def make_model(seed=2, weight_scale=2.0):
-    """Feed-forward delays, a conv and a dense delayed recurrence, an output layer."""
+def make_model(seed=2, weight_scale=2.0, output="dense"):
+    """Feed-forward delays, a conv and a dense delayed recurrence, an output
+    layer (``"affine"``: non-spiking, a voltage readout)."""
     torch.manual_seed(seed)
     model = SpikingNetwork({"input_size": 8, "neuron": NEURON, "layers": [
         {"type": "dense", "neurons": 10, "delay": True, "weight_scale": weight_scale},
         {"type": "conv_delay_rec", "neurons": 12, "max_delay": 15, "weight_scale": weight_scale},
         {"type": "delay_rec", "neurons": 8, "max_delay": 9, "weight_scale": weight_scale},
-        {"type": "dense", "neurons": 3, "weight_scale": weight_scale}]}).eval()
+        {"type": output, "neurons": 3, "weight_scale": weight_scale}]}).eval()
     with torch.no_grad():  # SLAYER's feed-forward delays: spread them
         model.blocks[0].delay.delay.copy_(torch.randint(0, 7, (10,)).float() + 0.4)
     return model
@@ -145,6 +148,34 @@ def test_cpu_rehearsal_equals_each_sample_alone(quiet, monkeypatch):
             np.testing.assert_array_equal(got, trained[i][k], err_msg=f"sample {k}, layer {i + 1}")
         np.testing.assert_array_equal(result.voltage, fixed.voltage[k], err_msg=f"sample {k}")
     assert compare_with_exact(runner.spec, x, results).equal.all()
+
+
+def test_voltage_readout_equals_each_sample_alone():
+    """A non-spiking output layer (the voltage readout): its integer voltage
+    per step equals the training side's, sample by sample, and so do the
+    decisions."""
+    model = make_model(output="affine")
+    spec = blocks_to_spec(list(model.blocks))[0]
+    assert spec.readout == "voltage_sum"
+    x = make_input(samples=3)
+    runner = HardwareRunner(spec, "cpu")
+    graph, _ = runner.build(runner.plan(x), x)
+    # Lava's LIF threshold is "unsigned 17-bit integer (0 to 131071)"; the file says 2^18 - 1
+    assert spec.layers[-1].neuron.vth_mant == 2 ** 18 - 1 and graph.net.layers[-1].neuron.vth.init == 131071
+    assert graph.net.layers[0].neuron.vth.init == spec.layers[0].neuron.vth_mant
+    results = runner.run_many(x, record_voltage=True, progress=False)
+    with torch.no_grad():
+        trained = to_voltage_units(model(torch.as_tensor(x, dtype=torch.float32))).numpy()
+    assert np.count_nonzero(trained) > trained.size // 2
+    for k, result in enumerate(results):
+        np.testing.assert_array_equal(result.voltage, trained[k], err_msg=f"sample {k}")
+        assert not result.output.any()
+    agreement = compare_with_exact(runner.spec, x, results)
+    assert agreement.equal.all() and agreement.entries == 1 and agreement.decisions == 1
+    assert agreement.readout == "voltage_sum" and "output voltage entries" in agreement.describe()
+    assert runner.last_plan.voltage  # the plan counted the readout's voltage (tests/test_schedule.py)
+    with pytest.raises(ValueError, match="voltage readout: record its voltage"):
+        compare_with_exact(runner.spec, x, [dataclasses.replace(r, voltage=None) for r in results])
 
 
 def test_each_layer_resets_in_the_step_its_first_input_arrives():
