@@ -74,13 +74,13 @@ def run_deploy(args: argparse.Namespace) -> int:
     spikes = load_spikes(args.input, spec.input_size) if args.input is not None \
         else np.zeros((1, spec.input_size, args.steps), np.int8)
     runner = HardwareRunner(spec, backend, "dense" if args.delay_dense else "sparse", log=print)
+    voltage = spec.readout == "voltage_sum"  # a non-spiking output layer: its voltage is the output
     if args.dry_run:
         if args.input is None:
             print(f"no --input: one silent sample of {args.steps} steps (the activity check needs real input)")
-        runner.preflight(spikes, period=args.period)
+        runner.preflight(spikes, period=args.period, record_voltage=voltage)
         print("dry run: the graph compiles and every chip-side process got a chip model; nothing ran")
         return 0
-    voltage = spec.readout == "voltage_sum"  # a non-spiking output layer: its voltage is the output
     results = runner.run_many(spikes, record_voltage=voltage, period=args.period, progress=len(spikes) > 1)
     output = per_input(np.stack([r.voltage if voltage else r.output.astype(np.uint8) for r in results]),
                        args.input)
