@@ -1,15 +1,19 @@
 """simulate / verify / deploy commands, the CPU rehearsal of the Loihi 2
 graph, and the Loihi 2 path with lava-loihi mocked at its boundary."""
+import os
+
 import numpy as np
 import pytest
 import torch
+from lava.utils.system import Loihi2
 
-import lava.magma.core.run_configs as run_configs
 from lava_convdelay.cli import main
 from lava_convdelay.model import SpikingNetwork
 from netx_export.exporter import export_blocks
+from netx_export.reader import read_network
 from netx_export.to_model import spec_to_model
 from sim.fixed_point import simulate
+from sim.hardware_backend import CpuRehearsal, Loihi2Hardware
 
 NEURON = {"threshold": 1.0, "current_decay": 0.2, "voltage_decay": 0.1}
 
@@ -32,7 +36,6 @@ def test_simulate_writes_output_spikes(network, capsys):
                  "-o", str(network / "out.npy")]) == 0
     out = np.load(network / "out.npy")
     assert out.shape == (3, 50) and out.dtype == np.uint8
-    from netx_export.reader import read_network
     expected = simulate(read_network(network / "net.h5"), np.load(network / "in.npy")).output
     assert expected.sum() > 0
     np.testing.assert_array_equal(out, expected)
@@ -82,7 +85,6 @@ def test_deploy_rehearses_the_hardware_graph_on_the_cpu(network, capsys):
     out = network / "rehearsed.npy"
     assert main(["deploy", str(network / "net.h5"), "--backend", "cpu", "--input", str(network / "in.npy"),
                  "-o", str(out)]) == 0
-    from netx_export.reader import read_network
     expected = simulate(read_network(network / "net.h5"), np.load(network / "in.npy")).output
     np.testing.assert_array_equal(np.load(out), expected)
     text = capsys.readouterr().out
@@ -99,7 +101,6 @@ def test_deploy_writes_a_voltage_readouts_voltages(tmp_path, capsys):
     np.save(tmp_path / "x.npy", x)
     assert main(["deploy", str(tmp_path / "readout.h5"), "--backend", "cpu", "--input", str(tmp_path / "x.npy"),
                  "-o", str(tmp_path / "v.npy")]) == 0
-    from netx_export.reader import read_network
     expected = simulate(read_network(tmp_path / "readout.h5"), x, record_voltage=True).voltage
     assert np.count_nonzero(expected) > expected.size // 2
     np.testing.assert_array_equal(np.load(tmp_path / "v.npy"), expected)
@@ -138,9 +139,6 @@ def test_deploy_loihi2_path_with_mocked_hardware(network, monkeypatch, capsys):
     """The loihi2 path end to end, lava-loihi replaced at its boundary: the
     availability check, the run configuration, the state probe and the chip
     models (here the CPU's)."""
-    from lava.utils.system import Loihi2
-
-    from sim.hardware_backend import CpuRehearsal, Loihi2Hardware
     monkeypatch.delenv("LOIHI_GEN", raising=False)
     monkeypatch.delenv("PARTITION", raising=False)
     monkeypatch.setattr(Loihi2, "is_loihi2_available", True)
@@ -150,7 +148,6 @@ def test_deploy_loihi2_path_with_mocked_hardware(network, monkeypatch, capsys):
     assert main(["deploy", str(network / "net.h5"), "--input", str(network / "in.npy"), "--loihi-gen", "N3C1",
                  "--partition", "oheogulch_20m", "-o", str(network / "hw.npy")]) == 0
     assert "Loihi 2 (LOIHI_GEN=N3C1, PARTITION=oheogulch_20m)" in capsys.readouterr().out
-    import os
     assert (os.environ["LOIHI_GEN"], os.environ["PARTITION"]) == ("N3C1", "oheogulch_20m")
     assert main(["deploy", str(network / "net.h5"), "--backend", "cpu", "--input",
                  str(network / "in.npy"), "-o", str(network / "cpu.npy")]) == 0
