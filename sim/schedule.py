@@ -104,9 +104,11 @@ class Plan:
         if not exposed.size:
             return text + (f"every sample's activity dies out before the next sample's resets "
                            f"(with {self.margin} steps to spare for adapter latency): exact")
+        what = "spikes, or the output voltage, " if self.voltage else "spikes "
         return text + (f"WARNING: in {exposed.size} of {self.leaking.size - 1} sample transitions the previous "
-                       f"sample's spikes are still in flight at a reset (up to {int(self.late.max())} steps "
-                       f"late; samples {_listing(exposed)}): those samples may differ from their results alone")
+                       f"sample's {what}still reach a layer at or after its reset (up to "
+                       f"{int(self.late[:-1].max())} steps late; samples {_listing(exposed)}): those samples "
+                       f"may differ from their results alone")
 
 
 def _listing(indexes: np.ndarray, most: int = 8) -> str:
