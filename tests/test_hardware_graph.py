@@ -66,7 +66,7 @@ def make_input(seed=2, samples=4, steps=30):
 def quiet():
     """A network whose activity dies out within 128 steps of each sample's start."""
     model = make_model()
-    return model, blocks_to_spec(list(model.blocks))[0], make_input()
+    return model, blocks_to_spec(list(model.blocks)), make_input()
 
 
 def edges(processes):
@@ -155,7 +155,7 @@ def test_voltage_readout_equals_each_sample_alone():
     per step equals the training side's, sample by sample, and so do the
     decisions."""
     model = make_model(output="affine")
-    spec = blocks_to_spec(list(model.blocks))[0]
+    spec = blocks_to_spec(list(model.blocks))
     assert spec.readout == "voltage_sum"
     x = make_input(samples=3)
     runner = HardwareRunner(spec, "cpu")
@@ -214,7 +214,7 @@ def test_leaks_are_predicted_and_measured():
     """At the shortest period the samples' activity is still going at the
     resets: the plan says which samples are exposed; every other sample is
     exact, and the exposed ones are reported as measured."""
-    spec = blocks_to_spec(list(make_model().blocks))[0]
+    spec = blocks_to_spec(list(make_model().blocks))
     x = make_input()
     runner = HardwareRunner(spec, "cpu")
     planned = runner.plan(x)

@@ -17,7 +17,7 @@ from sim.preflight import ModelChoice, check_on_chip, model_table
 
 from test_hardware_graph import make_input, make_model
 
-SPEC = blocks_to_spec(list(make_model().blocks))[0]
+SPEC = blocks_to_spec(list(make_model().blocks))
 X = make_input(samples=1)
 
 
