@@ -1,4 +1,5 @@
-"""CLI: ``simulate`` / ``deploy`` a network file on Lava and ``verify`` it
+"""CLI: ``simulate`` a network file on Lava's CPU simulator, ``deploy`` it as
+the Loihi 2 graph (on Loihi 2, or rehearsed on the CPU), and ``verify`` it
 against the training-side quantized model."""
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from lava.utils.loihi import ChipGeneration
 
 from lava_convdelay.atomic import atomic_output, check_output_path
 from lava_convdelay.bounds import Bounds, check_value
@@ -52,17 +54,21 @@ def check_binning(path: Path, spikes: np.ndarray, spec, allow_other: bool) -> No
             f"or add --allow-other-binning to run these spikes as they are")
 
 
-def run_simulate(args: argparse.Namespace, backend: str | None = None) -> int:
+def per_input(output: np.ndarray, input_path: Path) -> np.ndarray:
+    """``[samples, N, T]`` outputs, or ``[N, T]`` if the input file held one
+    sample as ``[channels, T]``."""
+    return output[0] if output.shape[0] == 1 and np.load(input_path, mmap_mode="r").ndim == 2 else output
+
+
+def run_simulate(args: argparse.Namespace) -> int:
     from sim.lava_runner import LavaRunner
     check_output_path(args.output)
-    runner = LavaRunner(args.network, backend=backend or args.backend)
+    runner = LavaRunner(args.network)
     spikes = load_spikes(args.input, runner.spec.input_size)
     check_binning(args.input, spikes, runner.spec, args.allow_other_binning)
     results = runner.run_many(spikes, progress=len(spikes) > 1)
-    output = np.stack([r.output for r in results])
-    if output.shape[0] == 1 and np.load(args.input, mmap_mode="r").ndim == 2:
-        output = output[0]
-    save_npy(output.astype(np.uint8), args.output)
+    output = per_input(np.stack([r.output for r in results]).astype(np.uint8), args.input)
+    save_npy(output, args.output)
     counts = output.reshape(-1, *output.shape[-2:]).sum(-1)
     print(f"wrote {args.output}: output spikes {list(output.shape)}; spike counts per output neuron "
           f"(sample 0): {counts[0].tolist()}")
@@ -70,12 +76,43 @@ def run_simulate(args: argparse.Namespace, backend: str | None = None) -> int:
 
 
 def run_deploy(args: argparse.Namespace) -> int:
-    if args.input is None:
-        from sim.lava_runner import run_config
-        run_config(args.backend)  # fails with a clear message where the backend is missing
-        print(f"{args.backend} backend available; pass --input SPIKES.npy -o OUT.npy to run")
+    from sim.hardware_backend import make_hardware_backend
+    from sim.hardware_runner import HardwareRunner, compare_with_exact
+
+    backend = make_hardware_backend(args.backend, args.loihi_gen, args.partition)
+    if args.input is None and not args.dry_run:
+        backend.check_available()  # fails with a clear message where the backend is missing
+        print(f"{backend.describe()}: available; pass --input SPIKES.npy -o OUT.npy to run, or --dry-run")
         return 0
-    return run_simulate(args)
+    spec = read_network(args.network)
+    if args.input is None and args.steps < 1:
+        raise UserError(f"--steps must be at least 1, got {args.steps}")
+    spikes = load_spikes(args.input, spec.input_size) if args.input is not None \
+        else np.zeros((1, spec.input_size, args.steps), np.int8)
+    if args.input is not None:
+        check_binning(args.input, spikes, spec, args.allow_other_binning)
+        if not args.dry_run:
+            check_output_path(args.output)
+    runner = HardwareRunner(spec, backend, "dense" if args.delay_dense else "sparse", log=print)
+    voltage = spec.readout == "voltage_sum"  # a non-spiking output layer: its voltage is the output
+    if args.dry_run:
+        if args.input is None:
+            print(f"no --input: one silent sample of {args.steps} steps (the activity check needs real input)")
+        runner.preflight(spikes, period=args.period, record_voltage=voltage)
+        print("dry run: the graph compiles and every chip-side process got a chip model; nothing ran")
+        return 0
+    results = runner.run_many(spikes, record_voltage=voltage, period=args.period, progress=len(spikes) > 1)
+    output = per_input(np.stack([r.voltage if voltage else r.output.astype(np.uint8) for r in results]),
+                       args.input)
+    save_npy(output, args.output)
+    agreement = compare_with_exact(runner.spec, spikes, results)
+    print(f"wrote {args.output}: output {'voltages' if voltage else 'spikes'} {list(output.shape)}; "
+          + agreement.describe())
+    exposed = runner.last_plan.exposed
+    if exposed.size:
+        print(f"of the {exposed.size} sample(s) run after a sample still active at the resets, "
+              f"{int(agreement.equal[exposed].sum())} equal their exact result alone")
+    return 0 if agreement.equal.all() else 1
 
 
 def spike_agreement(model, spec, spikes: np.ndarray):
@@ -153,14 +190,29 @@ def add_parser(subparsers) -> None:
     simulate.add_argument("-o", "--output", type=Path, required=True,
                           help="output spikes .npy [output neurons, time] (or per sample)")
     simulate.add_argument("--allow-other-binning", action="store_true", help=ALLOW_HELP)
-    simulate.set_defaults(func=run_simulate, backend="cpu")
+    simulate.set_defaults(func=run_simulate)
 
-    deploy = subparsers.add_parser("deploy", help="run a network file on Loihi 2 (lava-loihi) or the CPU")
+    deploy = subparsers.add_parser(
+        "deploy", help="run a network file as the Loihi 2 graph: on Loihi 2 (lava-loihi), or rehearsed on the "
+                       "CPU; exit 0 only if every sample equals its exact result (docs/loihi2.md)")
     deploy.add_argument("network", type=Path, help="network file (.h5)")
-    deploy.add_argument("--backend", choices=("loihi2", "cpu"), default="loihi2")
-    deploy.add_argument("--input", type=Path, help="0/1 spikes .npy [channels, time]")
-    deploy.add_argument("-o", "--output", type=Path, default=Path("output_spikes.npy"))
+    deploy.add_argument("--backend", choices=("loihi2", "cpu"), default="loihi2",
+                        help="loihi2, or cpu: the same graph and schedule on Lava's CPU simulator")
+    deploy.add_argument("--input", type=Path, help="0/1 spikes .npy [channels, time] (or [samples, channels, time])")
+    deploy.add_argument("-o", "--output", type=Path, default=Path("output_spikes.npy"),
+                        help="the output layer's spikes, or its integer voltages if it is a voltage readout")
     deploy.add_argument("--allow-other-binning", action="store_true", help=ALLOW_HELP)
+    deploy.add_argument("--dry-run", action="store_true",
+                        help="compile the graph, print every process's model and stop (error if a chip-side "
+                             "process fell back to a CPU model)")
+    deploy.add_argument("--steps", type=int, default=100, help="steps per sample for --dry-run without --input")
+    deploy.add_argument("--period", type=int,
+                        help="steps per sample, a power of 2 (default: the shortest in which activity dies out)")
+    deploy.add_argument("--delay-dense", action="store_true",
+                        help="build delayed recurrent synapses as DelayDense instead of DelaySparse")
+    deploy.add_argument("--loihi-gen", choices=[g.value for g in ChipGeneration],
+                        help="Loihi chip generation (sets LOIHI_GEN; default: LOIHI_GEN, else N3B3)")
+    deploy.add_argument("--partition", help="Loihi 2 partition (sets PARTITION; default: PARTITION, else oheogulch)")
     deploy.set_defaults(func=run_deploy)
 
     verify = subparsers.add_parser(

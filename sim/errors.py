@@ -8,7 +8,8 @@ while reading the file or while building the Lava network.
 from lava_convdelay.errors import UserError
 from netx_export.errors import UnsupportedLayerError
 
-__all__ = ["InvalidSpecError", "UnsupportedLayerError", "InputSpikesError", "BackendUnavailableError"]
+__all__ = ["InvalidSpecError", "UnsupportedLayerError", "InputSpikesError", "BackendUnavailableError",
+           "ScheduleError", "ChipFallbackError", "CalibrationError"]
 
 
 class InvalidSpecError(UserError, ValueError):
@@ -23,3 +24,18 @@ class InputSpikesError(UserError, ValueError):
 
 class BackendUnavailableError(UserError):
     """The requested Lava backend is not installed here."""
+
+
+class ScheduleError(UserError, ValueError):
+    """A between-sample schedule that hardware cannot execute or that cannot
+    hold the samples (period not a power of 2, too short)."""
+
+
+class ChipFallbackError(UserError):
+    """The preflight found chip-side processes that the run configuration
+    mapped onto a CPU (or otherwise non-chip) process model."""
+
+
+class CalibrationError(UserError):
+    """The backend's adapters or voltage probe returned data that matches
+    the expected calibration pattern at no step offset."""

@@ -8,13 +8,17 @@ processes with Loihi 2 implementations are used, per layer:
   a ``delay`` (``delays[i, j] = delay[i]``: the delay sits on the layer's own
   input, as stock NetX does);
 - neuron: ``LIF`` with ``du = iDecay - 1``, ``dv = vDecay``, ``vth = vThMant``,
-  ``bias_mant = 0``, ``bias_exp = 6`` (NetX's CUBA mapping);
+  ``bias_mant = 0``, ``bias_exp = 6`` (NetX's CUBA mapping); ``LIFReset``
+  with a :class:`NeuronReset` (the hardware schedule, :mod:`sim.schedule`);
 - recurrent synapse, from ``LIF.s_out`` back into the same ``LIF.a_in``
   (Lava sums the two inputs): ``Sparse`` for ``dense_rec`` (and for delayed
   types whose delays are all 0), else ``DelaySparse`` with
   ``delays[i, j] = delay_rec[j]`` where ``R[i, j] != 0`` (0 elsewhere, as
-  DelaySparse wants) and ``max_delay = max(delay_rec)``. ``conv_rec`` uses
-  its banded ``weight_rec``: about ``k * C`` non-zeros per row.
+  DelaySparse wants) and ``max_delay = max(delay_rec)`` -- or, with
+  ``delayed_synapse="dense"``, ``DelayDense`` with the same matrices as
+  dense arrays (public Loihi 2 scripts run ``DelayDense``; no public hardware
+  run of ``DelaySparse`` is known). ``conv_rec`` uses its banded
+  ``weight_rec``: about ``k * C`` non-zeros per row.
 
 Timing: every synapse adds one step, so a spike of layer ``l - 1`` at step
 ``t`` reaches layer ``l`` at ``t + 1`` (``t + 1 + D_i`` through a delayed
@@ -38,7 +42,7 @@ import numpy as np
 from lava.lib.dl.netx.utils import SYNAPSE_SIGN_MODE, optimize_weight_bits
 from lava.magma.core.process.process import AbstractProcess
 from lava.proc.dense.process import DelayDense, Dense
-from lava.proc.lif.process import LIF
+from lava.proc.lif.process import LIF, LIFReset
 from lava.proc.sparse.process import DelaySparse, Sparse
 from lava.utils.weightutils import SignMode, clip_weights, determine_sign_mode, truncate_weights
 from lava.utils.weightutils import optimize_weight_bits as lava_optimize_weight_bits
@@ -55,9 +59,29 @@ KNOWN_TYPES = STOCK_TYPES + EXTENSION_TYPES
 MAX_DELAY = 62
 WEIGHT_MIN, WEIGHT_MAX = -256, 254
 
+#: ``delayed_synapse`` choices: the process of a delayed recurrent synapse.
+DELAYED_SYNAPSES = ("sparse", "dense")
+
 _SIGN_MODES = {SYNAPSE_SIGN_MODE.MIXED: SignMode.MIXED,
                SYNAPSE_SIGN_MODE.EXCITATORY: SignMode.EXCITATORY,
                SYNAPSE_SIGN_MODE.INHIBITORY: SignMode.INHIBITORY}
+
+
+@dataclass(frozen=True)
+class NeuronReset:
+    """NetX's between-sample reset (``hdf5.Network(reset_interval=...,
+    reset_offset=...)``): every layer is a ``LIFReset`` that zeroes its ``u``
+    and ``v`` once every ``interval`` steps, layer ``l`` (from 1) at the Lava
+    time steps ``t`` with ``t % interval == (offset + l) % interval`` -- the
+    step in which each sample's first input reaches it if the sample's first
+    input column reaches layer 1's synapse at time step ``offset`` (mod
+    ``interval``). The synapses' buffers are not reset."""
+
+    interval: int
+    offset: int
+
+    def layer_offset(self, layer: int) -> int:
+        return (self.offset + layer) % self.interval
 
 
 @dataclass
@@ -309,13 +333,19 @@ def layer_weights(layer: LayerSpec, where: str = "") -> LayerWeights:
 
 # --------------------------------------------------------------------------- building
 
-def build_layer(layer: LayerSpec, name: str, where: str = "") -> LavaLayer:
+def build_layer(layer: LayerSpec, name: str, where: str = "", reset: NeuronReset | None = None,
+                index: int = 1, delayed_synapse: str = "sparse", max_vth: int | None = None) -> LavaLayer:
     """Processes and internal connections of one *validated* layer
-    (``where`` names it in errors; see :func:`validate_layer`)."""
+    (``where`` names it in errors; see :func:`validate_layer`); ``index``:
+    its position from 1, for ``reset``'s per-layer offset; see
+    :func:`build_network` for the rest."""
     n = layer.num_neurons
     weights = layer_weights(layer, where or name)
-    neuron = LIF(shape=(n,), vth=layer.neuron.vth_mant, du=layer.neuron.i_decay - 1,
-                 dv=layer.neuron.v_decay, bias_mant=0, bias_exp=6, name=f"{name}.lif")
+    vth = layer.neuron.vth_mant if max_vth is None else min(layer.neuron.vth_mant, max_vth)
+    params = dict(shape=(n,), vth=vth, du=layer.neuron.i_decay - 1,
+                  dv=layer.neuron.v_decay, bias_mant=0, bias_exp=6, name=f"{name}.lif")
+    neuron = LIF(**params) if reset is None else \
+        LIFReset(reset_interval=reset.interval, reset_offset=reset.layer_offset(index), **params)
     if layer.delay is not None and layer.delay.any():
         delays = np.repeat(layer.delay.reshape(-1, 1), layer.in_features, axis=1).astype(np.int64)
         synapse = DelayDense(weights=weights.weight, delays=delays, max_delay=int(layer.delay.max()),
@@ -329,9 +359,9 @@ def build_layer(layer: LayerSpec, name: str, where: str = "") -> LavaLayer:
         sparse = csr_matrix(rec)
         if layer.delay_rec is not None and layer.delay_rec.any():
             delays = np.where(rec != 0, layer.delay_rec[None, :], 0).astype(np.int64)
-            recurrent = DelaySparse(weights=sparse, delays=csr_matrix(delays),
-                                    max_delay=int(layer.delay_rec.max()), name=f"{name}.rec",
-                                    **weights.scaling)
+            delayed = dict(max_delay=int(layer.delay_rec.max()), name=f"{name}.rec", **weights.scaling)
+            recurrent = DelaySparse(weights=sparse, delays=csr_matrix(delays), **delayed) \
+                if delayed_synapse == "sparse" else DelayDense(weights=rec, delays=delays, **delayed)
         else:
             recurrent = Sparse(weights=sparse, name=f"{name}.rec", **weights.scaling)
         neuron.s_out.connect(recurrent.s_in)
@@ -339,19 +369,26 @@ def build_layer(layer: LayerSpec, name: str, where: str = "") -> LavaLayer:
     return LavaLayer(neuron, synapse, recurrent)
 
 
-def build_network(spec: NetworkSpec) -> LavaNetwork:
+def build_network(spec: NetworkSpec, reset: NeuronReset | None = None,
+                  delayed_synapse: str = "sparse", max_vth: int | None = None) -> LavaNetwork:
     """Validate ``spec`` and build all layers, chained: layer ``l``'s spikes feed
     layer ``l + 1``'s synapse. Connect a source to ``input_port`` and sinks to
-    the neurons' ``s_out`` to run it (:class:`sim.lava_runner.LavaRunner` does)."""
+    the neurons' ``s_out`` to run it (:class:`sim.lava_runner.LavaRunner` does).
+    ``reset``: ``LIFReset`` neurons on that schedule instead of ``LIF``;
+    ``delayed_synapse``: ``"sparse"`` (``DelaySparse``) or ``"dense"``
+    (``DelayDense``) for the delayed recurrent synapses; ``max_vth``: build
+    larger threshold mantissas (a non-spiking layer's) as this one."""
+    if delayed_synapse not in DELAYED_SYNAPSES:
+        raise ValueError(f"delayed_synapse must be one of {DELAYED_SYNAPSES}, got {delayed_synapse!r}")
     checked = validate_spec(spec)
     net = LavaNetwork(checked)
     for i, layer in enumerate(checked.layers, start=1):
-        lava_layer = build_layer(layer, f"layer{i}", _where(checked, i, layer))
+        lava_layer = build_layer(layer, f"layer{i}", _where(checked, i, layer), reset, i, delayed_synapse, max_vth)
         if net.layers:
             net.layers[-1].neuron.s_out.connect(lava_layer.synapse.s_in)
         net.layers.append(lava_layer)
     return net
 
 
-__all__ = ["KNOWN_TYPES", "RECURRENT_TYPES", "LavaLayer", "LavaNetwork", "LayerWeights", "banded_matrix",
-           "validate_layer", "validate_spec", "layer_weights", "build_layer", "build_network"]
+__all__ = ["KNOWN_TYPES", "RECURRENT_TYPES", "DELAYED_SYNAPSES", "NeuronReset", "LavaLayer", "LavaNetwork",
+           "LayerWeights", "banded_matrix", "validate_layer", "validate_spec", "layer_weights", "build_layer", "build_network"]

@@ -1,11 +1,12 @@
-"""Run a network file or :class:`NetworkSpec` on Lava: the CPU fixed-point
-simulator now, Loihi 2 through the same seam later.
+"""Run a network file or :class:`NetworkSpec` on Lava's CPU fixed-point
+simulator, fast: what ``simulate``, ``verify`` and ``evaluate --backend lava``
+use. (Loihi 2 needs a different graph and schedule: :mod:`sim.hardware_runner`,
+which ``deploy`` uses and can rehearse on the CPU.)
 
 This is the *how*: :mod:`sim.lava_network` builds the processes (*what*); a
 :class:`Backend` supplies the run configuration, the spike recorders and the
-way back to rest between samples. ``cpu`` runs
-``Loihi2SimCfg(select_tag='fixed_pt')``; ``loihi2`` gives ``Loihi2HwCfg``
-(needs ``lava-loihi``; its runner is a later issue).
+way back to rest between samples; ``cpu`` runs
+``Loihi2SimCfg(select_tag='fixed_pt')``.
 
 Time span: a sample ``[C, T]`` runs ``T + tail`` steps. External spike
 ``in[:, t]`` reaches layer 1 at step ``t + 1``; the returned arrays are
@@ -28,19 +29,18 @@ spikes make neurons fire during the padding.) Measured at SHD size
   each sample start (``proc_params['reset_period']``): 0.33 s, i.e. just the
   steps;
 - ``Var.set`` on every stateful Var between samples (what :class:`Backend`
-  does, used with ``fast_models=False`` and on Loihi 2): 1.8 s, because Lava
-  moves a Var one element per message (~50 us; two 256 x 31 delay buffers);
+  does, used with ``fast_models=False``): 1.8 s, because Lava moves a Var
+  one element per message (~50 us; two 256 x 31 delay buffers);
 - building and compiling a network per sample: 2.0 s.
 
 Recording: spikes from ``LIF.s_out`` (last layer, or every layer with
 ``record_layers``) through ``lava.proc.io.extractor.Extractor`` on the CPU
 (one message per step, drained after each sample) -- or
 ``lava.proc.io.sink.RingBuffer`` sinks read with ``Var.get``
-(``fast_models=False``, Loihi 2): 0.43 s vs 8.4 s per sample with every layer
+(``fast_models=False``): 0.43 s vs 8.4 s per sample with every layer
 recorded. The output layer's voltage comes from a
 ``lava.proc.monitor.process.Monitor`` probe of ``LIF.v`` (``v`` after each
-step, i.e. after the reset), read once at the end (CPU; Loihi 2 needs a state
-probe).
+step, i.e. after the reset), read once at the end.
 """
 from __future__ import annotations
 
@@ -53,12 +53,11 @@ from tqdm import tqdm
 
 from netx_export.description import NetworkSpec
 from netx_export.reader import read_network
-from sim.errors import BackendUnavailableError, InputSpikesError
+from sim.errors import InputSpikesError
 from sim.lava_models import FAST_CPU_MODELS, RESET_PERIOD
 from sim.lava_network import LavaNetwork, build_network, validate_spec
 
-__all__ = ["SimResult", "Backend", "CpuBackend", "Loihi2Backend", "make_backend", "run_config",
-           "loihi2_available", "LavaRunner", "BackendUnavailableError"]
+__all__ = ["SimResult", "Backend", "CpuBackend", "make_backend", "LavaRunner", "check_input", "stop_quietly"]
 
 
 @dataclass
@@ -72,13 +71,6 @@ class SimResult:
     output: np.ndarray
     layers: list[np.ndarray] | None = None
     voltage: np.ndarray | None = None
-
-
-def loihi2_available() -> bool:
-    """Lava's own test for the Loihi 2 backend (``lava-loihi``, INRC only)."""
-    from lava.utils.system import Loihi2
-    Loihi2.preferred_partition = os.environ.get("PARTITION", "oheogulch")
-    return bool(Loihi2.is_loihi2_available)
 
 
 class _SinkRecorder:
@@ -111,13 +103,12 @@ class _ExtractorRecorder:
 
 class Backend:
     """Where a built network runs: a Lava run configuration, how spikes are
-    recorded, and how the network is brought back to rest between samples.
-    Subclass for a new target (the Loihi 2 runner of a later issue)."""
+    recorded, and how the network is brought back to rest between samples."""
 
     name = "abstract"
 
     def run_config(self):
-        """The Lava ``RunConfig`` (raises :class:`BackendUnavailableError` if absent)."""
+        """The Lava ``RunConfig``."""
         raise NotImplementedError
 
     def recorder(self, port, span: int):
@@ -170,38 +161,14 @@ class CpuBackend(Backend):
             super().reset(net)
 
 
-class Loihi2Backend(Backend):
-    """Loihi 2 through ``Loihi2HwCfg`` (``lava-loihi``), with sinks and
-    ``Var.set`` resets. The hardware runner (a later issue) still has to verify
-    resetting the synapse buffers and replace the CPU-only voltage ``Monitor``."""
-
-    name = "loihi2"
-
-    def run_config(self):
-        if not loihi2_available():
-            raise BackendUnavailableError(
-                "the Loihi 2 backend needs the lava-loihi extension and access to a Loihi 2 "
-                "system, which Intel provides to INRC members; it is not installed here. "
-                "Use --backend cpu to run the same network on the CPU simulator."
-            )
-        from lava.magma.core import run_configs
-        return run_configs.Loihi2HwCfg()
-
-
 def make_backend(backend: str | Backend, fast_models: bool = True) -> Backend:
-    """``'cpu'`` / ``'loihi2'`` (or a :class:`Backend` instance, returned as is)."""
+    """``'cpu'`` (or a :class:`Backend` instance, returned as is); Loihi 2 runs
+    the hardware graph (:class:`sim.hardware_runner.HardwareRunner`)."""
     if isinstance(backend, Backend):
         return backend
     if backend == "cpu":
         return CpuBackend(fast_models=fast_models)
-    if backend == "loihi2":
-        return Loihi2Backend()
-    raise ValueError(f"unknown backend {backend!r} (cpu, loihi2)")
-
-
-def run_config(backend: str):
-    """The Lava run configuration for ``backend`` ('cpu' or 'loihi2')."""
-    return make_backend(backend).run_config()
+    raise ValueError(f"unknown backend {backend!r} (cpu; Loihi 2: sim.hardware_runner.HardwareRunner)")
 
 
 class LavaRunner:
@@ -223,15 +190,7 @@ class LavaRunner:
         self.backend = self._backend.name
 
     def _check(self, spikes, tail: int) -> np.ndarray:
-        spikes = np.asarray(spikes)
-        if spikes.ndim != 3 or spikes.shape[1] != self.spec.input_size or spikes.shape[2] < 1:
-            raise InputSpikesError(f"{self.spec.source}: expected input spikes [samples, "
-                                   f"{self.spec.input_size}, time >= 1], got shape {spikes.shape}")
-        if not np.isin(spikes, (0, 1)).all():
-            raise InputSpikesError(f"{self.spec.source}: input spikes must be 0/1")
-        if isinstance(tail, bool) or not isinstance(tail, (int, np.integer)) or tail < 0:
-            raise InputSpikesError(f"tail must be a non-negative integer number of steps, got {tail!r}")
-        return spikes.astype(np.int8)
+        return check_input(self.spec, spikes, tail)
 
     def run(self, spikes, record_layers: bool = False, record_voltage: bool = False,
             tail: int = 0) -> SimResult:
@@ -296,7 +255,7 @@ class LavaRunner:
                 data = monitor.get_data()[net.layers[-1].neuron.name]["v"]
                 voltage = np.asarray(data).T.astype(np.int64)
         except BaseException:
-            _stop_quietly(source)
+            stop_quietly(source)
             raise
         source.stop()
         results = []
@@ -309,7 +268,21 @@ class LavaRunner:
         return results
 
 
-def _stop_quietly(process) -> None:
+def check_input(spec: NetworkSpec, spikes, tail: int = 0) -> np.ndarray:
+    """``spikes`` as int8 ``[samples, channels, T >= 1]`` 0/1 for ``spec``, and a
+    non-negative integer ``tail``, or :class:`InputSpikesError`."""
+    spikes = np.asarray(spikes)
+    if spikes.ndim != 3 or spikes.shape[1] != spec.input_size or spikes.shape[2] < 1:
+        raise InputSpikesError(f"{spec.source}: expected input spikes [samples, "
+                               f"{spec.input_size}, time >= 1], got shape {spikes.shape}")
+    if not np.isin(spikes, (0, 1)).all():
+        raise InputSpikesError(f"{spec.source}: input spikes must be 0/1")
+    if isinstance(tail, bool) or not isinstance(tail, (int, np.integer)) or tail < 0:
+        raise InputSpikesError(f"tail must be a non-negative integer number of steps, got {tail!r}")
+    return spikes.astype(np.int8)
+
+
+def stop_quietly(process) -> None:
     """Stop the runtime after an error without masking that error."""
     try:
         process.stop()

@@ -28,8 +28,11 @@ MEMORY_PER_CORE = 192 * 1024
 MAX_DELAY = 62
 #: Neuron state of a CUBA-LIF: u and v, 24 bits each, bits.
 NEURON_STATE_BITS = 48
-#: Width of one dendritic accumulator slot of a delayed synapse, bits.
-ACCUMULATOR_BITS = 24
+#: Width of one dendritic accumulator (delay) slot of a delayed synapse, bits:
+#: lava-nc 0.10 declares the activation buffer ``a_buff`` of its bit-accurate
+#: synapse models 16 bits wide (``LavaPyType(np.ndarray, np.int32,
+#: precision=16)`` in ``proc/dense/models.py`` and ``proc/sparse/models.py``).
+ACCUMULATOR_BITS = 16
 
 
 @dataclass

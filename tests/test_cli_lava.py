@@ -1,16 +1,20 @@
-"""simulate / verify / deploy commands, and the Loihi 2 path with the hardware
-run configuration mocked at the boundary."""
+"""simulate / verify / deploy commands, the CPU rehearsal of the Loihi 2
+graph, and the Loihi 2 path with lava-loihi mocked at its boundary."""
+import os
+
 import numpy as np
 import pytest
 import torch
+from lava.utils.system import Loihi2
 
-import lava.magma.core.run_configs as run_configs
 from lava_convdelay.cli import main
 from lava_convdelay.encoding import InputEncoding
 from lava_convdelay.model import SpikingNetwork
 from netx_export.exporter import export_blocks
+from netx_export.reader import read_network
 from netx_export.to_model import spec_to_model
 from sim.fixed_point import simulate
+from sim.hardware_backend import CpuRehearsal, Loihi2Hardware
 
 NEURON = {"threshold": 1.0, "current_decay": 0.2, "voltage_decay": 0.1}
 
@@ -33,7 +37,6 @@ def test_simulate_writes_output_spikes(network, capsys):
                  "-o", str(network / "out.npy")]) == 0
     out = np.load(network / "out.npy")
     assert out.shape == (3, 50) and out.dtype == np.uint8
-    from netx_export.reader import read_network
     expected = simulate(read_network(network / "net.h5"), np.load(network / "in.npy")).output
     assert expected.sum() > 0
     np.testing.assert_array_equal(out, expected)
@@ -147,18 +150,74 @@ def test_deploy_without_loihi_says_what_is_missing(network, capsys):
     assert not (network / "x.npy").exists()
 
 
-def test_deploy_loihi2_path_with_mocked_hardware(network, monkeypatch, capsys):
-    from lava.utils.system import Loihi2
-    used = []
+def test_deploy_rehearses_the_hardware_graph_on_the_cpu(network, capsys):
+    out = network / "rehearsed.npy"
+    assert main(["deploy", str(network / "net.h5"), "--backend", "cpu", "--input", str(network / "in.npy"),
+                 "-o", str(out)]) == 0
+    expected = simulate(read_network(network / "net.h5"), np.load(network / "in.npy")).output
+    np.testing.assert_array_equal(np.load(out), expected)
+    text = capsys.readouterr().out
+    assert "LIFReset interval 128" in text and "PyLifResetModelBitAcc" in text and "slot 0" in text
+    assert "in 1 of 1 samples (100.0 %)" in text
 
-    def fake_hw_cfg(*args, **kwargs):  # the boundary: the hardware run configuration
-        used.append(True)
-        return run_configs.Loihi2SimCfg(select_tag="fixed_pt")
+
+def test_deploy_writes_a_voltage_readouts_voltages(tmp_path, capsys):
+    torch.manual_seed(3)
+    model = SpikingNetwork({"input_size": 8, "neuron": NEURON, "layers": [
+        {"type": "dense", "neurons": 6, "weight_scale": 3}, {"type": "affine", "neurons": 3, "weight_scale": 3}]})
+    export_blocks(list(model.blocks), tmp_path / "readout.h5")
+    x = (np.random.default_rng(2).random((2, 8, 40)) < 0.3).astype(np.int8)
+    np.save(tmp_path / "x.npy", x)
+    assert main(["deploy", str(tmp_path / "readout.h5"), "--backend", "cpu", "--input", str(tmp_path / "x.npy"),
+                 "-o", str(tmp_path / "v.npy")]) == 0
+    expected = simulate(read_network(tmp_path / "readout.h5"), x, record_voltage=True).voltage
+    assert np.count_nonzero(expected) > expected.size // 2
+    np.testing.assert_array_equal(np.load(tmp_path / "v.npy"), expected)
+    assert "output voltages [2, 3, 40]" in capsys.readouterr().out
+
+
+def test_deploy_reports_samples_hit_by_the_previous_ones_activity(network, capsys, tmp_path):
+    # this untrained recurrence sustains itself: the samples after the first are not exact
+    np.save(tmp_path / "three.npy", (np.random.default_rng(1).random((3, 8, 50)) < 0.3).astype(np.int8))
+    assert main(["deploy", str(network / "net.h5"), "--backend", "cpu", "--input", str(tmp_path / "three.npy"),
+                 "-o", str(tmp_path / "out.npy")]) == 1
+    text = capsys.readouterr().out
+    assert "WARNING: in 2 of 2 sample transitions" in text
+    assert "in 1 of 3 samples" in text and "of the 2 sample(s) run after a sample still active" in text
+    assert np.load(tmp_path / "out.npy").shape == (3, 3, 50)
+
+
+def test_deploy_dry_run_compiles_and_lists_models(network, capsys, tmp_path):
+    assert main(["deploy", str(network / "net.h5"), "--backend", "cpu", "--dry-run", "--delay-dense",
+                 "-o", str(tmp_path / "none.npy")]) == 0
+    text = capsys.readouterr().out
+    assert "layer1.rec" in text and "DelayDense" in text and "DelaySparse" not in text
+    assert "one sample every 128 steps (100 input" in text and text.rstrip().endswith("nothing ran")
+    assert not (tmp_path / "none.npy").exists()
+    assert main(["deploy", str(network / "net.h5"), "--dry-run"]) == 2
+    assert "lava-loihi" in capsys.readouterr().err
+
+
+def test_deploy_refuses_a_period_that_is_not_a_power_of_two(network, capsys):
+    assert main(["deploy", str(network / "net.h5"), "--backend", "cpu", "--dry-run", "--period", "96"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "power of 2" in err and "got 96" in err
+
+
+def test_deploy_loihi2_path_with_mocked_hardware(network, monkeypatch, capsys):
+    """The loihi2 path end to end, lava-loihi replaced at its boundary: the
+    availability check, the run configuration, the state probe and the chip
+    models (here the CPU's)."""
+    monkeypatch.delenv("LOIHI_GEN", raising=False)
+    monkeypatch.delenv("PARTITION", raising=False)
     monkeypatch.setattr(Loihi2, "is_loihi2_available", True)
-    monkeypatch.setattr(run_configs, "Loihi2HwCfg", fake_hw_cfg)
-    assert main(["deploy", str(network / "net.h5"), "--backend", "loihi2", "--input",
-                 str(network / "in.npy"), "-o", str(network / "hw.npy")]) == 0
-    assert used
+    monkeypatch.setattr(Loihi2Hardware, "run_config", lambda self, callbacks: CpuRehearsal().run_config(callbacks))
+    monkeypatch.setattr(Loihi2Hardware, "is_chip_model", lambda self, model: CpuRehearsal().is_chip_model(model))
+    monkeypatch.setattr(Loihi2Hardware, "voltage_probe", lambda self, var, span: CpuRehearsal().voltage_probe(var, span))
+    assert main(["deploy", str(network / "net.h5"), "--input", str(network / "in.npy"), "--loihi-gen", "N3C1",
+                 "--partition", "oheogulch_20m", "-o", str(network / "hw.npy")]) == 0
+    assert "Loihi 2 (LOIHI_GEN=N3C1, PARTITION=oheogulch_20m)" in capsys.readouterr().out
+    assert (os.environ["LOIHI_GEN"], os.environ["PARTITION"]) == ("N3C1", "oheogulch_20m")
     assert main(["deploy", str(network / "net.h5"), "--backend", "cpu", "--input",
                  str(network / "in.npy"), "-o", str(network / "cpu.npy")]) == 0
     np.testing.assert_array_equal(np.load(network / "hw.npy"), np.load(network / "cpu.npy"))

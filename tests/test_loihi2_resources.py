@@ -32,8 +32,8 @@ def test_conv_layer_resources_by_hand():
     assert r.synapses == n * 10 + (3 * n - 2)
     assert r.recurrent_synapses == 3 * n - 2
     assert r.weight_bits == 2 and r.delay_depth == 30
-    # bits: synapses * (2 weight + 8 index (256 pre) + 5 delay) + neurons * (48 + 31 * 24)
-    expected = r.synapses * (2 + 8 + 5) + n * (48 + 31 * 24)
+    # bits: synapses * (2 weight + 8 index (256 pre) + 5 delay) + neurons * (48 + 31 slots * 16)
+    expected = r.synapses * (2 + 8 + 5) + n * (48 + 31 * 16)
     assert r.memory_bytes == -(-expected // 8)
     assert r.cores == 1 and r.limiting == "neurons"
 
