@@ -365,6 +365,10 @@ def _chain(graph: _Graph) -> list[_Layer]:
         layers.append(_Layer(target, between, []))
         seen.add(target)
         current = target
+    on_chain = {graph.input, graph.output}.union(*({layer.neuron, *layer.inputs, *layer.recurrent,
+                                                   *layer.output_delays} for layer in layers))
+    for name in sorted(set(graph.nodes) - on_chain):
+        raise graph.fail(name, "is not on the path from the Input to the Output node")
     for layer in layers:
         wanted = 1 + bool(layer.recurrent)
         if len(graph.pred(layer.neuron)) != wanted:

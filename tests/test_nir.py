@@ -231,6 +231,7 @@ def _with_node(name, node, edges=None):
     graph.nodes[name] = node
     if edges is not None:
         graph.edges = edges
+        graph.nodes = {k: v for k, v in graph.nodes.items() if any(k in edge for edge in edges)}
     return graph
 
 
@@ -240,7 +241,11 @@ REFUSALS = {
     "branching": (lambda: _with_node("extra", nir.Linear(np.ones((3, 3))), recurrent_graph().edges + [
         ("lif", "extra"), ("extra", "out")]), UnsupportedLayerError, r"node 'lif' \(CubaLIF\): sends to"),
     "input from outside the chain": (lambda: _with_node("x", nir.Linear(np.ones((3, 3))), recurrent_graph().edges + [
-        ("x", "lif")]), UnsupportedLayerError, r"node 'lif' \(CubaLIF\): receives from \['rec', 'w', 'x'\]"),
+        ("x", "lif")]), UnsupportedLayerError, r"node 'x' \(Linear\): is not on the path from the Input"),
+    "feedback from the output": (lambda: _with_node("out", nir.Output(np.array([3])), recurrent_graph().edges + [
+        ("out", "lif")]), UnsupportedLayerError, r"node 'lif' \(CubaLIF\): receives from \['out', 'rec', 'w'\]"),
+    "node off the chain": (lambda: _with_node("z", nir.Delay(np.zeros(3))), UnsupportedLayerError,
+                           r"node 'z' \(Delay\): is not on the path from the Input to the Output node"),
     "per-neuron tau": (lambda: _with_node("lif", lif(3, tau_syn=[0.004, 0.004, 0.002])), UnsupportedLayerError,
                        r"node 'lif' \(CubaLIF\): iDecay = 4096 \* dt / tau_syn differs between neurons "
                        r"\(1024 \.\. 2048"),
