@@ -234,7 +234,10 @@ def _read_meta(meta, where: str, spec: NetworkSpec) -> None:
         encoding_fields = _Fields(meta["input"], f"{where}/input")
         encoding = InputEncoding(dt=encoding_fields.number("dt"), pool=encoding_fields.integer("pool"),
                                  duration=encoding_fields.number("duration"),
-                                 source_channels=encoding_fields.integer("sourceChannels"))
+                                 source_channels=encoding_fields.integer("sourceChannels"),
+                                 # files written before it existed binned with any spike
+                                 min_spikes=encoding_fields.integer("minSpikes") if encoding_fields.has("minSpikes")
+                                 else 1)
         try:
             encoding.check(f"{where}/input")
         except EncodingError as err:

@@ -74,7 +74,8 @@ def run_encode(args: argparse.Namespace) -> int:
     from lava_convdelay.data.cochlea import Cochlea, spikes_to_events
     from lava_convdelay.data.generate import SAMPLE_RATE, _resample
     from lava_convdelay.data.shd import bin_spikes
-    InputEncoding(args.dt, args.pool, 1.0 if args.duration is None else args.duration).check(prefix="--")
+    InputEncoding(args.dt, args.pool, 1.0 if args.duration is None else args.duration,
+                  min_spikes=args.min_spikes).check(prefix="--")
     check_value(args.seed, "--seed", Bounds(True, 0))
     check_output_path(args.output)
     audio, rate = read_wav(args.input)
@@ -85,7 +86,8 @@ def run_encode(args: argparse.Namespace) -> int:
         raise UserError(f"{args.input}: {err}") from None
     times, units = spikes_to_events(spikes, fs)
     duration = args.duration or audio.size / SAMPLE_RATE
-    binned = bin_spikes(times, units, args.dt, args.pool, duration).numpy().astype(np.uint8)
+    binned = bin_spikes(times, units, args.dt, args.pool, duration,
+                        min_spikes=args.min_spikes).numpy().astype(np.uint8)
     save_npy(binned, args.output)
     print(f"wrote {args.output}: spikes [{binned.shape[0]} channels, {binned.shape[1]} steps], "
           f"{int(binned.sum())} spikes")
@@ -117,5 +119,7 @@ def add_parser(subparsers) -> None:
     enc.add_argument("--dt", type=float, default=10e-3, help="time step, seconds")
     enc.add_argument("--pool", type=int, default=5, help="channel pooling (700 / pool channels)")
     enc.add_argument("--duration", type=float, help="seconds (default: the recording's length)")
+    enc.add_argument("--min-spikes", type=int, default=1,
+                     help="events of the pooled channels that make a bin 1 (the network's training binning)")
     enc.add_argument("--seed", type=int, default=0, help="seed of the stochastic bushy-cell stage")
     enc.set_defaults(func=run_encode)

@@ -82,11 +82,11 @@ def read_shd(path: str | os.PathLike, channels: int = SHD_CHANNELS) -> dict:
 
 
 def bin_spikes(times: np.ndarray, units: np.ndarray, dt: float = 10e-3, pool: int = 5,
-               duration: float = 1.0, channels: int = SHD_CHANNELS) -> torch.Tensor:
+               duration: float = 1.0, channels: int = SHD_CHANNELS, min_spikes: int = 1) -> torch.Tensor:
     """Events -> 0/1 tensor ``[channels / pool, round(duration / dt)]``.
 
-    A bin holds 1 if any pooled channel spiked in it; spikes at or after
-    ``duration`` are dropped.
+    A bin holds 1 if its pooled channels spiked at least ``min_spikes`` times in
+    it (1: any spike); spikes at or after ``duration`` are dropped.
     """
     steps = int(round(duration / dt))
     out = torch.zeros(channels // pool, steps)
@@ -96,8 +96,12 @@ def bin_spikes(times: np.ndarray, units: np.ndarray, dt: float = 10e-3, pool: in
     t = np.floor(np.asarray(times, dtype=np.float64) / dt * (1 + 1e-6)).astype(np.int64)
     keep = t < steps
     rows = np.asarray(units).astype(np.int64)[keep] // pool
-    out[torch.as_tensor(rows), torch.as_tensor(t[keep])] = 1.0
-    return out
+    if min_spikes == 1:
+        out[torch.as_tensor(rows), torch.as_tensor(t[keep])] = 1.0
+        return out
+    counts = np.zeros(tuple(out.shape), np.int64)
+    np.add.at(counts, (rows, t[keep]), 1)
+    return torch.as_tensor(counts >= min_spikes, dtype=out.dtype)
 
 
 class SHDDataset(Dataset):
@@ -111,14 +115,14 @@ class SHDDataset(Dataset):
     """
 
     def __init__(self, path: str | os.PathLike, dt: float = InputEncoding.dt, pool: int = InputEncoding.pool,
-                 duration: float | None = InputEncoding.duration):
-        InputEncoding(dt, pool, 1.0 if duration is None else duration).check(str(path))
+                 duration: float | None = InputEncoding.duration, min_spikes: int = InputEncoding.min_spikes):
+        InputEncoding(dt, pool, 1.0 if duration is None else duration, min_spikes=min_spikes).check(str(path))
         self.path = Path(path)
         self.data = read_shd(path)
         if duration is None:
             last = max((float(np.max(t)) for t in self.data["times"] if len(t)), default=0.0)
             duration = last + dt  # a bin for the last spike
-        self.encoding = InputEncoding(dt, pool, float(duration))
+        self.encoding = InputEncoding(dt, pool, float(duration), min_spikes=min_spikes)
         self.dt, self.pool, self.duration = dt, pool, self.encoding.duration
         self.keys = self.data["keys"]
         self._cache: dict[int, torch.Tensor] = {}
@@ -138,7 +142,8 @@ class SHDDataset(Dataset):
     def __getitem__(self, index: int):
         if index not in self._cache:
             self._cache[index] = bin_spikes(self.data["times"][index], self.data["units"][index],
-                                            self.dt, self.pool, self.duration).to(torch.uint8)
+                                            self.dt, self.pool, self.duration,
+                                            min_spikes=self.encoding.min_spikes).to(torch.uint8)
         return self._cache[index].float(), int(self.data["labels"][index])
 
 
