@@ -93,11 +93,37 @@ class BasilarMembrane:
         """``[channels, num_samples // 2 + 1]`` complex transfer function (cached)."""
         return _transfer(self, num_samples, sample_rate)
 
-    def __call__(self, samples: np.ndarray, sample_rate: int) -> tuple[np.ndarray, int]:
-        """Membrane velocity ``[channels, n // 2 + 1]`` at ``sample_rate // 2``."""
+    def __call__(self, samples: np.ndarray, sample_rate: int,
+                 fft_length: int | None = None) -> tuple[np.ndarray, int]:
+        """Membrane velocity ``[channels, n // 2 + 1]`` at ``sample_rate // 2``.
+
+        ``fft_length=None`` transforms the ``n`` samples as they are (lauscher's
+        computation). A longer ``fft_length`` transforms them followed by zeros up to
+        that length and keeps the first ``n // 2 + 1`` outputs: exactly what the
+        unpadded computation gives for the zero-padded signal, cut to the signal's
+        span, so signals of many lengths share the transfer function of one length.
+        """
         n = samples.size
-        spectrum = np.fft.fft(samples)[: n // 2 + 1]
-        return np.real(np.fft.ifft(self.transfer(n, sample_rate) * spectrum[None], axis=1)), sample_rate // 2
+        length = n if fft_length is None else int(fft_length)
+        if length < n:
+            raise ValueError(f"fft_length {length} is shorter than the signal ({n} samples)")
+        spectrum = np.fft.fft(samples, length)[: length // 2 + 1]
+        velocity = np.fft.ifft(self.transfer(length, sample_rate) * spectrum[None], axis=1)[:, : n // 2 + 1]
+        return np.real(velocity), sample_rate // 2
+
+
+def padded_length(num_samples: int, sample_rate: int) -> int:
+    """The FFT length :class:`Cochlea` evaluates a signal of ``num_samples`` at: the
+    smallest ``b * 2**k`` or ``1.5 * b * 2**k`` (``b``: an eighth of a second) that
+    holds it. At most 1.5 times the signal (an eighth of a second for shorter ones),
+    and few distinct lengths: one transfer function serves every signal between two
+    steps, and whole seconds (the embedded data's 1 s) are their own length."""
+    low = max(1, sample_rate // 8)
+    while True:
+        for length in (low, low * 3 // 2):
+            if length >= num_samples:
+                return length
+        low *= 2
 
 
 @lru_cache(maxsize=4)
@@ -219,13 +245,18 @@ def _bushy(probability, n_fibres, dead, n_refrac, mem_decay, syn_decay, gain, se
 
 @dataclass(frozen=True)
 class Cochlea:
-    """The whole chain; ``__call__`` gives spikes ``[channels, T']`` at ``fs // 2``."""
+    """The whole chain; ``__call__`` gives spikes ``[channels, T']`` at ``fs // 2``.
+
+    The basilar membrane is evaluated at :func:`padded_length` (the signal's own
+    length where that is on the grid, e.g. whole seconds), so signals of new
+    lengths reuse a cached transfer function instead of computing one each.
+    """
 
     channels: int = 700
 
     def __call__(self, samples: np.ndarray, sample_rate: int, seed: int):
         x = normalise_and_window(samples)
-        velocity, fs = BasilarMembrane(self.channels)(x, sample_rate)
+        velocity, fs = BasilarMembrane(self.channels)(x, sample_rate, padded_length(x.size, sample_rate))
         probability = HairCell()(velocity, fs)
         return BushyCell()(probability, fs, seed), fs
 
