@@ -34,12 +34,16 @@ class EncodingError(UserError, ValueError):
 @dataclass(frozen=True)
 class InputEncoding:
     """Bins of ``dt`` seconds over ``duration`` seconds; ``pool`` neighbouring channels
-    of ``source_channels`` merged (the defaults are the shipped configs')."""
+    of ``source_channels`` merged (the defaults are the shipped configs'); ``audio``:
+    the recordings' encoding, where known."""
 
     dt: float = 0.01
     pool: int = 5
     duration: float = 1.0
     source_channels: int = SHD_CHANNELS
+    #: how recordings became the events (JSON of :class:`lava_convdelay.data.audio_encoding.AudioEncoding`),
+    #: where they came from ``data import``; ``None``: not recorded (SHD, the embedded data)
+    audio: str | None = None
 
     @classmethod
     def from_settings(cls, settings: dict) -> "InputEncoding":

@@ -50,7 +50,7 @@ class _Fields:
         except (OSError, ValueError) as err:
             raise self.fail(f"cannot read '{key}': {err}") from None
 
-    def text(self, key: str) -> str:
+    def text(self, key: str, codec: str = "ascii") -> str:
         value = self.raw(key)
         if value.shape == (1,):
             value = value[0]
@@ -59,9 +59,9 @@ class _Fields:
         value = value.item() if isinstance(value, np.ndarray) else value
         if isinstance(value, bytes):
             try:
-                return value.decode("ascii")
+                return value.decode(codec)
             except UnicodeDecodeError:
-                raise self.fail(f"'{key}' is not ASCII: {value!r}") from None
+                raise self.fail(f"'{key}' is not {codec}: {value[:40]!r}") from None
         if isinstance(value, str):
             return value
         raise self.fail(f"'{key}' must be a string, got {type(value).__name__} {value!r}")
@@ -268,7 +268,9 @@ def _read_meta(meta, where: str, spec: NetworkSpec) -> None:
         encoding_fields = _Fields(meta["input"], f"{where}/input")
         encoding = InputEncoding(dt=encoding_fields.number("dt"), pool=encoding_fields.integer("pool"),
                                  duration=encoding_fields.number("duration"),
-                                 source_channels=encoding_fields.integer("sourceChannels"))
+                                 source_channels=encoding_fields.integer("sourceChannels"),
+                                 audio=encoding_fields.text("audioEncoding", "utf-8")
+                                 if encoding_fields.has("audioEncoding") else None)
         try:
             encoding.check(f"{where}/input")
         except EncodingError as err:
