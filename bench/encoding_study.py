@@ -106,9 +106,8 @@ def main():
     results = json.loads(args.out.read_text()) if args.out.exists() else {}
     results.setdefault("rows", {})
 
-    def record(name, seed, accuracy, extra=None):
+    def record(name, seed, accuracy):
         results["rows"].setdefault(name, {})[str(seed)] = accuracy
-        results.setdefault("notes", {}).update(extra or {})
         args.out.write_text(json.dumps(results, indent=1))
         print(f"{name:45s} seed {seed}: {100 * accuracy:.1f} %", flush=True)
 

@@ -46,7 +46,7 @@ class AudioEncodingError(UserError, ValueError):
 class AudioEncoding:
     duration: float | None = 1.0
     placement: str = "centre"
-    trim_db: float | None = 40.0
+    trim_db: float | None = 20.0
     normalise: str = "clip"
     level: float = 0.3
     max_frequency: float | None = None

@@ -156,7 +156,7 @@ def add_parser(subparsers) -> None:
     imp.add_argument("--placement", choices=("centre", "start"), help="where a recording goes in the buffer "
                      "(default centre)")
     imp.add_argument("--trim-db", help="trim leading / trailing audio more than this many dB below the loudest "
-                     "10-ms frame (default 40); 'off': keep it")
+                     "10-ms frame (default 20); 'off': keep it")
     imp.add_argument("--normalise", choices=("clip", "buffer"), help="scale the recording (default) or the whole "
                      "padded buffer (SHD) to the RMS level")
     imp.add_argument("--level", type=float, help="RMS level (default 0.3, SHD's)")
