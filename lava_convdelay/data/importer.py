@@ -188,7 +188,7 @@ def _run(jobs: list, encoding: AudioEncoding, workers: int | None, progress: boo
     cochlea(np.random.default_rng(0).standard_normal(SAMPLE_RATE // 8), SAMPLE_RATE, seed=0)
     if encoding.duration is not None:
         seconds = [encoding.duration]
-    common = Counter(padded_length(int(round(s * SAMPLE_RATE)), SAMPLE_RATE) for s in seconds).most_common(4)
+    common = Counter(padded_length(int(round(s * SAMPLE_RATE)), SAMPLE_RATE) for s in seconds).most_common(6)
     membrane = BasilarMembrane(cochlea.channels, cochlea.place_min)
     for length, _ in common:
         membrane.transfer(length, SAMPLE_RATE)
