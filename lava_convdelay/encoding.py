@@ -79,7 +79,8 @@ class InputEncoding:
         return [f.name for f in fields(self) if getattr(self, f.name) != getattr(other, f.name)]
 
     def as_dict(self) -> dict:
-        return asdict(self)
+        """The settings; ``audio`` only where recorded (records of other data stay as they were)."""
+        return {k: v for k, v in asdict(self).items() if k != "audio" or v is not None}
 
     def describe(self) -> str:
         return (f"dt {self.dt:g} s, pool {self.pool} ({self.source_channels} -> {self.channels} channels), "
