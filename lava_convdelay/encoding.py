@@ -37,14 +37,17 @@ class EncodingError(UserError, ValueError):
 class InputEncoding:
     """Bins of ``dt`` seconds over ``duration`` seconds; ``pool`` neighbouring channels
     of ``source_channels`` merged; a bin is 1 where at least ``min_spikes`` events of
-    its channels fall (1: any event; 2 drops most of the cochlea's spontaneous
-    background, see docs/data.md). The defaults are the shipped configs'."""
+    its channels fall (1: any event); ``audio``: the recordings' encoding, where
+    known. The defaults are the shipped configs'."""
 
     dt: float = 0.01
     pool: int = 5
     duration: float = 1.0
     source_channels: int = SHD_CHANNELS
     min_spikes: int = 1
+    #: how recordings became the events (JSON of :class:`lava_convdelay.data.audio_encoding.AudioEncoding`),
+    #: where they came from ``data import``; ``None``: not recorded (SHD, the embedded data)
+    audio: str | None = None
 
     @classmethod
     def from_settings(cls, settings: dict) -> "InputEncoding":
@@ -85,7 +88,8 @@ class InputEncoding:
         return [f.name for f in fields(self) if getattr(self, f.name) != getattr(other, f.name)]
 
     def as_dict(self) -> dict:
-        return asdict(self)
+        """The settings; ``audio`` only where recorded (records of other data stay as they were)."""
+        return {k: v for k, v in asdict(self).items() if k != "audio" or v is not None}
 
     def describe(self) -> str:
         return (f"dt {self.dt:g} s, pool {self.pool} ({self.source_channels} -> {self.channels} channels), "

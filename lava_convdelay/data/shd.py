@@ -21,6 +21,10 @@ from lava_convdelay.encoding import SHD_CHANNELS, InputEncoding
 from lava_convdelay.errors import UserError
 
 
+#: root attribute of a file from ``data import``: how its recordings became spikes (JSON)
+AUDIO_ENCODING_ATTR = "lava_convdelay_audio_encoding"
+
+
 class DatasetFormatError(UserError):
     """A spike dataset file that is not in the SHD format; names file and problem."""
 
@@ -38,7 +42,8 @@ def read_shd(path: str | os.PathLike, channels: int = SHD_CHANNELS) -> dict:
     """Load and validate a whole SHD-format file into memory.
 
     Returns ``{"times": [array seconds], "units": [array int], "labels": int
-    array [samples], "keys": list[str] | None, "speaker": int array | None}``.
+    array [samples], "keys": list[str] | None, "speaker": int array | None,
+    "audio_encoding": str | None}`` (the last: JSON, files from ``data import``).
     """
     path = Path(path)
     if not path.is_file():
@@ -57,6 +62,7 @@ def read_shd(path: str | os.PathLike, channels: int = SHD_CHANNELS) -> dict:
             keys = [k.decode() if isinstance(k, bytes) else str(k) for k in f["extra/keys"][()]] \
                 if "extra/keys" in f else None
             speaker = np.asarray(f["extra/speaker"][()]) if "extra/speaker" in f else None
+            audio = f.attrs.get(AUDIO_ENCODING_ATTR)
         except (OSError, ValueError, TypeError) as err:
             raise DatasetFormatError(f"{path}: cannot read ({err})") from None
     n = len(labels)
@@ -78,7 +84,10 @@ def read_shd(path: str | os.PathLike, channels: int = SHD_CHANNELS) -> dict:
         if u.size and (u.min() < 0 or u.max() >= channels or not np.issubdtype(u.dtype, np.integer)):
             raise DatasetFormatError(f"{path}: sample {i} has units outside [0, {channels}) "
                                      f"(found {u.min()}..{u.max()})")
-    return {"times": times, "units": units, "labels": labels.astype(np.int64), "keys": keys, "speaker": speaker}
+    if audio is not None and not isinstance(audio, str):
+        raise DatasetFormatError(f"{path}: attribute {AUDIO_ENCODING_ATTR} must be a string")
+    return {"times": times, "units": units, "labels": labels.astype(np.int64), "keys": keys, "speaker": speaker,
+            "audio_encoding": audio}
 
 
 def bin_spikes(times: np.ndarray, units: np.ndarray, dt: float = 10e-3, pool: int = 5,
@@ -122,7 +131,8 @@ class SHDDataset(Dataset):
         if duration is None:
             last = max((float(np.max(t)) for t in self.data["times"] if len(t)), default=0.0)
             duration = last + dt  # a bin for the last spike
-        self.encoding = InputEncoding(dt, pool, float(duration), min_spikes=min_spikes)
+        self.encoding = InputEncoding(dt, pool, float(duration), min_spikes=min_spikes,
+                                      audio=self.data["audio_encoding"])
         self.dt, self.pool, self.duration = dt, pool, self.encoding.duration
         self.keys = self.data["keys"]
         self._cache: dict[int, torch.Tensor] = {}
@@ -147,11 +157,23 @@ class SHDDataset(Dataset):
         return self._cache[index].float(), int(self.data["labels"][index])
 
 
+def _smallest_uint(values, what: str, path: Path) -> np.ndarray:
+    values = np.asarray(values, dtype=np.int64)
+    for dtype in (np.uint8, np.uint16, np.uint32):
+        if values.size == 0 or (values.min() >= 0 and values.max() <= np.iinfo(dtype).max):
+            return values.astype(dtype)
+    raise DatasetFormatError(f"{path}: {what} outside [0, 2**32)")
+
+
 def write_shd(path: str | os.PathLike, times: list, units: list, labels, keys: list[str],
-              speaker=None) -> Path:
+              speaker=None, audio_encoding: str | None = None) -> Path:
     """Write samples in the SHD format (atomically: temporary file + rename).
 
-    ``times[i]`` seconds (float) and ``units[i]`` channels (int) of sample ``i``.
+    ``times[i]`` seconds (float) and ``units[i]`` channels (int) of sample ``i``;
+    labels and speakers as SHD's uint8 where they fit, else wider unsigned
+    integers. ``audio_encoding``: how the recordings became spikes (JSON of
+    :class:`lava_convdelay.data.audio_encoding.AudioEncoding`), kept in the root
+    attribute :data:`AUDIO_ENCODING_ATTR` (SHD readers ignore it).
     """
     path = Path(path)
     with atomic_output(path) as tmp, h5py.File(tmp, "w") as f:
@@ -159,8 +181,10 @@ def write_shd(path: str | os.PathLike, times: list, units: list, labels, keys: l
                                                        dtype=h5py.vlen_dtype(np.float32))[:-1])
         f.create_dataset("spikes/units", data=np.array([np.asarray(u, np.uint16) for u in units] + [None],
                                                        dtype=h5py.vlen_dtype(np.uint16))[:-1])
-        f.create_dataset("labels", data=np.asarray(labels, dtype=np.uint8))
+        f.create_dataset("labels", data=_smallest_uint(labels, "labels", path))
         f.create_dataset("extra/keys", data=np.array([k.encode() for k in keys]))
         if speaker is not None:
-            f.create_dataset("extra/speaker", data=np.asarray(speaker, dtype=np.uint8))
+            f.create_dataset("extra/speaker", data=_smallest_uint(speaker, "speakers", path))
+        if audio_encoding is not None:
+            f.attrs[AUDIO_ENCODING_ATTR] = audio_encoding
     return path
