@@ -17,7 +17,8 @@ from lava_convdelay.errors import UserError
 # Modules providing `add_parser(subparsers)`; each sets `func` on its parser.
 _COMMANDS: list[str] = [
     "lava_convdelay.data.cli", "lava_convdelay.train", "lava_convdelay.evaluate",
-    "lava_convdelay.cli_network", "lava_convdelay.cli_lava", "lava_convdelay.cli_nir",
+    "lava_convdelay.cli_network", "lava_convdelay.cli_lava", "lava_convdelay.classify",
+    "lava_convdelay.cli_nir",
 ]
 
 

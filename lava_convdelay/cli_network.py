@@ -67,6 +67,9 @@ def layer_table(spec: NetworkSpec) -> str:
     total = sum(layer.recurrent_params for layer in spec.layers)
     lines.append(f"recurrent parameters: {total}; file: {spec.source}")
     lines.append(f"input: {spec.encoding.describe() if spec.encoding else 'binning not recorded'}")
+    if spec.encoding is not None and spec.encoding.audio is not None:
+        from lava_convdelay.data.audio_encoding import AudioEncoding
+        lines.append(f"audio: {AudioEncoding.from_json(spec.encoding.audio, spec.source).describe()} (data import)")
     names = spec.class_names
     lines.append(f"classes: {len(names)} ({', '.join(names)})" if names else "classes: names not recorded")
     return "\n".join(lines)

@@ -13,7 +13,7 @@ from lava_convdelay.bounds import Bounds, check_value
 from lava_convdelay.encoding import InputEncoding
 from lava_convdelay.errors import UserError
 
-BINNING_KEYS = ("dt", "pool", "duration")
+BINNING_KEYS = ("dt", "pool", "duration", "min_spikes")
 GENERATOR_BOUNDS = {"per_class": Bounds(True, 1), "seed": Bounds(True, 0)}
 FILE_SOURCES = ("shd", "ssc", "files")
 SOURCES = ("generated",) + FILE_SOURCES
@@ -59,7 +59,7 @@ def build_datasets(data: dict, progress: bool = True, where: str = "config"):
     from lava_convdelay.data import SHDDataset, default_dataset
 
     encoding = check_data_section(data, where)
-    binning = {"dt": encoding.dt, "pool": encoding.pool, "duration": encoding.duration}
+    binning = encoding.binning()
     if data.get("source", "generated") == "generated":
         generator = {k: data[k] for k in GENERATOR_BOUNDS if k in data}
         train_path, test_path = default_dataset(progress=progress, **generator)

@@ -104,21 +104,22 @@ def evaluate(dataset, model=None, spec: NetworkSpec | None = None,
 
 def _binning(target, recorded, args):
     """The binning of the evaluation data: the one the network was trained with, where
-    recorded; ``--dt/--pool/--duration`` only where given (and, against a recorded
+    recorded; ``--dt/--pool/--duration/--min-spikes`` only where given (and, against a recorded
     binning, with ``--allow-other-binning``)."""
     from dataclasses import replace
 
     from lava_convdelay.bounds import check_value
     from lava_convdelay.encoding import ENCODING_BOUNDS, EncodingError, InputEncoding
 
-    given = {key: getattr(args, key) for key in ("dt", "pool", "duration") if getattr(args, key) is not None}
+    given = {key: getattr(args, key) for key in ("dt", "pool", "duration", "min_spikes")
+             if getattr(args, key) is not None}
     for key, value in given.items():
-        check_value(value, f"--{key}", ENCODING_BOUNDS[key])
+        check_value(value, "--" + key.replace("_", "-"), ENCODING_BOUNDS[key])
     if recorded is None:
         return InputEncoding.from_settings(given).check(prefix="--")
     differ = [key for key, value in given.items() if value != getattr(recorded, key)]
     if differ and not args.allow_other_binning:
-        shown = " ".join(f"--{key} {given[key]:g}" for key in differ)
+        shown = " ".join(f"--{key.replace('_', '-')} {given[key]:g}" for key in differ)
         raise EncodingError(f"{target}: was trained on input binned with {recorded.describe()}; {shown} "
                             f"differs: leave it out to bin the data as in training, or add "
                             f"--allow-other-binning to evaluate on data binned differently")
@@ -152,9 +153,9 @@ def _load_target(args):
     binning = _binning(path, spec.encoding, args)
     if spec.encoding is None:
         print(f"note: {path} does not record how its input was binned; binning the data with "
-              f"{binning.describe()} (--dt/--pool/--duration)")
+              f"{binning.describe()} (--dt/--pool/--duration/--min-spikes)")
     if args.data is not None:
-        test = SHDDataset(args.data, binning.dt, binning.pool, binning.duration)
+        test = SHDDataset(args.data, **binning.binning())
     else:
         config_path = path / "config.json"
         try:
@@ -162,7 +163,7 @@ def _load_target(args):
         except (OSError, ValueError, KeyError, TypeError) as err:
             raise UserError(f"{config_path}: cannot read the run's data section ({err}); "
                             f"give the test data with --data") from None
-        section = {**section, "dt": binning.dt, "pool": binning.pool, "duration": binning.duration}
+        section = {**section, **binning.binning()}
         test = build_datasets(section, progress=False, where=str(config_path))[1]
     channels = test[0][0].shape[0]
     if channels != spec.input_size:
@@ -214,6 +215,8 @@ def add_parser(subparsers) -> None:
                         "or file records it, else 0.01)")
     parser.add_argument("--pool", type=int, help="channel pooling (default: as in training, else 5: 700 -> 140)")
     parser.add_argument("--duration", type=float, help="seconds per sample (default: as in training, else 1.0)")
+    parser.add_argument("--min-spikes", type=int, help="events that make a bin 1 (default: as in training, else 1)")
     parser.add_argument("--allow-other-binning", action="store_true",
-                        help="let --dt/--pool/--duration differ from the binning the network was trained with")
+                        help="let --dt/--pool/--duration/--min-spikes differ from the binning the network was "
+                             "trained with")
     parser.set_defaults(func=run_evaluate)

@@ -50,7 +50,7 @@ class _Fields:
         except (OSError, ValueError) as err:
             raise self.fail(f"cannot read '{key}': {err}") from None
 
-    def text(self, key: str) -> str:
+    def text(self, key: str, codec: str = "ascii") -> str:
         value = self.raw(key)
         if value.shape == (1,):
             value = value[0]
@@ -59,9 +59,9 @@ class _Fields:
         value = value.item() if isinstance(value, np.ndarray) else value
         if isinstance(value, bytes):
             try:
-                return value.decode("ascii")
+                return value.decode(codec)
             except UnicodeDecodeError:
-                raise self.fail(f"'{key}' is not ASCII: {value!r}") from None
+                raise self.fail(f"'{key}' is not {codec}: {value[:40]!r}") from None
         if isinstance(value, str):
             return value
         raise self.fail(f"'{key}' must be a string, got {type(value).__name__} {value!r}")
@@ -87,8 +87,10 @@ class _Fields:
             raise self.fail(f"'{key}'={value} outside [{low}, {high}]")
         return value
 
-    def int_array(self, key: str, shape: tuple, low: int, high: int, what: str) -> np.ndarray:
-        value = self.raw(key)
+    def int_array(self, key: str, shape: tuple, low: int, high: int, what: str,
+                  value: np.ndarray | None = None) -> np.ndarray:
+        """Dataset ``key`` (or ``value``, read from it) as int64 of ``shape`` in ``[low, high]``."""
+        value = self.raw(key) if value is None else value
         if value.dtype == bool or not np.issubdtype(value.dtype, np.number):
             raise self.fail(f"'{key}' must be numeric, got dtype {value.dtype}")
         if value.shape != shape:
@@ -110,6 +112,18 @@ class _Fields:
             )
         return value.astype(np.int64)
 
+    def matrix(self, key: str, rows: int, columns: int | None) -> np.ndarray:
+        """Weights ``[rows, columns]`` as stock NetX reads them: a 1-D dataset is
+        reshaped to ``rows`` rows; ``columns=None`` takes the dataset's own."""
+        value = self.raw(key)
+        if value.ndim == 1 and value.size % rows == 0:
+            value = value.reshape(rows, -1)
+        if columns is None:
+            if value.ndim != 2 or value.shape[0] != rows or not 1 <= value.shape[1] <= MAX_NEURONS:
+                raise self.fail(f"'{key}' has shape {value.shape}, expected ({rows}, inputs)")
+            columns = value.shape[1]
+        return self.int_array(key, (rows, columns), WEIGHT_MIN, WEIGHT_MAX, "weight", value)
+
 
 def _neuron(layer: _Fields) -> CubaParams:
     kind = layer.text("neuron/type")
@@ -128,15 +142,31 @@ def _neuron(layer: _Fields) -> CubaParams:
     )
 
 
-def _read_layer(layer: _Fields, kind: str, in_features: int) -> LayerSpec:
+def _size(layer: _Fields) -> int:
+    """The number of neurons: the product of ``shape``, as stock NetX reads it."""
+    shape = layer.raw("shape")
+    shape = shape.reshape(1) if shape.ndim == 0 else shape
+    if shape.ndim != 1 or not shape.size:
+        raise layer.fail(f"'shape' must be a list of sizes, got shape {shape.shape}")
+    sizes = layer.int_array("shape", shape.shape, 1, MAX_NEURONS, "layer size", shape)
+    if int(np.prod(sizes)) > MAX_NEURONS:
+        raise layer.fail(f"'shape' {sizes.tolist()} gives more than {MAX_NEURONS} neurons")
+    return int(np.prod(sizes))
+
+
+def _read_layer(layer: _Fields, kind: str, in_features: int | None) -> LayerSpec:
+    """One layer; ``in_features`` is the previous layer's size (``None`` for the first
+    layer of a file without an input layer: ``inFeatures`` where present, else the weights')."""
     if kind not in STOCK_TYPES + EXTENSION_TYPES:
         known = ", ".join(("input",) + STOCK_TYPES + EXTENSION_TYPES)
         raise UnsupportedLayerError(f"{layer.where}: unknown layer type '{kind}' (known: {known})")
-    n = int(layer.int_array("shape", (1,), 1, MAX_NEURONS, "layer size")[0])
-    for key, expected in (("inFeatures", in_features), ("outFeatures", n)):
+    n = _size(layer)
+    if in_features is None and layer.has("inFeatures"):  # the first layer, without an input layer
+        in_features = layer.integer("inFeatures", 1, MAX_NEURONS)
+    weight = layer.matrix("weight", n, in_features)  # stock NetX takes the sizes from here
+    for key, expected in (("inFeatures", weight.shape[1]), ("outFeatures", n)):
         if layer.has(key) and layer.integer(key) != expected:
             raise layer.fail(f"'{key}'={layer.integer(key)} but expected {expected}")
-    weight = layer.int_array("weight", (n, in_features), WEIGHT_MIN, WEIGHT_MAX, "weight")
     neuron = _neuron(layer)
     fields = {}
     if layer.has("delay"):
@@ -145,9 +175,15 @@ def _read_layer(layer: _Fields, kind: str, in_features: int) -> LayerSpec:
                 f"{layer.where}: a feed-forward 'delay' on a '{kind}' layer is not supported "
                 f"(on a recurrent layer an output delay is not an input delay)"
             )
-        fields["delay"] = layer.int_array("delay", (n,), 0, LOIHI2_MAX_DELAY, "delay")
+        delay = layer.raw("delay")
+        if delay.size == 1:  # one delay for every neuron (stock NetX broadcasts it)
+            delay = np.full(n, delay.reshape(-1)[0])
+        elif delay.shape == (weight.shape[1],) and n != weight.shape[1]:
+            raise UnsupportedLayerError(f"{layer.where}: a 'delay' per input ({delay.size} values) is not "
+                                        f"supported; give one per neuron ({n})")
+        fields["delay"] = layer.int_array("delay", (n,), 0, LOIHI2_MAX_DELAY, "delay", delay)
     if kind == "dense_rec":
-        fields["weight_rec"] = layer.int_array("weight_rec", (n, n), WEIGHT_MIN, WEIGHT_MAX, "weight")
+        fields["weight_rec"] = layer.matrix("weight_rec", n, n)
     if kind in EXTENSION_TYPES:
         max_delay = layer.integer("maxDelay", 0, LOIHI2_MAX_DELAY)
         fields["max_delay"] = max_delay
@@ -197,13 +233,11 @@ def read_network(path: str | os.PathLike) -> NetworkSpec:
             if kind == "input":
                 if name != "0":
                     raise layer.fail("an 'input' layer may only be layer 0")
-                in_features = int(layer.int_array("shape", (1,), 1, MAX_NEURONS, "input size")[0])
+                in_features = _size(layer)
                 continue
-            if in_features is None:
-                in_features = layer.integer("inFeatures", 1, MAX_NEURONS)
-            if not spec.layers:
-                spec.input_size = in_features
             parsed = _read_layer(layer, kind, in_features)
+            if not spec.layers:
+                spec.input_size = parsed.in_features
             spec.layers.append(parsed)
             in_features = parsed.num_neurons
         if not spec.layers:
@@ -234,7 +268,12 @@ def _read_meta(meta, where: str, spec: NetworkSpec) -> None:
         encoding_fields = _Fields(meta["input"], f"{where}/input")
         encoding = InputEncoding(dt=encoding_fields.number("dt"), pool=encoding_fields.integer("pool"),
                                  duration=encoding_fields.number("duration"),
-                                 source_channels=encoding_fields.integer("sourceChannels"))
+                                 source_channels=encoding_fields.integer("sourceChannels"),
+                                 # files written before it existed binned with any spike
+                                 min_spikes=encoding_fields.integer("minSpikes") if encoding_fields.has("minSpikes")
+                                 else 1,
+                                 audio=encoding_fields.text("audioEncoding", "utf-8")
+                                 if encoding_fields.has("audioEncoding") else None)
         try:
             encoding.check(f"{where}/input")
         except EncodingError as err:

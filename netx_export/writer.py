@@ -74,6 +74,10 @@ def _write_meta(f: h5py.File, spec: NetworkSpec) -> None:
         encoding.create_dataset("pool", data=np.int64(spec.encoding.pool))
         encoding.create_dataset("duration", data=np.float64(spec.encoding.duration))
         encoding.create_dataset("sourceChannels", data=np.int64(spec.encoding.source_channels))
+        encoding.create_dataset("minSpikes", data=np.int64(spec.encoding.min_spikes))
+        if spec.encoding.audio is not None:
+            encoding.create_dataset("audioEncoding", data=spec.encoding.audio.encode("utf-8"),
+                                    dtype=h5py.string_dtype("utf-8"))
     if spec.class_names is not None:
         meta.create_dataset("classNames", data=[name.encode("utf-8") for name in spec.class_names],
                             dtype=h5py.string_dtype("utf-8"))

@@ -27,6 +27,7 @@ integer arithmetic) with two changes, both measured on lava-nc 0.10:
 """
 from __future__ import annotations
 
+import sim.lava_runtime  # noqa: F401  (first: Lava's runtime under the process's start method)
 import numpy as np
 from lava.proc.dense.models import PyDelayDenseModelBitAcc, PyDenseModelBitAcc
 from lava.proc.dense.process import DelayDense, Dense

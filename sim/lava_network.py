@@ -36,6 +36,7 @@ guards against).
 """
 from __future__ import annotations
 
+import sim.lava_runtime  # noqa: F401  (first: Lava's runtime under the process's start method)
 from dataclasses import dataclass, field, replace
 
 import numpy as np

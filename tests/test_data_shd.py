@@ -126,3 +126,16 @@ def test_spikes_on_bin_edges_survive_float32_storage(tmp_path):
     expected = torch.zeros(700, 100)
     expected[k % 700, k // 80] = 1
     assert torch.equal(x, expected)
+
+
+def test_min_spikes_keeps_only_bins_with_that_many_events():
+    from lava_convdelay.data import bin_spikes
+    # channels 0-4 pool into row 0, 5-9 into row 1; bins of 10 ms
+    times = np.array([0.001, 0.002, 0.004, 0.013, 0.011, 0.025])
+    units = np.array([0, 3, 4, 1, 6, 9])
+    # row 0: bin 0 has 3 events, bin 1 has 1; row 1: bin 1 has 1, bin 2 has 1
+    any_event = bin_spikes(times, units, dt=0.01, pool=5, duration=0.03, channels=10)
+    assert any_event.tolist() == [[1, 1, 0], [0, 1, 1]]
+    two = bin_spikes(times, units, dt=0.01, pool=5, duration=0.03, channels=10, min_spikes=2)
+    assert two.tolist() == [[1, 0, 0], [0, 0, 0]]
+    assert bin_spikes(times, units, dt=0.01, pool=5, duration=0.03, channels=10, min_spikes=4).sum() == 0

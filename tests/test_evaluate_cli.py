@@ -54,7 +54,8 @@ def test_no_progress_keeps_the_epoch_summary(trained):
 
 def test_the_checkpoint_records_binning_and_class_names(trained):
     data = read_checkpoint(trained[0] / "checkpoint.pt")
-    assert data["input_encoding"] == {"dt": 0.02, "pool": 25, "duration": 0.3, "source_channels": 700}
+    assert data["input_encoding"] == {"dt": 0.02, "pool": 25, "duration": 0.3, "source_channels": 700,
+                                      "min_spikes": 1}
     assert data["class_names"] == KEYS
 
 
@@ -70,7 +71,7 @@ def test_evaluate_run_with_data_bins_as_the_run(trained, run, capsys):
     assert main(["evaluate", str(folder), "--data", str(run / "test.h5"), "--backend", "quantized,fixed",
                  "--samples", "0"]) == 0
     given = capsys.readouterr().out
-    assert "6 test samples (dt 0.02 s, pool 25 (700 -> 28 channels), duration 0.3 s (15 steps))" in given
+    assert "6 test samples (dt 0.02 s, pool 25 (700 -> 28 channels), duration 0.3 s (15 steps), min_spikes 1)" in given
     assert _accuracy_lines(given) == _accuracy_lines(own) and len(_accuracy_lines(given)) == 2
 
 
@@ -80,10 +81,10 @@ def test_evaluate_refuses_other_binning_unless_asked(trained, run, capsys):
     assert main(args) == 2
     err = capsys.readouterr().err
     assert err == (f"lava-convdelay evaluate: error: {folder}: was trained on input binned with dt 0.02 s, pool 25 "
-                   f"(700 -> 28 channels), duration 0.3 s (15 steps); --dt 0.01 differs: leave it out to bin the "
+                   f"(700 -> 28 channels), duration 0.3 s (15 steps), min_spikes 1; --dt 0.01 differs: leave it out to bin the "
                    f"data as in training, or add --allow-other-binning to evaluate on data binned differently\n")
     assert main(args + ["--allow-other-binning"]) == 0
-    assert "(dt 0.01 s, pool 25 (700 -> 28 channels), duration 0.3 s (30 steps))" in capsys.readouterr().out
+    assert "(dt 0.01 s, pool 25 (700 -> 28 channels), duration 0.3 s (30 steps), min_spikes 1)" in capsys.readouterr().out
 
 
 def test_export_records_binning_and_classes_and_evaluate_uses_them(trained, run, capsys, tmp_path):
@@ -91,7 +92,7 @@ def test_export_records_binning_and_classes_and_evaluate_uses_them(trained, run,
     net = tmp_path / "net.h5"
     assert main(["export", str(folder / "checkpoint.pt"), "-o", str(net)]) == 0
     out = capsys.readouterr().out
-    assert "input: dt 0.02 s, pool 25 (700 -> 28 channels), duration 0.3 s (15 steps)" in out
+    assert "input: dt 0.02 s, pool 25 (700 -> 28 channels), duration 0.3 s (15 steps), min_spikes 1" in out
     assert "classes: 3 (low, mid, high)" in out
     spec = read_network(net)
     assert spec.encoding == ENCODING and spec.class_names == KEYS

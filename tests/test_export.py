@@ -333,3 +333,42 @@ def test_a_non_spiking_layer_must_be_the_output(tmp_path):
         f["lava_convdelay_layer/2/neuron/vThMant"][()] = (1 << 18) - 1
     with pytest.raises(UnsupportedLayerError, match=r"layer 2: vThMant=262143 .* never spikes"):
         read_network(path)
+
+
+def test_stock_files_without_feature_counts_are_read_as_stock_netx_reads_them(tmp_path):
+    """Stock NetX never reads inFeatures / outFeatures (it takes the sizes from the
+    weights, reshaping a 1-D weight to `shape` rows, and broadcasts a scalar delay):
+    such files read as the full ones; counts that are present are still checked."""
+    from lava.lib.dl import netx
+    torch.manual_seed(3)
+    dense = slayer.block.cuba.Dense(dict(NEURON), 10, 16, weight_scale=2, delay=True)
+    rec = slayer.block.cuba.Recurrent(dict(NEURON), 16, 8, weight_scale=2)
+    last = slayer.block.cuba.Dense(dict(NEURON), 8, 4, weight_scale=2)
+    last(rec(dense(torch.zeros(1, 10, 5))))  # SLAYER initialises feed-forward delays lazily
+    full, bare = tmp_path / "full.h5", tmp_path / "bare.h5"
+    export_blocks([dense, rec, last], full)
+    with h5py.File(full, "r") as src, h5py.File(bare, "w") as dst:
+        for i in (1, 2, 3):  # no input layer: the first layer's input size comes from its weights
+            src.copy(src[f"layer/{i}"], dst, f"layer/{i - 1}")
+            for key in ("inFeatures", "outFeatures"):
+                del dst[f"layer/{i - 1}/{key}"]
+        weight = dst["layer/1/weight"][()]
+        del dst["layer/1/weight"]
+        dst["layer/1/weight"] = weight.reshape(-1)  # flat, as stock NetX reshapes it
+        dst["layer/2/delay"] = np.float32(3)  # one delay for all
+    ours, theirs = read_network(full), read_network(bare)
+    assert theirs.input_size == ours.input_size == 10
+    for a, b in zip(ours.layers, theirs.layers):
+        np.testing.assert_array_equal(a.weight, b.weight)
+        assert (a.weight_rec is None) == (b.weight_rec is None)
+        if a.weight_rec is not None:
+            np.testing.assert_array_equal(a.weight_rec, b.weight_rec)
+    np.testing.assert_array_equal(theirs.layers[0].delay, ours.layers[0].delay)
+    np.testing.assert_array_equal(theirs.layers[2].delay, np.full(4, 3))
+    counted = tmp_path / "counted.h5"
+    counted.write_bytes(bare.read_bytes())
+    assert len(netx.hdf5.Network(str(bare)).layers) == 3  # stock NetX builds it
+    with h5py.File(counted, "a") as f:
+        f["layer/1/inFeatures"] = np.int64(15)
+    with pytest.raises(NetworkFormatError, match=r"layer 1: 'inFeatures'=15 but expected 16"):
+        read_network(counted)

@@ -1,4 +1,4 @@
-"""CLI: ``data generate``, ``data show`` and ``encode``."""
+"""CLI: ``data generate``, ``data show``, ``data import`` and ``encode``."""
 from __future__ import annotations
 
 import argparse
@@ -11,8 +11,6 @@ from lava_convdelay.atomic import check_output_path
 from lava_convdelay.bounds import Bounds, check_value
 from lava_convdelay.encoding import ENCODING_BOUNDS, InputEncoding
 from lava_convdelay.errors import UserError
-
-MAX_SECONDS = 20  # of audio for `encode`: the basilar membrane needs the whole signal in memory
 
 
 def run_generate(args: argparse.Namespace) -> int:
@@ -45,47 +43,85 @@ def run_show(args: argparse.Namespace) -> int:
     return 0
 
 
-def read_wav(path: Path) -> tuple[np.ndarray, int]:
-    """Mono float audio and its sample rate from a PCM WAV file."""
-    from scipy.io import wavfile
+def _seconds_or(word: str):
+    """argparse type: a number of seconds, or ``word`` (-> None)."""
+    def parse(text: str):
+        if text == word:
+            return None
+        try:
+            return float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a number of seconds or '{word}', got {text!r}") from None
+    return parse
+
+
+def import_encoding(args: argparse.Namespace):
+    """The :class:`AudioEncoding` that ``data import``'s options ask for, and whether the
+    band comes from the recordings' rates."""
+    from lava_convdelay.data.audio_encoding import AudioEncoding
+    if args.shd:
+        chosen = [f"--{k.replace('_', '-')}" for k in ("placement", "trim_db", "level", "max_frequency", "normalise")
+                  if getattr(args, k) is not None]
+        if chosen:
+            raise UserError(f"--shd fixes the chain; drop {', '.join(chosen)}")
+        return AudioEncoding.shd(args.duration), False
+    default = AudioEncoding()
+    band = args.max_frequency or "auto"
+    settings = {"duration": args.duration,
+                "placement": args.placement or default.placement,
+                "trim_db": default.trim_db if args.trim_db is None else (None if args.trim_db == "off" else
+                                                                          _number(args.trim_db, "--trim-db")),
+                "normalise": args.normalise or default.normalise,
+                "level": default.level if args.level is None else args.level,
+                "max_frequency": None if band in ("auto", "shd") else _number(band, "--max-frequency")}
+    return AudioEncoding(**settings), band == "auto"
+
+
+def _number(text: str, option: str) -> float:
     try:
-        rate, audio = wavfile.read(path)
-    except FileNotFoundError:
-        raise UserError(f"{path}: no such audio file") from None
-    except ValueError as err:
-        raise UserError(f"{path}: not a readable WAV file ({err})") from None
-    if rate <= 0:
-        raise UserError(f"{path}: the WAV header gives a sample rate of {rate} Hz")
-    if audio.dtype == np.uint8:  # 8-bit WAV is unsigned around 128
-        audio = audio.astype(np.float64) - 128
-    audio = np.asarray(audio, dtype=np.float64)
-    if audio.ndim == 2:
-        audio = audio.mean(axis=1)
-    if audio.size < rate // 100:
-        raise UserError(f"{path}: the recording is shorter than 10 ms")
-    if audio.size > MAX_SECONDS * rate:
-        raise UserError(f"{path}: the recording is {audio.size / rate:.0f} s long; the cochlea model "
-                        f"transforms it whole (~0.5 GB per second), so cut it to at most {MAX_SECONDS} s")
-    return audio, int(rate)
+        return float(text)
+    except ValueError:
+        raise UserError(f"{option} must be a number, got {text!r}") from None
+
+
+def run_import(args: argparse.Namespace) -> int:
+    from lava_convdelay.data.importer import import_recordings
+    check_value(args.test_fraction, "--test-fraction", Bounds(False, 0, 1, low_allowed=False, high_allowed=False))
+    check_value(args.seed, "--seed", Bounds(True, 0))
+    check_value(args.max_seconds, "--max-seconds", Bounds(False, 0, low_allowed=False))
+    if args.workers is not None:
+        check_value(args.workers, "--workers", Bounds(True, 1))
+    encoding, band_from_rates = import_encoding(args)
+    result = import_recordings(args.recordings, args.out, encoding, args.test_fraction, args.seed, args.skip_bad,
+                               args.workers, progress=True, max_seconds=args.max_seconds,
+                               band_from_rates=band_from_rates)
+    print(f"wrote {result.train} ({result.counts['train']} recordings) and {result.test} "
+          f"({result.counts['test']}); {len(result.classes)} classes: {', '.join(result.classes)}")
+    print(f"split: {result.split}; encoding: {result.encoding.describe()}")
+    if result.cut:
+        print(f"note: {result.cut} recording(s) longer than {result.encoding.duration:g} s were cut to it")
+    if result.skipped:
+        print(f"skipped {len(result.skipped)} recording(s), listed in {args.out / 'skipped.txt'}")
+    duration = result.encoding.duration or 1.0
+    print(f'train with "data": {{"source": "shd", "train": "{result.train}", "test": "{result.test}", '
+          f'"duration": {duration:g}}}')
+    return 0
 
 
 def run_encode(args: argparse.Namespace) -> int:
     from lava_convdelay.cli_lava import save_npy
-    from lava_convdelay.data.cochlea import Cochlea, spikes_to_events
-    from lava_convdelay.data.generate import SAMPLE_RATE, _resample
+    from lava_convdelay.data.audio import read_wav
+    from lava_convdelay.data.audio_encoding import AudioEncoding
     from lava_convdelay.data.shd import bin_spikes
-    InputEncoding(args.dt, args.pool, 1.0 if args.duration is None else args.duration).check(prefix="--")
+    InputEncoding(args.dt, args.pool, 1.0 if args.duration is None else args.duration,
+                  min_spikes=args.min_spikes).check(prefix="--")
     check_value(args.seed, "--seed", Bounds(True, 0))
     check_output_path(args.output)
     audio, rate = read_wav(args.input)
-    audio = _resample(audio, rate) if rate != SAMPLE_RATE else audio
-    try:
-        spikes, fs = Cochlea()(audio, SAMPLE_RATE, seed=args.seed)
-    except ValueError as err:
-        raise UserError(f"{args.input}: {err}") from None
-    times, units = spikes_to_events(spikes, fs)
-    duration = args.duration or audio.size / SAMPLE_RATE
-    binned = bin_spikes(times, units, args.dt, args.pool, duration).numpy().astype(np.uint8)
+    times, units = AudioEncoding.shd(duration=None).spikes(audio, rate, seed=args.seed)
+    duration = args.duration or audio.size / rate
+    binned = bin_spikes(times, units, args.dt, args.pool, duration,
+                        min_spikes=args.min_spikes).numpy().astype(np.uint8)
     save_npy(binned, args.output)
     print(f"wrote {args.output}: spikes [{binned.shape[0]} channels, {binned.shape[1]} steps], "
           f"{int(binned.sum())} spikes")
@@ -111,11 +147,41 @@ def add_parser(subparsers) -> None:
     show.add_argument("--duration", type=float, help="seconds (default: the file's longest sample)")
     show.set_defaults(func=run_show)
 
+    imp = sub.add_parser("import", help="labelled WAV recordings -> SHD-format train.h5 / test.h5",
+                         description="Import a folder of labelled recordings (RECORDINGS/<class>/*.wav) or a CSV "
+                         "manifest (header: path,label[,speaker][,split]) into SHD-format train.h5 / test.h5 and "
+                         "import.json (the settings); see docs/data.md. Re-running continues an interrupted import.")
+    imp.add_argument("recordings", type=Path, help="folder of class folders, or a CSV manifest")
+    imp.add_argument("-o", "--out", type=Path, required=True, help="folder for train.h5, test.h5, import.json")
+    imp.add_argument("--duration", type=_seconds_or("own"), default=1.0,
+                     help="seconds per sample: recordings are padded / cut to it (default 1); 'own': each its own length")
+    imp.add_argument("--placement", choices=("centre", "start"), help="where a recording goes in the buffer "
+                     "(default centre)")
+    imp.add_argument("--trim-db", help="trim leading / trailing audio more than this many dB below the loudest "
+                     "10-ms frame (default 20); 'off': keep it")
+    imp.add_argument("--normalise", choices=("clip", "buffer"), help="scale the recording (default) or the whole "
+                     "padded buffer (SHD) to the RMS level")
+    imp.add_argument("--level", type=float, help="RMS level (default 0.3, SHD's)")
+    imp.add_argument("--max-frequency", help="Hz of the highest cochlea channel; 'auto' (default): the Nyquist "
+                     "frequency of the lowest-rate recording, at most 8000; 'shd': SHD's channel map")
+    imp.add_argument("--shd", action="store_true", help="the SHD / embedded-data chain: no trimming, recording "
+                     "at the buffer's start, buffer normalised, SHD's channels (for SHD comparability)")
+    imp.add_argument("--test-fraction", type=float, default=0.2, help="share of recordings (or of speakers' "
+                     "recordings) for testing, where the manifest gives no split (default 0.2)")
+    imp.add_argument("--seed", type=int, default=0, help="seed of the split and of the cochlea (default 0)")
+    imp.add_argument("--skip-bad", action="store_true", help="leave out recordings that cannot be used, listing "
+                     "them in skipped.txt (default: stop)")
+    imp.add_argument("--workers", type=int, help="processes (default: all cores)")
+    imp.add_argument("--max-seconds", type=float, default=20.0, help="longest recording accepted (default 20)")
+    imp.set_defaults(func=run_import)
+
     enc = subparsers.add_parser("encode", help="turn a WAV recording into spikes [channels, time] (.npy)")
     enc.add_argument("input", type=Path, help="PCM WAV file (mono, or averaged to mono)")
     enc.add_argument("-o", "--output", type=Path, required=True)
     enc.add_argument("--dt", type=float, default=10e-3, help="time step, seconds")
     enc.add_argument("--pool", type=int, default=5, help="channel pooling (700 / pool channels)")
     enc.add_argument("--duration", type=float, help="seconds (default: the recording's length)")
+    enc.add_argument("--min-spikes", type=int, default=1,
+                     help="events of the pooled channels that make a bin 1 (the network's training binning)")
     enc.add_argument("--seed", type=int, default=0, help="seed of the stochastic bushy-cell stage")
     enc.set_defaults(func=run_encode)

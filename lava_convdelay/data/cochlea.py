@@ -32,13 +32,14 @@ from scipy import special
 RMS_LEVEL = 0.3
 
 
-def normalise_and_window(samples: np.ndarray) -> np.ndarray:
-    """RMS normalisation to 0.3, then a Hanning ramp over each half."""
+def normalise_and_window(samples: np.ndarray, level: float | None = RMS_LEVEL) -> np.ndarray:
+    """RMS normalisation to ``level`` (0.3; ``None``: the samples keep their level),
+    then a Hanning ramp over each half."""
     x = np.asarray(samples, dtype=np.float64)
     rms = np.sqrt(np.mean(x**2))
     if not np.isfinite(rms) or rms == 0:
         raise ValueError("the audio is silent (RMS 0) or not finite")
-    x = x * (RMS_LEVEL / rms)
+    x = x * (level / rms) if level is not None else x.copy()
     half = x.size // 2
     ramp = np.hanning(half * 2)[:half]
     x[:half] = ramp * x[:half]
@@ -51,6 +52,7 @@ class BasilarMembrane:
     """Hydrodynamic shallow-water basilar membrane (Sieroka, Dosch, Rupp 2006)."""
 
     channels: int = 700
+    place_min: float = 0.0  # the first channel's place; channels span [place_min, c]
     a: float = 3500
     alpha: float = 3.0
     rho: float = 1.0
@@ -89,21 +91,53 @@ class BasilarMembrane:
         return np.sqrt(2.0 * self.c0 / self.h) * (1j * special.j0(arg) + special.y0(arg)) \
             / (special.j1(arg) - 1j * special.y1(arg))
 
+    def place_of(self, frequency: float) -> float:
+        """The place whose stiffness and mass resonate at ``frequency`` Hz,
+        ``sqrt(c0 exp(-alpha x) / m) = 2 pi f`` (the measured peak of a channel's
+        transfer function lies about 11 % below it)."""
+        return 2.0 / self.alpha * float(np.log(np.sqrt(self.c0 / self.m) / (2 * np.pi * frequency)))
+
     def transfer(self, num_samples: int, sample_rate: int) -> np.ndarray:
         """``[channels, num_samples // 2 + 1]`` complex transfer function (cached)."""
         return _transfer(self, num_samples, sample_rate)
 
-    def __call__(self, samples: np.ndarray, sample_rate: int) -> tuple[np.ndarray, int]:
-        """Membrane velocity ``[channels, n // 2 + 1]`` at ``sample_rate // 2``."""
+    def __call__(self, samples: np.ndarray, sample_rate: int,
+                 fft_length: int | None = None) -> tuple[np.ndarray, int]:
+        """Membrane velocity ``[channels, n // 2 + 1]`` at ``sample_rate // 2``.
+
+        ``fft_length=None`` transforms the ``n`` samples as they are (lauscher's
+        computation). A longer ``fft_length`` transforms them followed by zeros up to
+        that length and keeps the first ``n // 2 + 1`` outputs: exactly what the
+        unpadded computation gives for the zero-padded signal, cut to the signal's
+        span, so signals of many lengths share the transfer function of one length.
+        """
         n = samples.size
-        spectrum = np.fft.fft(samples)[: n // 2 + 1]
-        return np.real(np.fft.ifft(self.transfer(n, sample_rate) * spectrum[None], axis=1)), sample_rate // 2
+        length = n if fft_length is None else int(fft_length)
+        if length < n:
+            raise ValueError(f"fft_length {length} is shorter than the signal ({n} samples)")
+        spectrum = np.fft.fft(samples, length)[: length // 2 + 1]
+        velocity = np.fft.ifft(self.transfer(length, sample_rate) * spectrum[None], axis=1)[:, : n // 2 + 1]
+        return np.real(velocity), sample_rate // 2
 
 
-@lru_cache(maxsize=4)
+def padded_length(num_samples: int, sample_rate: int) -> int:
+    """The FFT length :class:`Cochlea` evaluates a signal of ``num_samples`` at: the
+    smallest ``b * 2**k`` or ``1.5 * b * 2**k`` (``b``: an eighth of a second) that
+    holds it. At most 1.5 times the signal (an eighth of a second for shorter ones),
+    and few distinct lengths: one transfer function serves every signal between two
+    steps, and whole seconds (the embedded data's 1 s) are their own length."""
+    low = max(1, sample_rate // 8)
+    while True:
+        for length in (low, low * 3 // 2):
+            if length >= num_samples:
+                return length
+        low *= 2
+
+
+@lru_cache(maxsize=6)  # the grid steps of 0.25-1.5 s: ~0.4 GB at 700 channels
 def _transfer(bm: BasilarMembrane, num_samples: int, sample_rate: int) -> np.ndarray:
     w = 2 * np.pi * np.linspace(1, sample_rate // 2, num_samples // 2 + 1)[None, :]
-    c = np.linspace(0, bm.c, bm.channels)[:, None]
+    c = np.linspace(bm.place_min, bm.c, bm.channels)[:, None]
     with np.errstate(all="ignore"):
         return 2.0 * w / bm._xi(w, c) * bm._p(w, c) * bm._z(w) / bm._p(w, 0.0)
 
@@ -219,13 +253,21 @@ def _bushy(probability, n_fibres, dead, n_refrac, mem_decay, syn_decay, gain, se
 
 @dataclass(frozen=True)
 class Cochlea:
-    """The whole chain; ``__call__`` gives spikes ``[channels, T']`` at ``fs // 2``."""
+    """The whole chain; ``__call__`` gives spikes ``[channels, T']`` at ``fs // 2``.
+
+    The basilar membrane is evaluated at :func:`padded_length` (the signal's own
+    length where that is on the grid, e.g. whole seconds), so signals of new
+    lengths reuse a cached transfer function instead of computing one each.
+    """
 
     channels: int = 700
+    place_min: float = 0.0  # see BasilarMembrane; 0 is SHD's map
+    level: float | None = RMS_LEVEL  # see normalise_and_window
 
     def __call__(self, samples: np.ndarray, sample_rate: int, seed: int):
-        x = normalise_and_window(samples)
-        velocity, fs = BasilarMembrane(self.channels)(x, sample_rate)
+        x = normalise_and_window(samples, self.level)
+        velocity, fs = BasilarMembrane(self.channels, self.place_min)(x, sample_rate,
+                                                                     padded_length(x.size, sample_rate))
         probability = HairCell()(velocity, fs)
         return BushyCell()(probability, fs, seed), fs
 

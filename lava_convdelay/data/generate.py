@@ -25,6 +25,7 @@ import numpy as np
 from tqdm import tqdm
 
 from lava_convdelay.atomic import atomic_output
+from lava_convdelay.data.audio import SAMPLE_RATE, resample
 from lava_convdelay.data.cochlea import BasilarMembrane, Cochlea, spikes_to_events
 from lava_convdelay.data.shd import write_shd
 from lava_convdelay.data.speech import Voice
@@ -38,7 +39,6 @@ KEYS = [f"{lang}-{word}" for lang in ("en", "de") for word in WORDS[lang]]
 VARIANTS = ["m1", "m2", "m3", "m4", "m5", "m6", "m7", "m8", "f1", "f4",
             "klatt", "klatt2", "klatt3", "klatt4", "croak", "grandma", "grandpa", "linda"]
 CHUNK = 10  # utterances per worker task (fixed: part of what makes runs reproducible)
-SAMPLE_RATE = 16000  # audio is resampled to this before the cochlea
 DURATION = 1.0  # seconds per utterance (padded / cut)
 VERSION = 1
 
@@ -103,18 +103,12 @@ def _plan(config: GeneratorConfig, split: str) -> list[tuple[int, Voice, list[tu
     return [(s, speakers[s], jobs[s]) for s in ids if jobs[s]]
 
 
-def _resample(audio: np.ndarray, rate: int) -> np.ndarray:
-    from scipy.signal import resample_poly
-    g = np.gcd(rate, SAMPLE_RATE)
-    return resample_poly(audio, SAMPLE_RATE // g, rate // g)
-
-
 def utterance_audio(synth, label: int, voice: Voice, rng: np.random.Generator) -> np.ndarray:
     """One jittered, noisy, fixed-length utterance at :data:`SAMPLE_RATE`."""
     lang = "en" if label < 10 else "de"
     jittered = Voice(voice.variant, voice.rate + int(rng.integers(-10, 11)),
                      int(np.clip(voice.pitch + rng.integers(-5, 6), 0, 99)), voice.pitch_range, voice.volume)
-    audio = _resample(synth.say(WORDS[lang][label % 10], lang, jittered), synth.sample_rate)
+    audio = resample(synth.say(WORDS[lang][label % 10], lang, jittered), synth.sample_rate)
     length = int(DURATION * SAMPLE_RATE)
     onset = int(rng.integers(0, int(0.15 * SAMPLE_RATE)))
     out = np.zeros(length)

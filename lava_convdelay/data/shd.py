@@ -21,6 +21,10 @@ from lava_convdelay.encoding import SHD_CHANNELS, InputEncoding
 from lava_convdelay.errors import UserError
 
 
+#: root attribute of a file from ``data import``: how its recordings became spikes (JSON)
+AUDIO_ENCODING_ATTR = "lava_convdelay_audio_encoding"
+
+
 class DatasetFormatError(UserError):
     """A spike dataset file that is not in the SHD format; names file and problem."""
 
@@ -38,7 +42,8 @@ def read_shd(path: str | os.PathLike, channels: int = SHD_CHANNELS) -> dict:
     """Load and validate a whole SHD-format file into memory.
 
     Returns ``{"times": [array seconds], "units": [array int], "labels": int
-    array [samples], "keys": list[str] | None, "speaker": int array | None}``.
+    array [samples], "keys": list[str] | None, "speaker": int array | None,
+    "audio_encoding": str | None}`` (the last: JSON, files from ``data import``).
     """
     path = Path(path)
     if not path.is_file():
@@ -57,6 +62,7 @@ def read_shd(path: str | os.PathLike, channels: int = SHD_CHANNELS) -> dict:
             keys = [k.decode() if isinstance(k, bytes) else str(k) for k in f["extra/keys"][()]] \
                 if "extra/keys" in f else None
             speaker = np.asarray(f["extra/speaker"][()]) if "extra/speaker" in f else None
+            audio = f.attrs.get(AUDIO_ENCODING_ATTR)
         except (OSError, ValueError, TypeError) as err:
             raise DatasetFormatError(f"{path}: cannot read ({err})") from None
     n = len(labels)
@@ -78,15 +84,18 @@ def read_shd(path: str | os.PathLike, channels: int = SHD_CHANNELS) -> dict:
         if u.size and (u.min() < 0 or u.max() >= channels or not np.issubdtype(u.dtype, np.integer)):
             raise DatasetFormatError(f"{path}: sample {i} has units outside [0, {channels}) "
                                      f"(found {u.min()}..{u.max()})")
-    return {"times": times, "units": units, "labels": labels.astype(np.int64), "keys": keys, "speaker": speaker}
+    if audio is not None and not isinstance(audio, str):
+        raise DatasetFormatError(f"{path}: attribute {AUDIO_ENCODING_ATTR} must be a string")
+    return {"times": times, "units": units, "labels": labels.astype(np.int64), "keys": keys, "speaker": speaker,
+            "audio_encoding": audio}
 
 
 def bin_spikes(times: np.ndarray, units: np.ndarray, dt: float = 10e-3, pool: int = 5,
-               duration: float = 1.0, channels: int = SHD_CHANNELS) -> torch.Tensor:
+               duration: float = 1.0, channels: int = SHD_CHANNELS, min_spikes: int = 1) -> torch.Tensor:
     """Events -> 0/1 tensor ``[channels / pool, round(duration / dt)]``.
 
-    A bin holds 1 if any pooled channel spiked in it; spikes at or after
-    ``duration`` are dropped.
+    A bin holds 1 if its pooled channels spiked at least ``min_spikes`` times in
+    it (1: any spike); spikes at or after ``duration`` are dropped.
     """
     steps = int(round(duration / dt))
     out = torch.zeros(channels // pool, steps)
@@ -96,8 +105,12 @@ def bin_spikes(times: np.ndarray, units: np.ndarray, dt: float = 10e-3, pool: in
     t = np.floor(np.asarray(times, dtype=np.float64) / dt * (1 + 1e-6)).astype(np.int64)
     keep = t < steps
     rows = np.asarray(units).astype(np.int64)[keep] // pool
-    out[torch.as_tensor(rows), torch.as_tensor(t[keep])] = 1.0
-    return out
+    if min_spikes == 1:
+        out[torch.as_tensor(rows), torch.as_tensor(t[keep])] = 1.0
+        return out
+    counts = np.zeros(tuple(out.shape), np.int64)
+    np.add.at(counts, (rows, t[keep]), 1)
+    return torch.as_tensor(counts >= min_spikes, dtype=out.dtype)
 
 
 class SHDDataset(Dataset):
@@ -111,14 +124,15 @@ class SHDDataset(Dataset):
     """
 
     def __init__(self, path: str | os.PathLike, dt: float = InputEncoding.dt, pool: int = InputEncoding.pool,
-                 duration: float | None = InputEncoding.duration):
-        InputEncoding(dt, pool, 1.0 if duration is None else duration).check(str(path))
+                 duration: float | None = InputEncoding.duration, min_spikes: int = InputEncoding.min_spikes):
+        InputEncoding(dt, pool, 1.0 if duration is None else duration, min_spikes=min_spikes).check(str(path))
         self.path = Path(path)
         self.data = read_shd(path)
         if duration is None:
             last = max((float(np.max(t)) for t in self.data["times"] if len(t)), default=0.0)
             duration = last + dt  # a bin for the last spike
-        self.encoding = InputEncoding(dt, pool, float(duration))
+        self.encoding = InputEncoding(dt, pool, float(duration), min_spikes=min_spikes,
+                                      audio=self.data["audio_encoding"])
         self.dt, self.pool, self.duration = dt, pool, self.encoding.duration
         self.keys = self.data["keys"]
         self._cache: dict[int, torch.Tensor] = {}
@@ -138,15 +152,28 @@ class SHDDataset(Dataset):
     def __getitem__(self, index: int):
         if index not in self._cache:
             self._cache[index] = bin_spikes(self.data["times"][index], self.data["units"][index],
-                                            self.dt, self.pool, self.duration).to(torch.uint8)
+                                            self.dt, self.pool, self.duration,
+                                            min_spikes=self.encoding.min_spikes).to(torch.uint8)
         return self._cache[index].float(), int(self.data["labels"][index])
 
 
+def _smallest_uint(values, what: str, path: Path) -> np.ndarray:
+    values = np.asarray(values, dtype=np.int64)
+    for dtype in (np.uint8, np.uint16, np.uint32):
+        if values.size == 0 or (values.min() >= 0 and values.max() <= np.iinfo(dtype).max):
+            return values.astype(dtype)
+    raise DatasetFormatError(f"{path}: {what} outside [0, 2**32)")
+
+
 def write_shd(path: str | os.PathLike, times: list, units: list, labels, keys: list[str],
-              speaker=None) -> Path:
+              speaker=None, audio_encoding: str | None = None) -> Path:
     """Write samples in the SHD format (atomically: temporary file + rename).
 
-    ``times[i]`` seconds (float) and ``units[i]`` channels (int) of sample ``i``.
+    ``times[i]`` seconds (float) and ``units[i]`` channels (int) of sample ``i``;
+    labels and speakers as SHD's uint8 where they fit, else wider unsigned
+    integers. ``audio_encoding``: how the recordings became spikes (JSON of
+    :class:`lava_convdelay.data.audio_encoding.AudioEncoding`), kept in the root
+    attribute :data:`AUDIO_ENCODING_ATTR` (SHD readers ignore it).
     """
     path = Path(path)
     with atomic_output(path) as tmp, h5py.File(tmp, "w") as f:
@@ -154,8 +181,10 @@ def write_shd(path: str | os.PathLike, times: list, units: list, labels, keys: l
                                                        dtype=h5py.vlen_dtype(np.float32))[:-1])
         f.create_dataset("spikes/units", data=np.array([np.asarray(u, np.uint16) for u in units] + [None],
                                                        dtype=h5py.vlen_dtype(np.uint16))[:-1])
-        f.create_dataset("labels", data=np.asarray(labels, dtype=np.uint8))
+        f.create_dataset("labels", data=_smallest_uint(labels, "labels", path))
         f.create_dataset("extra/keys", data=np.array([k.encode() for k in keys]))
         if speaker is not None:
-            f.create_dataset("extra/speaker", data=np.asarray(speaker, dtype=np.uint8))
+            f.create_dataset("extra/speaker", data=_smallest_uint(speaker, "speakers", path))
+        if audio_encoding is not None:
+            f.attrs[AUDIO_ENCODING_ATTR] = audio_encoding
     return path

@@ -1,0 +1,138 @@
+"""How a recording becomes cochlea spikes: the settings of ``data import``,
+recorded in its files (and, through training and export, in the network file),
+so that ``classify`` encodes a new recording exactly as the training data was.
+
+Steps, each a setting of :class:`AudioEncoding`:
+
+1. resample to 16 kHz (the cochlea's rate, SHD's);
+2. ``trim_db``: cut the leading and trailing parts whose 10-ms frames stay more
+   than ``trim_db`` dB below the loudest frame (silence, breath, hum);
+3. ``normalise="clip"``: scale the (trimmed) recording to RMS ``level``; the
+   speech then has the same level however long the clip or the padding;
+4. ``duration``: place the recording in a buffer of this many seconds,
+   ``placement="centre"`` (zeros on both sides; a longer one is cut equally at
+   both ends) or ``"start"`` (zeros after it; a longer one loses its end);
+   ``None`` keeps each recording's own length;
+5. the cochlea (:class:`lava_convdelay.data.cochlea.Cochlea`):
+   ``normalise="buffer"`` scales the whole buffer to RMS ``level`` (SHD's
+   order), then Hanning ramps over each half of the buffer, the basilar
+   membrane with ``channels`` places from the one resonating at
+   ``max_frequency`` (``None``: SHD's map, whose first ~120 of 700 channels
+   lie above 8 kHz, 16-kHz audio's Nyquist) to the apex, hair cells, bushy cells.
+
+:meth:`AudioEncoding.shd` is the chain that made SHD and the embedded data
+(``encode``'s default). Defaults are the choice measured in BENCHMARKS.md.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, fields
+
+import numpy as np
+
+from lava_convdelay.bounds import Bounds, check_value
+from lava_convdelay.data.audio import SAMPLE_RATE, resample
+from lava_convdelay.data.cochlea import BasilarMembrane, Cochlea, spikes_to_events
+from lava_convdelay.errors import UserError
+
+FRAME = 0.01  # seconds per frame of the silence trimmer
+
+
+class AudioEncodingError(UserError, ValueError):
+    """Settings of the audio chain that cannot be used."""
+
+
+@dataclass(frozen=True)
+class AudioEncoding:
+    duration: float | None = 1.0
+    placement: str = "centre"
+    trim_db: float | None = 20.0
+    normalise: str = "clip"
+    level: float = 0.3
+    max_frequency: float | None = None
+    channels: int = 700
+
+    def __post_init__(self):
+        where = "audio encoding"
+        if self.duration is not None:
+            check_value(self.duration, f"{where}: duration", Bounds(False, FRAME), AudioEncodingError)
+        if self.trim_db is not None:
+            check_value(self.trim_db, f"{where}: trim_db", Bounds(False, 0, low_allowed=False), AudioEncodingError)
+        check_value(self.level, f"{where}: level", Bounds(False, 0, low_allowed=False), AudioEncodingError)
+        if self.max_frequency is not None:
+            check_value(self.max_frequency, f"{where}: max_frequency", Bounds(False, 200, SAMPLE_RATE),
+                        AudioEncodingError)
+        check_value(self.channels, f"{where}: channels", Bounds(True, 1), AudioEncodingError)
+        for name, choices in (("placement", ("centre", "start")), ("normalise", ("clip", "buffer"))):
+            if getattr(self, name) not in choices:
+                raise AudioEncodingError(f"{where}: {name} must be one of {choices}, got {getattr(self, name)!r}")
+
+    @classmethod
+    def shd(cls, duration: float | None = 1.0) -> "AudioEncoding":
+        """The chain of SHD and the embedded data: no trimming, the recording at the
+        start of the buffer, the buffer normalised, SHD's 700 places."""
+        return cls(duration=duration, placement="start", trim_db=None, normalise="buffer", level=0.3,
+                   max_frequency=None)
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str, where: str = "") -> "AudioEncoding":
+        try:
+            settings = json.loads(text)
+            names = {f.name for f in fields(cls)}
+            if not isinstance(settings, dict) or set(settings) - names:
+                raise ValueError(f"expected an object with keys from {sorted(names)}")
+            return cls(**settings)
+        except (ValueError, TypeError) as err:
+            raise AudioEncodingError(f"{where}: not an audio encoding record ({err})") from None
+
+    def describe(self) -> str:
+        length = f"{self.duration:g} s buffer, placed at the {self.placement}" if self.duration else "own length"
+        trim = f"silence trimmed at -{self.trim_db:g} dB" if self.trim_db is not None else "not trimmed"
+        band = f"{self.channels} channels up to {self.max_frequency:g} Hz" if self.max_frequency else \
+            f"{self.channels} channels (SHD's map)"
+        return f"{length}, {trim}, {self.normalise} RMS {self.level:g}, {band}"
+
+    def prepare(self, audio: np.ndarray, rate: int) -> np.ndarray:
+        """Steps 1-4: the 16-kHz signal that enters the cochlea."""
+        x = resample(np.asarray(audio, dtype=np.float64), rate)
+        if self.trim_db is not None:
+            x = trim_silence(x, self.trim_db)
+        rms = np.sqrt(np.mean(x**2)) if x.size else 0.0
+        if not np.isfinite(rms) or rms == 0:
+            raise AudioEncodingError("the audio is silent (RMS 0) or not finite")
+        if self.normalise == "clip":
+            x = x * (self.level / rms)
+        if self.duration is None:
+            return x
+        n = int(round(self.duration * SAMPLE_RATE))
+        out = np.zeros(n)
+        if x.size >= n:
+            start = (x.size - n) // 2 if self.placement == "centre" else 0
+            out[:] = x[start:start + n]
+        else:
+            start = (n - x.size) // 2 if self.placement == "centre" else 0
+            out[start:start + x.size] = x
+        return out
+
+    def cochlea(self) -> Cochlea:
+        place = 0.0 if self.max_frequency is None else BasilarMembrane().place_of(self.max_frequency)
+        return Cochlea(self.channels, place, self.level if self.normalise == "buffer" else None)
+
+    def spikes(self, audio: np.ndarray, rate: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+        """Events ``(times in seconds, channels)`` of one recording; ``seed`` fixes
+        the bushy cells' random draws."""
+        spikes, fs = self.cochlea()(self.prepare(audio, rate), SAMPLE_RATE, seed=seed)
+        return spikes_to_events(spikes, fs)
+
+
+def trim_silence(x: np.ndarray, below_db: float, rate: int = SAMPLE_RATE) -> np.ndarray:
+    """``x`` without the leading and trailing 10-ms frames more than ``below_db`` dB
+    below its loudest frame (at least one frame stays)."""
+    frame = int(FRAME * rate)
+    count = max(1, x.size // frame)
+    energy = np.array([np.mean(x[i * frame:(i + 1) * frame] ** 2) for i in range(count)])
+    loud = np.flatnonzero(energy >= energy.max() * 10 ** (-below_db / 10))
+    return x[loud[0] * frame:min(x.size, (loud[-1] + 1) * frame)]

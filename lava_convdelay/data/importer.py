@@ -1,0 +1,207 @@
+"""``data import``: a labelled folder of recordings -> SHD-format ``train.h5`` /
+``test.h5`` (docs/data.md, "Your own recordings").
+
+1. Every recording is read and checked first (not a WAV file, unreadable,
+   empty, silent, too long): each problem is one line naming the file; the
+   import stops there, or with ``skip_bad`` leaves those files out and lists
+   them in ``skipped.txt``.
+2. The settings, classes, speakers, split and the files' sizes and times go to
+   ``import.json``. A later run into the same folder continues an unfinished
+   import with the same settings and files, and refuses anything else.
+3. The cochlea runs on all cores, in fixed chunks of :data:`CHUNK`
+   recordings; each finished chunk is saved (atomically) under
+   ``.import-parts/``, so a killed import continues where it stopped. Every
+   recording has its own seed (from the import's seed and its name), so the
+   result does not depend on the number of workers.
+4. Each split is written atomically to its ``.h5`` file, which also records
+   the audio encoding (``classify`` reproduces it); the parts are then removed.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import multiprocessing
+import os
+import shutil
+import sys
+from collections import Counter
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from lava_convdelay.atomic import atomic_output
+from lava_convdelay.data.audio import MAX_SECONDS, SAMPLE_RATE, AudioFileError, read_wav
+from lava_convdelay.data.audio_encoding import AudioEncoding
+from lava_convdelay.data.cochlea import BasilarMembrane, padded_length
+from lava_convdelay.data.recordings import Recording, RecordingsError, find_recordings, split_recordings
+from lava_convdelay.data.shd import write_shd
+
+CHUNK = 16  # recordings per task and per saved part (fixed: part of what makes runs resumable)
+VERSION = 1
+STAMP = "import.json"
+SKIPPED = "skipped.txt"
+PARTS = ".import-parts"
+
+
+@dataclass
+class ImportResult:
+    train: Path
+    test: Path
+    counts: dict
+    classes: list[str]
+    skipped: list[str]
+    split: str
+    encoding: AudioEncoding
+    cut: int
+
+
+def _check(recording: Recording, encoding: AudioEncoding, max_seconds: float) -> tuple[int, float]:
+    """``(rate, seconds after trimming)`` of a usable recording; :class:`AudioFileError` otherwise."""
+    audio, rate = read_wav(recording.path, max_seconds)
+    if encoding.trim_db is None:
+        return rate, audio.size / rate
+    return rate, replace(encoding, duration=None).prepare(audio, rate).size / SAMPLE_RATE
+
+
+def _encode_chunk(job) -> str:
+    """Worker: encode one chunk of recordings and save it as a part file."""
+    path, encoding, seed, max_seconds, recordings = job
+    times, units, counts = [], [], []
+    for recording in recordings:
+        audio, rate = read_wav(recording.path, max_seconds)
+        t, u = encoding.spikes(audio, rate, recording.seed(seed))
+        times.append(t.astype(np.float32))
+        units.append(u.astype(np.uint16))
+        counts.append(t.size)
+    with atomic_output(path, suffix=".npz") as tmp:
+        np.savez(tmp, times=np.concatenate(times), units=np.concatenate(units), counts=np.array(counts))
+    return str(path)
+
+
+def _load_part(path: Path) -> tuple[list, list]:
+    with np.load(path) as part:
+        bounds = np.concatenate([[0], np.cumsum(part["counts"])])
+        times, units = part["times"], part["units"]
+    return ([times[a:b] for a, b in zip(bounds[:-1], bounds[1:])],
+            [units[a:b] for a, b in zip(bounds[:-1], bounds[1:])])
+
+
+def _digest(recordings: list[Recording]) -> str:
+    h = hashlib.sha256()
+    for r in recordings:
+        stat = r.path.stat()
+        h.update(json.dumps([r.name, r.label, r.speaker, r.split, stat.st_size, stat.st_mtime_ns]).encode())
+    return h.hexdigest()[:16]
+
+
+def import_recordings(source: str | os.PathLike, out_dir: str | os.PathLike, encoding: AudioEncoding,
+                      test_fraction: float = 0.2, seed: int = 0, skip_bad: bool = False,
+                      workers: int | None = None, progress: bool = True, max_seconds: float = MAX_SECONDS,
+                      band_from_rates: bool = False) -> ImportResult:
+    """Import ``source`` (folder or CSV manifest) into ``out_dir``; see the module docstring.
+    ``band_from_rates``: channels up to the Nyquist frequency of the lowest-rate recording
+    (capped at 8 kHz, the cochlea's)."""
+    out = Path(out_dir)
+    if out.exists() and not out.is_dir():
+        raise RecordingsError(f"{out}: is a file, not a folder")
+    recordings = find_recordings(source)
+    rates, lengths, bad = {}, {}, []
+    for recording in tqdm(recordings, desc="checking recordings", unit="file", disable=not progress):
+        try:
+            rates[recording.name], lengths[recording.name] = _check(recording, encoding, max_seconds)
+        except AudioFileError as err:
+            bad.append(str(err))
+    if bad:
+        for line in bad:
+            print(line, file=sys.stderr)
+        if not skip_bad:
+            raise RecordingsError(f"{source}: {len(bad)} recording(s) cannot be used (listed above, one per line); "
+                                  f"fix or remove them, or pass --skip-bad to import the others")
+    good = [r for r in recordings if r.name in rates]
+    if not good:
+        raise RecordingsError(f"{source}: none of the {len(recordings)} recordings can be used")
+    if band_from_rates:
+        encoding = replace(encoding, max_frequency=min(SAMPLE_RATE / 2, min(rates.values()) / 2))
+    train, test, how = split_recordings(good, test_fraction, seed, str(source))
+    classes = sorted({r.label for r in good})
+    speakers = sorted({r.speaker for r in good}) if all(r.speaker for r in good) else None
+    stamp = {"version": VERSION, "source": str(Path(source).resolve()), "encoding": asdict(encoding),
+             "test_fraction": test_fraction, "seed": seed, "max_seconds": max_seconds, "split": how,
+             "classes": classes, "speakers": speakers, "recordings": {"train": len(train), "test": len(test)},
+             "skipped": bad, "files": _digest(good)}
+    _claim(out, stamp)
+    if bad:
+        with atomic_output(out / SKIPPED) as tmp:
+            tmp.write_text("".join(line + "\n" for line in bad))
+    parts = out / PARTS / stamp["files"]
+    jobs = [(parts / f"{name}-{i // CHUNK:05d}.npz", encoding, seed, max_seconds, chunk[i:i + CHUNK])
+            for name, chunk in (("train", train), ("test", test)) if not (out / f"{name}.h5").exists()
+            for i in range(0, len(chunk), CHUNK)]
+    todo = [job for job in jobs if not job[0].exists()]
+    if todo:
+        _run(todo, encoding, workers, progress, [lengths[r.name] for job in todo for r in job[-1]])
+    paths = []
+    for name, members in (("train", train), ("test", test)):
+        path = out / f"{name}.h5"
+        if not path.exists():  # files only ever appear complete (atomic rename)
+            times, units = [], []
+            for job in (j for j in jobs if j[0].name.startswith(name)):
+                t, u = _load_part(job[0])
+                times += t
+                units += u
+            write_shd(path, times, units, [classes.index(r.label) for r in members], classes,
+                      [speakers.index(r.speaker) for r in members] if speakers else None,
+                      audio_encoding=encoding.to_json())
+        paths.append(path)
+    shutil.rmtree(out / PARTS, ignore_errors=True)
+    cut = sum(encoding.duration is not None and lengths[r.name] > encoding.duration for r in good)
+    return ImportResult(paths[0], paths[1], {"train": len(train), "test": len(test)}, classes, bad, how,
+                        encoding, cut)
+
+
+def _claim(out: Path, stamp: dict) -> None:
+    """Write ``import.json``, or check that an earlier run into ``out`` had the same one."""
+    path = out / STAMP
+    if path.exists():
+        try:
+            found = json.loads(path.read_text())
+        except ValueError:
+            found = None
+        if found != json.loads(json.dumps(stamp)):
+            raise RecordingsError(f"{out}: holds an import with other settings or recordings ({path}); "
+                                  f"use another -o, or remove that folder to start over")
+        return
+    if any((out / f"{split}.h5").exists() for split in ("train", "test")):
+        raise RecordingsError(f"{out}: has train.h5 / test.h5 that this import did not make; use another -o")
+    with atomic_output(path) as tmp:
+        tmp.write_text(json.dumps(stamp, indent=1))
+
+
+def _run(jobs: list, encoding: AudioEncoding, workers: int | None, progress: bool, seconds: list[float]) -> None:
+    """Encode the chunks on ``workers`` forked processes (default: all cores);
+    ``seconds``: the recordings' lengths after trimming."""
+    # before forking, inherited by the workers: the numba kernels, and the transfer
+    # functions of the most common FFT lengths (as many as the cache keeps)
+    cochlea = encoding.cochlea()
+    cochlea(np.random.default_rng(0).standard_normal(SAMPLE_RATE // 8), SAMPLE_RATE, seed=0)
+    if encoding.duration is not None:
+        seconds = [encoding.duration]
+    common = Counter(padded_length(int(round(s * SAMPLE_RATE)), SAMPLE_RATE) for s in seconds).most_common(6)
+    membrane = BasilarMembrane(cochlea.channels, cochlea.place_min)
+    for length, _ in common:
+        membrane.transfer(length, SAMPLE_RATE)
+    total = sum(len(job[-1]) for job in jobs)
+    context = multiprocessing.get_context("fork")
+    count = max(1, min(workers or len(os.sched_getaffinity(0)), len(jobs)))
+    with tqdm(total=total, desc="cochlea", unit="file", disable=not progress) as bar:
+        if count == 1:
+            for job in jobs:
+                _encode_chunk(job)
+                bar.update(len(job[-1]))
+            return
+        with context.Pool(count) as pool:
+            sizes = {str(job[0]): len(job[-1]) for job in jobs}
+            for done in pool.imap_unordered(_encode_chunk, jobs):
+                bar.update(sizes[done])
