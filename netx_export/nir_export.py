@@ -34,6 +34,8 @@ from netx_export.exporter import WEIGHT_UNIT
 #: Loihi's decays are fractions of 4096 (12 bits).
 DECAY_UNIT = 4096
 GENERATOR = "lava-convdelay"
+#: Graph metadata keys of the input encoding (docs/hdf5-format.md's training data record).
+ENCODING_PREFIX = "input_"
 
 
 def node_names(index: int) -> dict[str, str]:
@@ -98,10 +100,8 @@ def spec_to_nir(spec: NetworkSpec, dt: float) -> nir.NIRGraph:
     nodes["output"] = nir.Output(output_type=np.array([spec.output_size]))
     edges.append((last, "output"))
     metadata = {"generator": GENERATOR, "dt": float(dt)}
-    if spec.encoding is not None:
-        metadata.update(input_dt=spec.encoding.dt, input_pool=spec.encoding.pool,
-                        input_duration=spec.encoding.duration,
-                        input_source_channels=spec.encoding.source_channels)
+    if spec.encoding is not None:  # every recorded setting, as input_<name>
+        metadata.update({f"{ENCODING_PREFIX}{key}": value for key, value in spec.encoding.as_dict().items()})
     if spec.class_names is not None:
         metadata["class_names"] = np.array([name.encode("utf-8") for name in spec.class_names])
     return nir.NIRGraph(nodes=nodes, edges=edges, metadata=metadata)

@@ -43,7 +43,7 @@ from netx_export.description import (
 )
 from netx_export.errors import NetworkFormatError, QuantizationError, UnsupportedLayerError
 from netx_export.exporter import CONV_LAYOUT, DENSE_LAYOUT, WEIGHT_UNIT, quantize_weights
-from netx_export.nir_export import DECAY_UNIT
+from netx_export.nir_export import DECAY_UNIT, ENCODING_PREFIX
 
 SPIKING = (nir.CubaLIF, nir.LIF, nir.IF)
 NON_SPIKING = (nir.CubaLI, nir.LI, nir.I)
@@ -415,15 +415,18 @@ def _recurrence(graph: _Graph, layer: _Layer, gain: np.ndarray, dt: float, notes
 def _metadata(graph: nir.NIRGraph, spec: NetworkSpec, notes: list[str]) -> None:
     """The training data record this project's export keeps in the graph's metadata."""
     meta = graph.metadata or {}
-    keys = ("input_dt", "input_pool", "input_duration", "input_source_channels")
-    if all(key in meta for key in keys):
-        encoding = InputEncoding(float(meta["input_dt"]), int(meta["input_pool"]), float(meta["input_duration"]),
-                                 int(meta["input_source_channels"]))
+    settings = {key[len(ENCODING_PREFIX):]: value.item() if isinstance(value, np.generic) else value
+                for key, value in meta.items() if key.startswith(ENCODING_PREFIX)}
+    missing = {"dt", "pool", "duration", "source_channels"} - settings.keys()
+    if settings and missing:
+        notes.append(f"graph metadata: input binning without {sorted(missing)} left out of the file")
+    elif settings:
         try:
-            if encoding.check("graph metadata").channels != spec.input_size:
+            encoding = InputEncoding.from_settings(settings).check("graph metadata")
+            if encoding.channels != spec.input_size:
                 raise EncodingError(f"gives {encoding.channels} input channels for {spec.input_size}")
             spec.encoding = encoding
-        except EncodingError as err:
+        except (EncodingError, TypeError) as err:
             notes.append(f"graph metadata: input binning left out of the file ({err})")
     if "class_names" in meta:
         names = [n.decode("utf-8") if isinstance(n, bytes) else str(n) for n in np.asarray(meta["class_names"])]

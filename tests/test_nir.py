@@ -29,7 +29,8 @@ def with_readout(spec, seed=0):
     rng = np.random.default_rng(seed)
     readout = LayerSpec("dense", even_weights(rng, (3, spec.output_size)), CubaParams(1000, 700, VTH_NON_SPIKING))
     return NetworkSpec(spec.input_size, spec.layers + [readout], spec.source,
-                       InputEncoding(0.004, 70, 1.4), ["null", "eins", "fünf"])
+                       InputEncoding(0.004, 70, 1.4, min_spikes=2, audio='{"chain": "ünïcode"}'),
+                       ["null", "eins", "fünf"])
 
 
 def assert_same_file(a, b):
