@@ -1,6 +1,7 @@
 """Signals of any length share a few basilar-membrane transfer functions
 (``padded_length``), and padding changes the computation exactly as documented."""
 import numpy as np
+import pytest
 
 from lava_convdelay.data import cochlea
 from lava_convdelay.data.cochlea import BasilarMembrane, BushyCell, Cochlea, HairCell, normalise_and_window
@@ -46,3 +47,17 @@ def test_lengths_on_the_grid_are_computed_as_before():
     np.testing.assert_array_equal(spikes, BushyCell()(HairCell()(velocity, fs), fs, 5))
     assert [cochlea.padded_length(n, FS) for n in (1, 2000, 2001, 3001, 6001, 16000, 16001)] == \
         [2000, 2000, 3000, 4000, 8000, 16000, 24000]
+
+
+def test_short_ramps_shape_only_the_ends():
+    """``ramp`` samples of Hanning ramp at each end; the rest keeps its (normalised) value."""
+    x = np.ones(20)
+    out = normalise_and_window(x, level=2.0, ramp=4)
+    ramp = np.hanning(8)[:4]
+    np.testing.assert_allclose(out[:4], 2.0 * ramp, rtol=1e-12)
+    np.testing.assert_allclose(out[-4:], 2.0 * ramp[::-1], rtol=1e-12)
+    np.testing.assert_allclose(out[4:-4], 2.0, rtol=1e-12)
+    half = normalise_and_window(x, level=2.0)  # lauscher's: over each half
+    np.testing.assert_allclose(half[:10], 2.0 * np.hanning(20)[:10], rtol=1e-12)
+    with pytest.raises(ValueError, match="ramp must be >= 0"):
+        Cochlea(ramp=-0.01)

@@ -36,6 +36,10 @@ def test_generated_files_are_shd_and_complete(tiny_set):
     # speech stands out of the cochlea model's spontaneous activity
     per_step = np.sort(x.sum(0).numpy())[::-1]
     assert per_step[:10].mean() > 1.5 * np.median(per_step)
+    # like SHD's aligned recordings, each utterance is converted at its word's own
+    # length: samples end at different times, before the 1-s bins end
+    ends = np.array([float(t.max()) for t in data["times"]])
+    assert ends.max() < 1.0 and ends.max() - ends.min() > 0.1
 
 
 def test_deterministic_whatever_the_worker_count(tiny_set, tmp_path):

@@ -15,10 +15,11 @@ Steps, each a setting of :class:`AudioEncoding`:
    ``None`` keeps each recording's own length;
 5. the cochlea (:class:`lava_convdelay.data.cochlea.Cochlea`):
    ``normalise="buffer"`` scales the whole buffer to RMS ``level`` (SHD's
-   order), then Hanning ramps over each half of the buffer, the basilar
-   membrane with ``channels`` places from the one resonating at
-   ``max_frequency`` (``None``: SHD's map, whose first ~120 of 700 channels
-   lie above 8 kHz, 16-kHz audio's Nyquist) to the apex, hair cells, bushy cells.
+   order), then Hanning ramps of ``ramp`` seconds at both ends (``None``: over
+   each half of the buffer, lauscher's default), the basilar membrane with
+   ``channels`` places from the one resonating at ``max_frequency`` (``None``:
+   SHD's map, whose first ~120 of 700 channels lie above 8 kHz, 16-kHz audio's
+   Nyquist) to the apex, hair cells, bushy cells.
 
 :meth:`AudioEncoding.shd` is the chain that made SHD and the embedded data
 (``encode``'s default). Defaults are the choice measured in BENCHMARKS.md.
@@ -51,6 +52,7 @@ class AudioEncoding:
     level: float = 0.3
     max_frequency: float | None = None
     channels: int = 700
+    ramp: float | None = 0.03  # seconds of Hanning ramp at each end of the buffer (None: each half)
 
     def __post_init__(self):
         where = "audio encoding"
@@ -63,6 +65,8 @@ class AudioEncoding:
             check_value(self.max_frequency, f"{where}: max_frequency", Bounds(False, 200, SAMPLE_RATE),
                         AudioEncodingError)
         check_value(self.channels, f"{where}: channels", Bounds(True, 1), AudioEncodingError)
+        if self.ramp is not None:
+            check_value(self.ramp, f"{where}: ramp", Bounds(False, 0), AudioEncodingError)
         for name, choices in (("placement", ("centre", "start")), ("normalise", ("clip", "buffer"))):
             if getattr(self, name) not in choices:
                 raise AudioEncodingError(f"{where}: {name} must be one of {choices}, got {getattr(self, name)!r}")
@@ -70,7 +74,10 @@ class AudioEncoding:
     @classmethod
     def shd(cls, duration: float | None = 1.0) -> "AudioEncoding":
         """The chain of SHD and the embedded data: no trimming, the recording at the
-        start of the buffer, the buffer normalised, SHD's 700 places."""
+        start of the buffer (``None``: at its own length, as SHD's aligned
+        recordings were converted), the buffer normalised, 30-ms ramps (the SHD
+        conversion as github.com/danilo-bc/lauscher-shd re-implements it), SHD's
+        700 places."""
         return cls(duration=duration, placement="start", trim_db=None, normalise="buffer", level=0.3,
                    max_frequency=None)
 
@@ -93,7 +100,8 @@ class AudioEncoding:
         trim = f"silence trimmed at -{self.trim_db:g} dB" if self.trim_db is not None else "not trimmed"
         band = f"{self.channels} channels up to {self.max_frequency:g} Hz" if self.max_frequency else \
             f"{self.channels} channels (SHD's map)"
-        return f"{length}, {trim}, {self.normalise} RMS {self.level:g}, {band}"
+        ramp = f"{1000 * self.ramp:g}-ms ramps" if self.ramp is not None else "ramps over each half"
+        return f"{length}, {trim}, {self.normalise} RMS {self.level:g}, {band}, {ramp}"
 
     def prepare(self, audio: np.ndarray, rate: int) -> np.ndarray:
         """Steps 1-4: the 16-kHz signal that enters the cochlea."""
@@ -119,7 +127,7 @@ class AudioEncoding:
 
     def cochlea(self) -> Cochlea:
         place = 0.0 if self.max_frequency is None else BasilarMembrane().place_of(self.max_frequency)
-        return Cochlea(self.channels, place, self.level if self.normalise == "buffer" else None)
+        return Cochlea(self.channels, place, self.level if self.normalise == "buffer" else None, self.ramp)
 
     def spikes(self, audio: np.ndarray, rate: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
         """Events ``(times in seconds, channels)`` of one recording; ``seed`` fixes

@@ -32,15 +32,17 @@ from scipy import special
 RMS_LEVEL = 0.3
 
 
-def normalise_and_window(samples: np.ndarray, level: float | None = RMS_LEVEL) -> np.ndarray:
+def normalise_and_window(samples: np.ndarray, level: float | None = RMS_LEVEL,
+                         ramp: int | None = None) -> np.ndarray:
     """RMS normalisation to ``level`` (0.3; ``None``: the samples keep their level),
-    then a Hanning ramp over each half."""
+    then Hanning ramps of ``ramp`` samples at both ends (``None``: over each half,
+    lauscher's default)."""
     x = np.asarray(samples, dtype=np.float64)
     rms = np.sqrt(np.mean(x**2))
     if not np.isfinite(rms) or rms == 0:
         raise ValueError("the audio is silent (RMS 0) or not finite")
     x = x * (level / rms) if level is not None else x.copy()
-    half = x.size // 2
+    half = x.size // 2 if ramp is None else min(ramp, x.size // 2)
     ramp = np.hanning(half * 2)[:half]
     x[:half] = ramp * x[:half]
     x[-half:] = ramp[::-1] * x[-half:] if half else x[-half:]
@@ -134,7 +136,7 @@ def padded_length(num_samples: int, sample_rate: int) -> int:
         low *= 2
 
 
-@lru_cache(maxsize=6)  # the grid steps of 0.25-1.5 s: ~0.4 GB at 700 channels
+@lru_cache(maxsize=8)  # the grid steps of 0.125-1.5 s: ~0.5 GB at 700 channels
 def _transfer(bm: BasilarMembrane, num_samples: int, sample_rate: int) -> np.ndarray:
     w = 2 * np.pi * np.linspace(1, sample_rate // 2, num_samples // 2 + 1)[None, :]
     c = np.linspace(bm.place_min, bm.c, bm.channels)[:, None]
@@ -263,9 +265,15 @@ class Cochlea:
     channels: int = 700
     place_min: float = 0.0  # see BasilarMembrane; 0 is SHD's map
     level: float | None = RMS_LEVEL  # see normalise_and_window
+    ramp: float | None = None  # seconds of Hanning ramp at each end (None: over each half, lauscher's)
+
+    def __post_init__(self):
+        if self.ramp is not None and not self.ramp >= 0:
+            raise ValueError(f"ramp must be >= 0 seconds or None, got {self.ramp!r}")
 
     def __call__(self, samples: np.ndarray, sample_rate: int, seed: int):
-        x = normalise_and_window(samples, self.level)
+        ramp = None if self.ramp is None else int(round(self.ramp * sample_rate))
+        x = normalise_and_window(samples, self.level, ramp)
         velocity, fs = BasilarMembrane(self.channels, self.place_min)(x, sample_rate,
                                                                      padded_length(x.size, sample_rate))
         probability = HairCell()(velocity, fs)

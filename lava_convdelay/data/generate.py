@@ -5,7 +5,12 @@
 SHD cochlea chain (:mod:`lava_convdelay.data.cochlea`), written in the SHD
 format. Speakers are eSpeak voice variants with their own rate, pitch, pitch
 range and level; train and test speakers are disjoint. Each utterance gets a
-little rate/pitch jitter, a random onset and background noise.
+little rate/pitch jitter, a random onset and background noise. Like SHD's
+aligned studio recordings, each utterance is cut to its word (plus the short
+onset) and converted at its own length, with the SHD chain of
+:meth:`lava_convdelay.data.audio_encoding.AudioEncoding.shd` (the SHD article's
+hair cells, 30-ms ramps): binned to a fixed duration, a sample is silent after
+its word.
 
 Deterministic for a seed whatever the number of worker processes: eSpeak
 keeps internal state from one utterance to the next, so fixed chunks of one
@@ -18,7 +23,7 @@ import hashlib
 import json
 import multiprocessing
 import os
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -26,7 +31,8 @@ from tqdm import tqdm
 
 from lava_convdelay.atomic import atomic_output
 from lava_convdelay.data.audio import SAMPLE_RATE, resample
-from lava_convdelay.data.cochlea import BasilarMembrane, Cochlea, spikes_to_events
+from lava_convdelay.data.audio_encoding import AudioEncoding, trim_silence
+from lava_convdelay.data.cochlea import BasilarMembrane, padded_length, spikes_to_events
 from lava_convdelay.data.shd import write_shd
 from lava_convdelay.data.speech import Voice
 from lava_convdelay.errors import UserError
@@ -39,8 +45,9 @@ KEYS = [f"{lang}-{word}" for lang in ("en", "de") for word in WORDS[lang]]
 VARIANTS = ["m1", "m2", "m3", "m4", "m5", "m6", "m7", "m8", "f1", "f4",
             "klatt", "klatt2", "klatt3", "klatt4", "croak", "grandma", "grandpa", "linda"]
 CHUNK = 10  # utterances per worker task (fixed: part of what makes runs reproducible)
-DURATION = 1.0  # seconds per utterance (padded / cut)
-VERSION = 1
+DURATION = 1.0  # longest utterance, seconds (longer words are cut)
+TRIM_DB = 30.0  # eSpeak's lead-in and tail below this many dB under the loudest 10 ms are cut
+VERSION = 2  # 1: 1-s buffers through lauscher's default chain (21 % of pooled bins active in silence)
 
 
 class GeneratorConfigError(UserError, ValueError):
@@ -103,22 +110,26 @@ def _plan(config: GeneratorConfig, split: str) -> list[tuple[int, Voice, list[tu
     return [(s, speakers[s], jobs[s]) for s in ids if jobs[s]]
 
 
+def audio_chain(config: GeneratorConfig) -> AudioEncoding:
+    """SHD's chain at each utterance's own length, with the configured channels."""
+    return replace(AudioEncoding.shd(duration=None), channels=config.channels)
+
+
 def utterance_audio(synth, label: int, voice: Voice, rng: np.random.Generator) -> np.ndarray:
-    """One jittered, noisy, fixed-length utterance at :data:`SAMPLE_RATE`."""
+    """One jittered, noisy utterance at :data:`SAMPLE_RATE`: its word after a random
+    onset of up to 50 ms, at most :data:`DURATION` seconds in all."""
     lang = "en" if label < 10 else "de"
     jittered = Voice(voice.variant, voice.rate + int(rng.integers(-10, 11)),
                      int(np.clip(voice.pitch + rng.integers(-5, 6), 0, 99)), voice.pitch_range, voice.volume)
-    audio = resample(synth.say(WORDS[lang][label % 10], lang, jittered), synth.sample_rate)
-    length = int(DURATION * SAMPLE_RATE)
-    onset = int(rng.integers(0, int(0.15 * SAMPLE_RATE)))
-    out = np.zeros(length)
-    piece = audio[: length - onset]
+    word = trim_silence(resample(synth.say(WORDS[lang][label % 10], lang, jittered), synth.sample_rate), TRIM_DB)
+    onset = int(rng.integers(0, int(0.05 * SAMPLE_RATE)))
+    piece = word[: int(DURATION * SAMPLE_RATE) - onset]
+    out = np.concatenate([np.zeros(onset), piece * voice.volume / 100])
     # the noise follows the unscaled speech, so the level shifts the SNR by up to
     # +-2 dB; the absolute level itself is removed by the cochlea's RMS normalisation
-    out[onset:onset + piece.size] = piece * voice.volume / 100
     rms = np.sqrt(np.mean(piece**2)) if piece.size else 1.0
     snr_db = rng.uniform(25, 40)
-    return out + rng.standard_normal(length) * rms * 10 ** (-snr_db / 20)
+    return out + rng.standard_normal(out.size) * rms * 10 ** (-snr_db / 20)
 
 
 def _speaker_job(args):
@@ -128,7 +139,7 @@ def _speaker_job(args):
     config, speaker, voice, utterances = args
     ctypes.CDLL(None).srand(config.seed * 100003 + utterances[0][0])
     synth = Synthesizer()
-    cochlea = Cochlea(config.channels)
+    cochlea = audio_chain(config).cochlea()
     out = []
     for uid, label in utterances:
         rng = np.random.default_rng([config.seed, 2, uid, speaker])
@@ -143,10 +154,12 @@ def generate_split(config: GeneratorConfig, split: str, path: Path, workers: int
                    progress: bool = True) -> Path:
     """Synthesize one split into an SHD-format file at ``path`` (atomically)."""
     plan = _plan(config, split)
-    # computed once here, inherited by the forked workers
-    BasilarMembrane(config.channels).transfer(int(DURATION * SAMPLE_RATE), SAMPLE_RATE)
-    Cochlea(config.channels)(np.random.default_rng(0).standard_normal(int(DURATION * SAMPLE_RATE)),
-                             SAMPLE_RATE, seed=0)  # compiles the numba kernels before forking
+    # computed once here, inherited by the forked workers: the transfer function of
+    # every FFT length an utterance can take (up to DURATION), and the numba kernels
+    lengths = {padded_length(n, SAMPLE_RATE) for n in range(1, int(DURATION * SAMPLE_RATE) + 1, SAMPLE_RATE // 100)}
+    for length in sorted(lengths):
+        BasilarMembrane(config.channels).transfer(length, SAMPLE_RATE)
+    audio_chain(config).cochlea()(np.random.default_rng(0).standard_normal(SAMPLE_RATE // 10), SAMPLE_RATE, seed=0)
     jobs = [(config, speaker, voice, utterances[i:i + CHUNK])
             for speaker, voice, utterances in plan for i in range(0, len(utterances), CHUNK)]
     total = sum(len(j[3]) for j in jobs)
