@@ -52,7 +52,7 @@ DEFAULT_TRAIN = {
     "sigma_decay": 0.95,
     "sigma_reference_epochs": 100,
     "loss": "auto",
-    "ce_scale": 0.5,
+    "ce_scale": 1.0,
     "true_rate": 0.2,
     "false_rate": 0.03,
     "eval_batch_size": 64,
