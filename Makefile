@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test venv bench bench-models bench-models-30 bench-models-deep clean-venv
+.PHONY: demo test venv bench bench-models bench-models-deep clean-venv
 
 venv: $(STAMP)
 
@@ -30,19 +30,16 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) bench/bench_recurrence.py --repeats 2
+	$(PY) bench/bench_training.py --out bench/results/training.json
 	$(PY) bench/bench_deploy.py
 
-bench-models: $(STAMP)  # about 60 min: 25 training runs, then float/quantized/fixed-point/Lava accuracy
-	$(PY) bench/bench_models.py --neurons 128 --epochs 15 --seeds 0 1 2 3 4 --jobs 2 --lava-samples 40
+bench-models: $(STAMP)  # about 90 min: 5 configs + the GRU reference, 3 seeds, 30 epochs, 128 neurons
+	$(PY) bench/bench_models.py --neurons 128 --epochs 30 --seeds 0 1 2 --jobs 2 --lava-samples 40
 	cp runs/bench_models/results.json bench/results/models.json
 
-bench-models-30: $(STAMP)  # about 70 min: CRSNN and DelRec, 5 seeds, 30 epochs
-	$(PY) bench/bench_models.py --neurons 128 --epochs 30 --seeds 0 1 2 3 4 --jobs 2 --lava-samples 0 --configs crsnn delrec --out runs/bench_models_30ep
-	cp runs/bench_models_30ep/results.json bench/results/models_30ep.json
-
-bench-models-deep: $(STAMP)  # about 70 min: CRSNN and DelRec with 3 hidden layers (the paper's depth), 4 seeds, 30 epochs
-	$(PY) bench/bench_models.py --neurons 128 --epochs 30 --hidden-layers 3 --seeds 0 1 2 3 --jobs 2 --lava-samples 0 --configs crsnn delrec --out runs/probe_3layers
-	cp runs/probe_3layers/results.json bench/results/models_3layers_30ep.json
+bench-models-deep: $(STAMP)  # about 60 min: CRSNN and DelRec with 3 hidden layers (the paper's depth), 3 seeds
+	$(PY) bench/bench_models.py --neurons 128 --epochs 30 --hidden-layers 3 --seeds 0 1 2 --jobs 2 --lava-samples 0 --configs crsnn delrec --no-gru --out runs/bench_models_deep
+	cp runs/bench_models_deep/results.json bench/results/models_3layers.json
 
 clean-venv:
 	rm -rf $(VENV)

@@ -43,20 +43,21 @@ from lava_convdelay.weight_range import project_weights_
 # false_rate are used by the "rate" loss only; loss "auto" is the output
 # layer's own: voltage_ce for an affine (voltage) readout, count_ce for spikes.
 DEFAULT_TRAIN = {
-    "epochs": 20,
+    "epochs": 30,
     "batch_size": 16,
     "lr": 1e-2,
-    "lr_delay": 5e-2,
+    "lr_delay": 0.5,
     "weight_decay": 1e-5,
     "sigma_init": 10.0,
     "sigma_decay": 0.95,
     "sigma_reference_epochs": 100,
     "loss": "auto",
-    "ce_scale": 0.5,
+    "ce_scale": 1.0,
     "true_rate": 0.2,
     "false_rate": 0.03,
     "eval_batch_size": 64,
     **AUGMENT_DEFAULTS,
+    "time_shift": 10,
 }
 
 

@@ -384,7 +384,7 @@ def test_wav_reader(tmp_path, blob):
     """40 cases: recordings for encode (valid headers with random payloads and junk)."""
     import io
     from scipy.io import wavfile
-    from lava_convdelay.data.cli import read_wav
+    from lava_convdelay.data.audio import read_wav
     path = tmp_path / "in.wav"
     if len(blob) % 2 == 0 and blob:
         buffer = io.BytesIO()
