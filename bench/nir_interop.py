@@ -23,7 +23,7 @@ computes: ``syn = alpha * syn + gain * x``, ``mem = beta * mem + syn``, a spike
 where ``mem > threshold``, then ``mem = 0`` with ``alpha = 1 - dt / tau_syn``,
 ``beta = 1 - dt / tau_mem``, ``gain = (dt / tau_syn * w_in) * (dt / tau_mem * r)``.
 
-    PYTHONPATH=.deps .venv/bin/python bench/nir_interop.py [--samples 32] [--run runs/demo]
+    .venv/bin/python bench/nir_interop.py [--samples 32] [--run runs/demo]
 """
 import argparse
 import json
