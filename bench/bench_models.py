@@ -67,16 +67,18 @@ def run_config(name: str, seed: int, args: argparse.Namespace) -> dict:
         if args.dropout is not None:
             layer["dropout"] = args.dropout
         layer.update({key: value for section, key, value in args.set if section == "hidden"})
+    config["model"]["layers"][-1].update({key: value for section, key, value in args.set if section == "output"})
     # the overrides get the config file's checks (a --thinning 2 is named here, not deep in torch)
     return normalise_config(config, overrides_source(name))
 
 
 def setting(text: str) -> tuple[str, str, object]:
-    """``train.KEY=JSON`` or ``hidden.KEY=JSON`` (every hidden layer) -> (section, key, value)."""
+    """``train.KEY=JSON``, ``hidden.KEY=JSON`` (every hidden layer) or
+    ``output.KEY=JSON`` (the output layer) -> (section, key, value)."""
     path, sep, raw = text.partition("=")
     section, dot, key = path.partition(".")
-    if not sep or not dot or not key or section not in ("train", "hidden"):
-        raise argparse.ArgumentTypeError(f"{text!r}: expected train.KEY=VALUE or hidden.KEY=VALUE")
+    if not sep or not dot or not key or section not in ("train", "hidden", "output"):
+        raise argparse.ArgumentTypeError(f"{text!r}: expected train.KEY=VALUE, hidden.KEY=VALUE or output.KEY=VALUE")
     try:
         return section, key, json.loads(raw)
     except json.JSONDecodeError:
@@ -130,8 +132,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--thinning", type=float, help="train.thinning override")
     parser.add_argument("--set", type=setting, action="append", default=[], metavar="SECTION.KEY=JSON",
                         help="any other override, after the ones above: train.KEY (the train section) "
-                             "or hidden.KEY (every hidden layer); repeatable, e.g. --set train.lr_delay=0.1 "
-                             "--set 'hidden.delay_init=[0, 30]'")
+                             "hidden.KEY (every hidden layer) or output.KEY (the output layer); repeatable, "
+                             "e.g. --set train.lr_delay=0.1 --set 'hidden.delay_init=[0, 30]' "
+                             "--set 'output.type=\"dense\"'")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0])
     parser.add_argument("--lava-samples", type=int, default=40)
     parser.add_argument("--configs", nargs="+", default=CONFIGS)
@@ -177,7 +180,8 @@ def main():
         result = evaluate(data[1], model, spec, ("float", "quantized", "fixed"), progress=False)
         entry = {"seed": seed, **{f"acc_{k}": v for k, v in result.accuracy.items()},
                  "recurrent_params": model.recurrent_param_count,
-                 "seconds_per_epoch": float(np.mean([h["epoch_seconds"] for h in history]))}
+                 "seconds_per_epoch": float(np.mean([h["epoch_seconds"] for h in history])),
+                 **{key: history[-1][key] for key in ("delay_moved", "delays_changed") if key in history[-1]}}
         if name == "crsnn" and args.lava_samples:
             lava = evaluate(data[1], model, spec, ("quantized", "lava"), samples=args.lava_samples,
                             progress=False)

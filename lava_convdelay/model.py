@@ -108,3 +108,19 @@ class SpikingNetwork(torch.nn.Module):
 
     def delay_parameters(self) -> list[torch.nn.Parameter]:
         return [b.axonal_delay.delay for b in self.delay_blocks() if b.axonal_delay.delay.requires_grad]
+
+    def integer_delays(self) -> list[torch.Tensor]:
+        """Each delay block's deployed delays, ``[neurons]`` int64 steps, in block order."""
+        return [b.axonal_delay.integer_delays() for b in self.delay_blocks()]
+
+    def delay_movement(self, initial: list[torch.Tensor]) -> dict[str, float]:
+        """How far the learned integer delays are from ``initial`` (:meth:`integer_delays`
+        at the start): ``delay_moved`` the mean absolute change in steps and
+        ``delays_changed`` the fraction that differ, over the blocks that learn delays;
+        empty when none does."""
+        pairs = [(now, start) for block, now, start in zip(self.delay_blocks(), self.integer_delays(), initial)
+                 if block.axonal_delay.delay.requires_grad]
+        if not pairs:
+            return {}
+        change = torch.cat([(now - start.to(now.device)).abs() for now, start in pairs]).float()
+        return {"delay_moved": float(change.mean()), "delays_changed": float((change > 0).float().mean())}

@@ -33,16 +33,20 @@ def plot_curves(history: list[dict], path: Path) -> Path:
     return _save(fig, path)
 
 
-def plot_delays(model, path: Path) -> Path | None:
-    """Histogram of each delay layer's integer recurrent delays."""
+def plot_delays(model, path: Path, initial: list[torch.Tensor] | None = None) -> Path | None:
+    """Histogram of each delay layer's integer recurrent delays; ``initial``
+    (``model.integer_delays()`` before training) is drawn as an outline."""
     blocks = model.delay_blocks()
     if not blocks:
         return None
     fig, axes = plt.subplots(1, len(blocks), figsize=(4 * len(blocks), 3), squeeze=False)
-    for ax, block in zip(axes[0], blocks):
+    for i, (ax, block, delays) in enumerate(zip(axes[0], blocks, model.integer_delays())):
         index = list(model.blocks).index(block) + 1
-        delays = block.axonal_delay.used_delays().detach().cpu()
-        ax.hist(delays.numpy(), bins=range(block.axonal_delay.max_delay + 2), color="C2")
+        bins = range(block.axonal_delay.max_delay + 2)
+        ax.hist(delays.cpu().numpy(), bins=bins, color="C2", label="trained")
+        if initial is not None:
+            ax.hist(initial[i].cpu().numpy(), bins=bins, histtype="step", color="k", label="initial")
+            ax.legend(fontsize=7)
         ax.set(title=f"layer {index} ({type(block).__name__})", xlabel="recurrent delay (steps)",
                ylabel="neurons")
     return _save(fig, path)
@@ -93,11 +97,12 @@ def plot_dataset(dataset, path: Path, per_class: int = 2) -> Path:
     return _save(fig, path)
 
 
-def plot_run(out: Path, model, test_set, history: list[dict]) -> list[Path]:
+def plot_run(out: Path, model, test_set, history: list[dict],
+             initial_delays: list[torch.Tensor] | None = None) -> list[Path]:
     """All plots of a finished run into ``out/plots``."""
     plots = out / "plots"
     written = [plot_curves(history, plots / "curves.png")]
-    delays = plot_delays(model, plots / "delays.png")
+    delays = plot_delays(model, plots / "delays.png", initial_delays)
     if delays is not None:
         written.append(delays)
     x, label = test_set[0]

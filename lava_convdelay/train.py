@@ -261,6 +261,7 @@ def train(config: dict, out_dir: str | os.PathLike, resume: bool = False,
     scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, cfg["epochs"])
     sigma = SigmaSchedule(cfg["sigma_init"], cfg["epochs"], cfg["sigma_decay"], cfg["sigma_reference_epochs"])
     history, start = [], 0
+    initial_delays = [d.cpu() for d in model.integer_delays()]  # the delays' starting point, kept for the record
     checkpoint = out / "checkpoint.pt"
     recipe = {"seed": config["seed"], "data": config["data"], "train": cfg}  # what else makes the run
     if resume and checkpoint.exists():
@@ -279,6 +280,7 @@ def train(config: dict, out_dir: str | os.PathLike, resume: bool = False,
         scheduler.load_state_dict(state["scheduler"])
         torch.set_rng_state(state["rng"])
         history, start = list(state["history"]), int(state["epoch"]) + 1
+        initial_delays = state.get("initial_delays", initial_delays)
     elif checkpoint.exists() and not resume:
         raise TrainConfigError(f"{out}: already holds a run; pass --resume to continue it or choose a new --out")
     if ctx.is_main:
@@ -318,18 +320,22 @@ def train(config: dict, out_dir: str | os.PathLike, resume: bool = False,
             predictions = model_predictions(model, test_set, cfg["eval_batch_size"])
             test_acc = float((predictions == test_labels).mean())
             history.append({"epoch": epoch + 1, "sigma": sigma(epoch), "loss": total / count,
-                            "test_accuracy": test_acc, "epoch_seconds": epoch_seconds})
+                            "test_accuracy": test_acc, "epoch_seconds": epoch_seconds,
+                            **model.delay_movement(initial_delays)})
             save_checkpoint(checkpoint, model, optimizer=optimizer.state_dict(),
                             scheduler=scheduler.state_dict(), rng=torch.get_rng_state(),
-                            epoch=epoch, history=history, recipe=recipe, **data_record)
+                            epoch=epoch, history=history, recipe=recipe, initial_delays=initial_delays,
+                            **data_record)
             _write_metrics(out, history)
             # the summary line stays without progress bars
+            moved = (f", delays moved {history[-1]['delay_moved']:.2f} steps on average"
+                     if "delay_moved" in history[-1] else "")
             print(f"epoch {epoch + 1}: loss {total / count:.4f}, sigma {sigma(epoch):.3g}, "
-                  f"test accuracy {test_acc:.3f} ({epoch_seconds:.1f} s)", flush=True)
+                  f"test accuracy {test_acc:.3f}{moved} ({epoch_seconds:.1f} s)", flush=True)
         if ctx.world > 1:
             dist.barrier()
     if ctx.is_main and history:
-        plot_run(out, model, test_set, history)
+        plot_run(out, model, test_set, history, initial_delays)
     ctx.close()
     return model
 

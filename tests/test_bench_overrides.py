@@ -35,6 +35,13 @@ def test_set_overrides_every_hidden_layer_but_not_the_readout():
     assert config["seed"] == 7
 
 
+def test_output_settings_reach_the_output_layer_only():
+    args = bench_models.parse_args(["--set", 'output.type="dense"', "--set", 'train.loss="count_ce"',
+                                    "--set", "train.ce_scale=0.5"])
+    layers = bench_models.run_config("crsnn", 0, args)["model"]["layers"]
+    assert [layer["type"] for layer in layers] == ["conv_delay_rec", "conv_delay_rec", "dense"]
+
+
 def test_set_after_the_named_flags_and_checked_like_the_config_file():
     config = bench_models.run_config("crsnn", 0, bench_models.parse_args(
         ["--set", "train.thinning=0.4", "--thinning", "0.2"]))

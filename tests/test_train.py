@@ -12,6 +12,7 @@ from torch.utils.data import TensorDataset
 
 from lava_convdelay.checkpoint import load_model, read_checkpoint
 from lava_convdelay.errors import UserError
+from lava_convdelay.model import SpikingNetwork
 from lava_convdelay.train import TrainConfigError, load_config, normalise_config, train
 from netx_export.exporter import export_blocks
 from netx_export.reader import read_network
@@ -54,6 +55,21 @@ def test_training_learns_and_writes_run_directory(tmp_path):
         assert torch.equal(a, b)
     delays = loaded.blocks[0].axonal_delay.delay
     assert float(delays.min()) >= 0 and float(delays.max()) <= 10
+    # the recorded movement of the delays, recomputed from the checkpoint by hand
+    initial = read_checkpoint(tmp_path / "checkpoint.pt")["initial_delays"][0].numpy()
+    final = np.floor(delays.detach().numpy() + 0.5)
+    assert history[-1]["delay_moved"] == pytest.approx(np.abs(final - initial).mean(), abs=1e-6)
+    assert history[-1]["delays_changed"] == pytest.approx((final != initial).mean(), abs=1e-6)
+
+
+def test_delay_movement_by_hand():
+    model = SpikingNetwork({**CONFIG["model"], "input_size": 12})
+    with torch.no_grad():
+        model.blocks[0].axonal_delay.delay.copy_(torch.tensor([0.0, 2.4, 2.6, 9.5] * 4))
+    initial = [torch.tensor([0, 2, 2, 8] * 4)]
+    assert model.delay_movement(initial) == pytest.approx({"delay_moved": 0.75, "delays_changed": 0.5})
+    model.blocks[0].axonal_delay.delay.requires_grad_(False)  # fixed delays: nothing learned, nothing reported
+    assert model.delay_movement(initial) == {}
 
 
 def test_large_learning_rate_keeps_weights_where_the_quantizer_can_move_them(tmp_path):
