@@ -60,6 +60,7 @@ def run(out: Path, config_path: Path, lava_samples: int, epochs: int | None) -> 
     full = evaluate(test_set, model, spec, backends=("float", "quantized", "fixed"), progress=False)
     sub = evaluate(test_set, model, spec, backends=("quantized", "lava"), samples=lava_samples)
     spikes = torch.stack([test_set[i][0] for i in range(sub.samples)]).numpy().astype(np.int8)
+    last = read_checkpoint(checkpoint)["history"][-1]
     rows, _ = spike_agreement(model, spec, spikes)
     summary = {
         "test_samples": len(test_set),
@@ -68,6 +69,7 @@ def run(out: Path, config_path: Path, lava_samples: int, epochs: int | None) -> 
         "accuracy_lava_subset": sub.accuracy,
         "lava_vs_quantized_spike_agreement": [r[0] for r in rows],
         "recurrent_parameters": model.recurrent_param_count,
+        "delay_movement": {key: last[key] for key in ("delay_moved", "delays_changed") if key in last},
         "seconds": time.perf_counter() - start,
     }
     with atomic_output(out / "summary.json") as tmp:
@@ -82,6 +84,9 @@ def run(out: Path, config_path: Path, lava_samples: int, epochs: int | None) -> 
     agreement = ", ".join(f"layer {i}: {100 * r[0]:.2f} %" for i, r in enumerate(rows, start=1))
     print(f"  Lava vs quantized spikes              {agreement}")
     print(f"  recurrent parameters                  {model.recurrent_param_count}")
+    if summary["delay_movement"]:
+        print(f"  learned delays vs their initial ones  moved {last['delay_moved']:.2f} steps on average, "
+              f"{100 * last['delays_changed']:.0f} % changed (plots/delays.png)")
     print(f"  run directory                         {out} (plots in {out / 'plots'})")
     print(f"  total time                            {summary['seconds'] / 60:.1f} min")
     return summary
