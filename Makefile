@@ -33,11 +33,11 @@ bench: $(STAMP)
 	$(PY) bench/bench_training.py --out bench/results/training.json
 	$(PY) bench/bench_deploy.py
 
-bench-models: $(STAMP)  # about 90 min: 5 configs + the GRU reference, 3 seeds, 30 epochs, 128 neurons
-	$(PY) bench/bench_models.py --neurons 128 --epochs 30 --seeds 0 1 2 --jobs 2 --lava-samples 40
+bench-models: $(STAMP)  # about 40 min: 5 configs + the GRU reference, 5 seeds, 30 epochs, 128 neurons
+	$(PY) bench/bench_models.py --neurons 128 --epochs 30 --seeds 0 1 2 3 4 --jobs 2 --lava-samples 40
 	cp runs/bench_models/results.json bench/results/models.json
 
-bench-models-deep: $(STAMP)  # about 60 min: CRSNN and DelRec with 3 hidden layers (the paper's depth), 3 seeds
+bench-models-deep: $(STAMP)  # about 20 min: CRSNN and DelRec with 3 hidden layers (the paper's depth), 3 seeds
 	$(PY) bench/bench_models.py --neurons 128 --epochs 30 --hidden-layers 3 --seeds 0 1 2 --jobs 2 --lava-samples 0 --configs crsnn delrec --no-gru --out runs/bench_models_deep
 	cp runs/bench_models_deep/results.json bench/results/models_3layers.json
 

@@ -32,10 +32,11 @@ from lava_convdelay.data.importer import import_recordings  # noqa: E402
 from lava_convdelay.data.shd import read_shd  # noqa: E402
 
 VARIANTS = {  # in the order they run (the first two are compared most)
-    "shd": AudioEncoding.shd(1.0),
-    "trim_centre_band": AudioEncoding(1.0, "centre", 20.0, "clip", 0.3, 4000.0),
-    "shd_centred": AudioEncoding(1.0, "centre", None, "buffer", 0.3, None),
-    "trim_centre": AudioEncoding(1.0, "centre", 20.0, "clip", 0.3, None),
+    "shd": AudioEncoding.shd(1.0),  # SHD's chain in a 1-s buffer (data import --shd)
+    "trim_centre_band": AudioEncoding(1.0, "centre", 20.0, "clip", 0.3, 4000.0),  # data import's default here
+    "own_length_band": AudioEncoding(None, "centre", 20.0, "clip", 0.3, 4000.0),  # the same, each at its length
+    "shd_own_length": AudioEncoding.shd(None),  # the embedded data's chain (v2)
+    "trim_centre": AudioEncoding(1.0, "centre", 20.0, "clip", 0.3, None),  # all 700 channels
 }
 DT, POOL, STEPS = 0.01, 5, 100
 
