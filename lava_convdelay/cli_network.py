@@ -66,6 +66,9 @@ def layer_table(spec: NetworkSpec) -> str:
     lines += ["  ".join(v.ljust(w) for v, w in zip(row, widths)) for row in rows]
     total = sum(layer.recurrent_params for layer in spec.layers)
     lines.append(f"recurrent parameters: {total}; file: {spec.source}")
+    lines.append("readout: " + ("voltage_sum (the output layer never fires; class: the largest voltage summed over "
+                                "the sample)" if spec.readout == "voltage_sum" else
+                                "spike_count (class: the output neuron with the most spikes)"))
     lines.append(f"input: {spec.encoding.describe() if spec.encoding else 'binning not recorded'}")
     if spec.encoding is not None and spec.encoding.audio is not None:
         from lava_convdelay.data.audio_encoding import AudioEncoding

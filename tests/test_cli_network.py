@@ -102,6 +102,7 @@ def test_cli_export_and_inspect(tmp_path, capsys):
     assert conv_row[3] == str(16 * 24 + 12)  # feed-forward weights + 3*2*2 kernel
     assert conv_row[-1] == str(3 * 2 * 2 + 24)
     assert f"recurrent parameters: {36 + 110 + 64}" in out
+    assert "readout: spike_count" in out  # a spiking (dense) output layer
 
 
 def test_cli_errors_are_one_line_without_traceback(tmp_path):

@@ -107,3 +107,15 @@ def test_evaluate_warns_when_the_readout_voltage_saturates():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         fixed_predictions(spec, quiet)
+
+
+def test_inspect_names_the_voltage_readout(tmp_path, capsys):
+    from lava_convdelay.cli import main
+    from lava_convdelay.model import SpikingNetwork
+    from netx_export.exporter import export_blocks
+
+    model = SpikingNetwork({"input_size": 8, "layers": [{"type": "affine", "neurons": 3, "neuron": {
+        "threshold": 1.0, "current_decay": 0.5, "voltage_decay": 0.2}}]})
+    export_blocks(list(model.blocks), tmp_path / "v.h5")
+    assert main(["inspect", str(tmp_path / "v.h5")]) == 0
+    assert "readout: voltage_sum (the output layer never fires" in capsys.readouterr().out
