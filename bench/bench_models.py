@@ -53,7 +53,7 @@ def run_config(name: str, seed: int, args: argparse.Namespace) -> dict:
     for key in AUGMENT_DEFAULTS:
         if getattr(args, key) is not None:
             config["train"][key] = getattr(args, key)
-    config["train"].update({key: value for section, key, value in args.set if section == "train"})
+    config["train"].update(overrides(args, "train"))
     if args.hidden_layers:
         *hidden, output = config["model"]["layers"]
         config["model"]["layers"] = [dict(hidden[0]) for _ in range(args.hidden_layers)] + [output]
@@ -66,10 +66,15 @@ def run_config(name: str, seed: int, args: argparse.Namespace) -> dict:
             layer["channels"] = args.channels
         if args.dropout is not None:
             layer["dropout"] = args.dropout
-        layer.update({key: value for section, key, value in args.set if section == "hidden"})
-    config["model"]["layers"][-1].update({key: value for section, key, value in args.set if section == "output"})
+        layer.update(overrides(args, "hidden"))
+    config["model"]["layers"][-1].update(overrides(args, "output"))
     # the overrides get the config file's checks (a --thinning 2 is named here, not deep in torch)
     return normalise_config(config, overrides_source(name))
+
+
+def overrides(args: argparse.Namespace, section: str) -> dict:
+    """The ``--set`` values of one section (train, hidden or output), in command-line order."""
+    return {key: value for where, key, value in args.set if where == section}
 
 
 def setting(text: str) -> tuple[str, str, object]:

@@ -9,6 +9,7 @@ import numpy as np
 from lava_convdelay.atomic import check_output_path
 from lava_convdelay.checkpoint import load_model, recorded_inputs
 from lava_convdelay.errors import UserError
+from lava_convdelay.readout import RULES
 from netx_export.description import NetworkSpec
 from netx_export.exporter import blocks_to_spec
 from netx_export.reader import read_network
@@ -66,9 +67,7 @@ def layer_table(spec: NetworkSpec) -> str:
     lines += ["  ".join(v.ljust(w) for v, w in zip(row, widths)) for row in rows]
     total = sum(layer.recurrent_params for layer in spec.layers)
     lines.append(f"recurrent parameters: {total}; file: {spec.source}")
-    lines.append("readout: " + ("voltage_sum (the output layer never fires; class: the largest voltage summed over "
-                                "the sample)" if spec.readout == "voltage_sum" else
-                                "spike_count (class: the output neuron with the most spikes)"))
+    lines.append(f"readout: {spec.readout} ({RULES[spec.readout]})")
     lines.append(f"input: {spec.encoding.describe() if spec.encoding else 'binning not recorded'}")
     if spec.encoding is not None and spec.encoding.audio is not None:
         from lava_convdelay.data.audio_encoding import AudioEncoding

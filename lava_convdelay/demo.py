@@ -51,7 +51,7 @@ def run(out: Path, config_path: Path, lava_samples: int, epochs: int | None) -> 
     if not done:
         print("== training the CRSNN", flush=True)
         train(config, out, resume=checkpoint.exists(), progress=True, datasets=(train_set, test_set))
-    model, _ = load_model(checkpoint)
+    model, state = load_model(checkpoint)
     print("== export", flush=True)
     network = out / "crsnn.h5"
     export_checkpoint(checkpoint, network)
@@ -60,7 +60,7 @@ def run(out: Path, config_path: Path, lava_samples: int, epochs: int | None) -> 
     full = evaluate(test_set, model, spec, backends=("float", "quantized", "fixed"), progress=False)
     sub = evaluate(test_set, model, spec, backends=("quantized", "lava"), samples=lava_samples)
     spikes = torch.stack([test_set[i][0] for i in range(sub.samples)]).numpy().astype(np.int8)
-    last = read_checkpoint(checkpoint)["history"][-1]
+    last = state["history"][-1]
     rows, _ = spike_agreement(model, spec, spikes)
     summary = {
         "test_samples": len(test_set),

@@ -21,6 +21,9 @@ import numpy as np
 import torch
 
 READOUTS = ("spike_count", "voltage_sum")
+#: Each rule in one line, for what the tools print.
+RULES = {"spike_count": "class: the output neuron with the most spikes",
+         "voltage_sum": "the output layer never fires; class: the largest voltage summed over the sample"}
 #: Loihi's voltage unit: SLAYER's fixed-point neurons keep states in 1/4096 steps.
 VOLTAGE_UNITS = 4096
 
