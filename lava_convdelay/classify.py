@@ -94,8 +94,7 @@ def run_classify(args: argparse.Namespace) -> int:
                 silent.append(True)
                 continue
             silent.append(False)
-            spikes.append(bin_spikes(times, units, binning.dt, binning.pool, binning.duration,
-                                     binning.source_channels).numpy())
+            spikes.append(bin_spikes(times, units, channels=binning.source_channels, **binning.binning()).numpy())
         decided, score = _classify(spec, np.stack(spikes).astype(np.uint8), args.backend) if spikes else ([], [])
         unit = "summed voltage" if spec.readout == "voltage_sum" else "spike count"
         results = iter(zip(decided, score))

@@ -48,10 +48,13 @@ def check_binning(path: Path, spikes: np.ndarray, spec, allow_other: bool) -> No
     network file records it) unless ``allow_other`` (``--allow-other-binning``)."""
     encoding = spec.encoding
     if encoding is not None and spikes.shape[-1] != encoding.steps and not allow_other:
+        # `encode` runs the SHD chain; data from `data import` (a recorded chain) needs `classify`
+        remedy = f"make input with `lava-convdelay encode REC.wav {encoding.encode_options()}`" \
+            if encoding.audio is None else f"for recordings use `lava-convdelay classify {spec.source} REC.wav` " \
+            f"(it encodes them with the chain this network was trained on)"
         raise EncodingError(
             f"{path}: {spikes.shape[-1]} time steps, but {spec.source} was trained on {encoding.steps} "
-            f"({encoding.describe()}); make input with `lava-convdelay encode REC.wav {encoding.encode_options()}`, "
-            f"or add --allow-other-binning to run these spikes as they are")
+            f"({encoding.describe()}); {remedy}, or add --allow-other-binning to run these spikes as they are")
 
 
 def per_input(output: np.ndarray, input_path: Path) -> np.ndarray:

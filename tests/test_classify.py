@@ -24,13 +24,13 @@ _spec.loader.exec_module(make_recordings)
 AUDIO = AudioEncoding(channels=70)
 
 
-def _network(path, winner, spiking=True, names=("a", "b", "c")):
+def _network(path, winner, spiking=True, names=("a", "b", "c"), min_spikes=1):
     """10 inputs (70 channels / 7) -> 3 outputs; only output `winner` is excited."""
     weight = np.full((3, 10), -256)
     weight[winner] = 254
     neuron = CubaParams(2048, 1024, 64 if spiking else VTH_NON_SPIKING)
     spec = NetworkSpec(10, [LayerSpec("dense", weight, neuron)],
-                       encoding=InputEncoding(0.01, 7, 1.0, 70, audio=AUDIO.to_json()),
+                       encoding=InputEncoding(0.01, 7, 1.0, 70, min_spikes, audio=AUDIO.to_json()),
                        class_names=list(names) if names else None)
     return write_network(spec, path)
 
@@ -65,6 +65,21 @@ def test_timeline_of_windows_with_silence(wav, tmp_path, capsys):
     lines = capsys.readouterr().out.strip().splitlines()
     assert [line.split(": ")[1].split()[0] for line in lines] == ["b", "(silent)", "b"]
     assert lines[1].startswith(f"{wav[1]}    1.00-2.00 s")
+
+
+def test_input_is_binned_with_the_networks_min_spikes(wav, tmp_path, capsys, monkeypatch):
+    """A network trained on bins of at least 4 events gets bins of at least 4 events."""
+    from lava_convdelay import classify
+    from lava_convdelay.data.audio import read_wav
+    from lava_convdelay.data.shd import bin_spikes
+    seen = []
+    monkeypatch.setattr(classify, "_classify", lambda spec, spikes, backend: seen.append(spikes) or
+                        (np.zeros(len(spikes), np.int64), np.zeros((len(spikes), 3))))
+    assert main(["classify", str(_network(tmp_path / "net.h5", 1, min_spikes=4)), str(wav[0])]) == 0
+    times, units = AUDIO.spikes(*read_wav(wav[0]), seed=0)
+    binned = {k: bin_spikes(times, units, 0.01, 7, 1.0, 70, min_spikes=k).numpy() for k in (1, 4)}
+    assert binned[4].sum() < binned[1].sum()  # the threshold matters for this recording
+    assert np.array_equal(seen[0][0], binned[4])
 
 
 def test_import_train_export_classify_on_lava(tmp_path, capsys):

@@ -120,6 +120,12 @@ def test_simulate_uses_the_binning_the_file_records(network, capsys, tmp_path):
     assert not (tmp_path / "o.npy").exists()
     assert main(args + ["--allow-other-binning"]) == 0
     assert np.load(tmp_path / "o.npy").shape == (3, 50)
+    # input from `data import` (a recorded audio chain, not encode's SHD chain): classify encodes it
+    imported = InputEncoding(dt=0.02, pool=1, duration=0.8, source_channels=8, audio='{"channels": 8}')
+    export_blocks(list(model.blocks), tmp_path / "net.h5", encoding=imported)
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert f"use `lava-convdelay classify {tmp_path / 'net.h5'} REC.wav`" in err and "encode REC.wav" not in err
 
 
 def test_verify_reports_exact_agreement(network, capsys):

@@ -137,3 +137,20 @@ def test_bad_options_are_one_line(tmp_path, capsys, argv, message):
     assert main(["data", "import", str(tmp_path), "-o", str(tmp_path / "out")] + argv) == 2
     err = capsys.readouterr().err
     assert message in err and len(err.strip().splitlines()) == 1 and not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("argv,min_spikes", [([], 5), (["--shd"], 1)])
+def test_import_prints_the_data_section_to_train_with(tmp_path, capsys, monkeypatch, argv, min_spikes):
+    """The import's own chain is trained with bins of at least 5 events (the
+    cochlea's spontaneous spikes fall below); the SHD chain keeps SHD's binning."""
+    def fake_import(recordings, out, encoding, *args, **kwargs):
+        return importer.ImportResult(out / "train.h5", out / "test.h5", {"train": 2, "test": 1}, ["a", "b"], [],
+                                     "held-out speakers: s1", encoding, 0)
+
+    monkeypatch.setattr(importer, "import_recordings", fake_import)
+    assert main(["data", "import", str(tmp_path), "-o", str(tmp_path / "out")] + argv) == 0
+    line = [text for text in capsys.readouterr().out.splitlines() if text.startswith("train with")][0]
+    section = json.loads(line.split('"data": ', 1)[1])
+    assert section == {"source": "shd", "train": str(tmp_path / "out" / "train.h5"),
+                       "test": str(tmp_path / "out" / "test.h5"), "duration": 1.0, "dt": 0.01, "pool": 5,
+                       "min_spikes": min_spikes}

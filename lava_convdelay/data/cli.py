@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 from dataclasses import asdict
 from pathlib import Path
 
@@ -102,9 +103,7 @@ def run_import(args: argparse.Namespace) -> int:
         print(f"note: {result.cut} recording(s) longer than {result.encoding.duration:g} s were cut to it")
     if result.skipped:
         print(f"skipped {len(result.skipped)} recording(s), listed in {args.out / 'skipped.txt'}")
-    duration = result.encoding.duration or 1.0
-    print(f'train with "data": {{"source": "shd", "train": "{result.train}", "test": "{result.test}", '
-          f'"duration": {duration:g}}}')
+    print(f'train with "data": {json.dumps(result.data_section())}')
     return 0
 
 

@@ -43,6 +43,11 @@ VERSION = 1
 STAMP = "import.json"
 SKIPPED = "skipped.txt"
 PARTS = ".import-parts"
+#: training binning for the import's own chain: a 10-ms bin of 5 pooled channels
+#: is 1 where they fired at least 5 times, below which lie the cochlea's
+#: spontaneous spikes (BENCHMARKS.md, "Encoding your own recordings"); the SHD
+#: chain keeps SHD's binning (any spike) for comparability with SHD results
+MIN_SPIKES, SHD_MIN_SPIKES = 5, 1
 
 
 @dataclass
@@ -55,6 +60,13 @@ class ImportResult:
     split: str
     encoding: AudioEncoding
     cut: int
+
+    def data_section(self) -> dict:
+        """The training config's ``data`` section for these files."""
+        shd_chain = self.encoding == AudioEncoding.shd(self.encoding.duration)
+        return {"source": "shd", "train": str(self.train), "test": str(self.test),
+                "duration": self.encoding.duration or 1.0, "dt": 0.01, "pool": 5,
+                "min_spikes": SHD_MIN_SPIKES if shd_chain else MIN_SPIKES}
 
 
 def _check(recording: Recording, encoding: AudioEncoding, max_seconds: float) -> tuple[int, float]:
