@@ -37,6 +37,7 @@ from lava_convdelay.data.audio_encoding import AudioEncoding
 from lava_convdelay.data.cochlea import BasilarMembrane, padded_length
 from lava_convdelay.data.recordings import Recording, RecordingsError, find_recordings, split_recordings
 from lava_convdelay.data.shd import write_shd
+from lava_convdelay.encoding import InputEncoding
 
 CHUNK = 16  # recordings per task and per saved part (fixed: part of what makes runs resumable)
 VERSION = 1
@@ -65,7 +66,7 @@ class ImportResult:
         """The training config's ``data`` section for these files."""
         shd_chain = self.encoding == AudioEncoding.shd(self.encoding.duration)
         return {"source": "shd", "train": str(self.train), "test": str(self.test),
-                "duration": self.encoding.duration or 1.0, "dt": 0.01, "pool": 5,
+                "duration": self.encoding.duration or 1.0, "dt": InputEncoding.dt, "pool": InputEncoding.pool,
                 "min_spikes": SHD_MIN_SPIKES if shd_chain else MIN_SPIKES}
 
 
