@@ -22,6 +22,7 @@ a second per second of audio (docs/data.md gives the measurements).
 """
 from __future__ import annotations
 
+import cmath
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -67,25 +68,6 @@ class BasilarMembrane:
     @property
     def r(self) -> float:
         return self.de * np.sqrt(self.c0 * self.m)
-
-    def _xi(self, w, c):
-        return self.c0 * np.exp(-self.alpha * c) - self.a - self.m * w**2 - 1j * w * self.r * np.exp(-self.alpha * c / 2.0)
-
-    def _g(self, w, c):
-        return w * np.sqrt(self.rho / (self.h * self._xi(w, c)))
-
-    def _p(self, w, c):
-        a, al, m, r, c0 = self.a, self.alpha, self.m, self.r, self.c0
-        sq = np.sqrt(a + m * w**2)
-        inner = (np.log((-al * np.sqrt(-a + c0 - w * (m * w + 1j * r))
-                         + 1j * al * (2.0 * a + w * (2.0 * m * w + 1j * r)) / (2.0 * sq))
-                        / (0.5 * al * np.exp(al * c / 2.0)
-                           * (-2.0 * np.sqrt(-a + c0 * np.exp(-al * c) - m * w**2
-                                             - 1j * np.exp(-al * c / 2.0) * w * r)
-                              + 1j * (2.0 * a + w * (2.0 * m * w + 1j * np.exp(-al * c / 2.0) * r)) / sq))))
-        big_g = 2.0 * self._g(w, 0.0) / al - 1 / (al * np.sqrt(self.h * 2.0 * (m * w**2 + a))) \
-            * (2.0 * 1j * np.sqrt(2.0) * w * inner)
-        return np.sqrt(big_g / self._g(w, c)) * special.hankel1(0, big_g)
 
     def _z(self, w):
         f = w / (2.0 * np.pi)
@@ -138,10 +120,44 @@ def padded_length(num_samples: int, sample_rate: int) -> int:
 
 @lru_cache(maxsize=8)  # the grid steps of 0.125-1.5 s: ~0.5 GB at 700 channels
 def _transfer(bm: BasilarMembrane, num_samples: int, sample_rate: int) -> np.ndarray:
-    w = 2 * np.pi * np.linspace(1, sample_rate // 2, num_samples // 2 + 1)[None, :]
-    c = np.linspace(bm.place_min, bm.c, bm.channels)[:, None]
+    """``2 w / xi(w, c) * P(w, c) * Z(w) / P(w, 0)`` with ``P = sqrt(G / g) H0(G)``."""
+    w = 2 * np.pi * np.linspace(1, sample_rate // 2, num_samples // 2 + 1)
+    places = np.linspace(bm.place_min, bm.c, bm.channels)
+    constants = (bm.a, bm.alpha, bm.m, bm.r, bm.c0, bm.h, bm.rho)
+    big_g, root, xi = _membrane(w, places, *constants)
+    big_g0, root0, _ = _membrane(w, np.zeros(1), *constants)
     with np.errstate(all="ignore"):
-        return 2.0 * w / bm._xi(w, c) * bm._p(w, c) * bm._z(w) / bm._p(w, 0.0)
+        return 2.0 * w / xi * (root * special.hankel1(0, big_g)) \
+            * (bm._z(w) / (root0[0] * special.hankel1(0, big_g0[0])))
+
+
+@numba.njit(cache=True)
+def _membrane(w, places, a, alpha, m, r, c0, h, rho):
+    """Sieroka et al.'s terms per place ``c`` and angular frequency ``w``, fused in
+    one pass (numpy's temporaries over channels x frequencies cost more than the
+    arithmetic): ``xi``, the argument ``G`` of the Hankel function and ``sqrt(G / g)``,
+    ``g = w sqrt(rho / (h xi))``; each ``[places, frequencies]``. SciPy's Hankel
+    function (not available to numba) is applied outside."""
+    big_g = np.empty((places.size, w.size), np.complex128)
+    root = np.empty_like(big_g)
+    xi = np.empty_like(big_g)
+    for j in range(w.size):
+        wj = w[j]
+        sq = np.sqrt(a + m * wj**2)
+        # the log's numerator and the terms of G at the base (c = 0) depend on w only
+        top = (-alpha * cmath.sqrt(-a + c0 - wj * (m * wj + 1j * r))
+               + 1j * alpha * (2.0 * a + wj * (2.0 * m * wj + 1j * r)) / (2.0 * sq))
+        g_base = wj * cmath.sqrt(rho / (h * (c0 - a - m * wj**2 - 1j * wj * r)))
+        scale = 1.0 / (alpha * np.sqrt(h * 2.0 * (m * wj**2 + a)))
+        for i in range(places.size):
+            half = np.exp(-alpha * places[i] / 2.0)
+            x = c0 * np.exp(-alpha * places[i]) - a - m * wj**2 - 1j * wj * r * half
+            bottom = 0.5 * alpha / half * (-2.0 * cmath.sqrt(x) + 1j * (2.0 * a + wj * (2.0 * m * wj + 1j * half * r)) / sq)
+            g = 2.0 * g_base / alpha - scale * (2.0 * 1j * np.sqrt(2.0) * wj * cmath.log(top / bottom))
+            xi[i, j] = x
+            big_g[i, j] = g
+            root[i, j] = cmath.sqrt(g / (wj * cmath.sqrt(rho / (h * x))))
+    return big_g, root, xi
 
 
 @dataclass(frozen=True)
