@@ -22,6 +22,7 @@ import shutil
 import sys
 import time
 from dataclasses import asdict
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -34,7 +35,7 @@ from make_recordings import make_recordings  # noqa: E402
 
 from lava_convdelay.data.audio import SAMPLE_RATE, read_wav  # noqa: E402
 from lava_convdelay.data.audio_encoding import AudioEncoding  # noqa: E402
-from lava_convdelay.data.cochlea import BasilarMembrane, HairCell, normalise_and_window, padded_length  # noqa: E402
+from lava_convdelay.data.cochlea import Cochlea  # noqa: E402
 from lava_convdelay.data.importer import import_recordings  # noqa: E402
 from lava_convdelay.data.shd import read_shd  # noqa: E402
 from lava_convdelay.train import load_config, train  # noqa: E402
@@ -78,7 +79,7 @@ class Arrays(torch.utils.data.Dataset):
         return self.x[i], int(self.y[i])
 
 
-def log_mel(audio: np.ndarray, encoding=None, bands: int = 40) -> np.ndarray:
+def log_mel(audio: np.ndarray, bands: int = 40) -> np.ndarray:
     """``[bands, STEPS]`` log-mel energies: 25-ms Hann frames every 10 ms, 0-8 kHz."""
     from scipy.signal import stft
     _, _, spec = stft(audio, SAMPLE_RATE, nperseg=400, noverlap=240, nfft=512, boundary=None, padded=True)
@@ -92,23 +93,20 @@ def log_mel(audio: np.ndarray, encoding=None, bands: int = 40) -> np.ndarray:
     return np.pad(out, ((0, 0), (0, STEPS - out.shape[1])), constant_values=out.min())
 
 
-def hair_cell_rate(audio: np.ndarray, encoding: AudioEncoding) -> np.ndarray:
+def hair_cell_rate(audio: np.ndarray, cochlea: Cochlea) -> np.ndarray:
     """``[700 / POOL, STEPS]`` log mean firing probability of the inner hair cells,
     pooled as the spikes are: the cochlea's information before the spikes sample it."""
-    cochlea = encoding.cochlea()
-    ramp = None if cochlea.ramp is None else int(round(cochlea.ramp * SAMPLE_RATE))
-    x = normalise_and_window(audio, cochlea.level, ramp)
-    velocity, fs = BasilarMembrane(cochlea.channels, cochlea.place_min)(x, SAMPLE_RATE, padded_length(x.size, SAMPLE_RATE))
-    rate = HairCell()(velocity, fs)[:, : int(STEPS * DT * fs)]
+    rate, fs = cochlea.firing_probability(audio, SAMPLE_RATE)
+    rate = rate[:, : int(STEPS * DT * fs)]
     return np.log(rate.reshape(700 // POOL, POOL, STEPS, -1).mean((1, 3)) + 1e-6)
 
 
 def spectral_split(files, labels, encoding, features):
-    """Features ``features(audio, encoding)`` of each file's ``encoding.prepare``d audio."""
+    """``features(audio)`` of each file's ``encoding.prepare``d audio."""
     feats = []
     for path in files:
         audio, rate = read_wav(path)
-        feats.append(features(encoding.prepare(audio, rate), encoding))
+        feats.append(features(encoding.prepare(audio, rate)))
     return np.stack(feats), np.asarray(labels)
 
 
@@ -236,7 +234,8 @@ def main():
         for variant in args.variants:
             run_linear(variant)
     if "hair-cell" in args.references:
-        run_spectral(f"hair-cell rate, {second}", VARIANTS[second], [], hair_cell_rate)
+        run_spectral(f"hair-cell rate, {second}", VARIANTS[second], [],
+                     partial(hair_cell_rate, cochlea=VARIANTS[second].cochlea()))
     if "gru" in args.references:
         run_spikes(first, "or")
         run_spikes(second, "or")

@@ -152,7 +152,8 @@ def _membrane(w, places, a, alpha, m, r, c0, h, rho):
         for i in range(places.size):
             half = np.exp(-alpha * places[i] / 2.0)
             x = c0 * np.exp(-alpha * places[i]) - a - m * wj**2 - 1j * wj * r * half
-            bottom = 0.5 * alpha / half * (-2.0 * cmath.sqrt(x) + 1j * (2.0 * a + wj * (2.0 * m * wj + 1j * half * r)) / sq)
+            bottom = 0.5 * alpha / half * (-2.0 * cmath.sqrt(x)
+                                           + 1j * (2.0 * a + wj * (2.0 * m * wj + 1j * half * r)) / sq)
             g = 2.0 * g_base / alpha - scale * (2.0 * 1j * np.sqrt(2.0) * wj * cmath.log(top / bottom))
             xi[i, j] = x
             big_g[i, j] = g
@@ -287,12 +288,16 @@ class Cochlea:
         if self.ramp is not None and not self.ramp >= 0:
             raise ValueError(f"ramp must be >= 0 seconds or None, got {self.ramp!r}")
 
-    def __call__(self, samples: np.ndarray, sample_rate: int, seed: int):
+    def firing_probability(self, samples: np.ndarray, sample_rate: int) -> tuple[np.ndarray, int]:
+        """The chain up to the inner hair cells: ``([channels, T'] probability, fs // 2)``."""
         ramp = None if self.ramp is None else int(round(self.ramp * sample_rate))
         x = normalise_and_window(samples, self.level, ramp)
         velocity, fs = BasilarMembrane(self.channels, self.place_min)(x, sample_rate,
                                                                      padded_length(x.size, sample_rate))
-        probability = HairCell()(velocity, fs)
+        return HairCell()(velocity, fs), fs
+
+    def __call__(self, samples: np.ndarray, sample_rate: int, seed: int):
+        probability, fs = self.firing_probability(samples, sample_rate)
         return BushyCell()(probability, fs, seed), fs
 
 
