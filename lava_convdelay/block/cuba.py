@@ -110,7 +110,11 @@ class AbstractDelayRecurrent(torch.nn.Module):
             raise ValueError(
                 f"expected input [batch, {self.in_neurons}, time], got {tuple(x.shape)}"
             )
-        z = self.input_synapse(x)
+        return self.forward_current(self.input_synapse(x))
+
+    def forward_current(self, z: torch.Tensor) -> torch.Tensor:
+        """What :meth:`forward` does after the input synapse: input current
+        ``z`` ``[B, N, T]`` (SLAYER units) -> ``[B, N, T]`` spikes."""
         batch, neurons, _ = z.shape
         if self.axonal_delay is None:  # d = 0: lag 1 only
             kernel, one_hot = z.new_ones(neurons, 1), True
@@ -120,7 +124,7 @@ class AbstractDelayRecurrent(torch.nn.Module):
         if self.training and self.rec_dropout > 0:
             keep = 1.0 - self.rec_dropout
             mask = torch.bernoulli(torch.full((batch, neurons), keep, device=z.device)) / keep
-        out = recurrent_cuba(z, self.recurrent_synapse.dense_matrix(), kernel.to(z.dtype),
+        out = recurrent_cuba(z, self.recurrent_synapse.recurrent_product(), kernel.to(z.dtype),
                              CubaConstants.of(self.neuron), mask, one_hot)
         if self.training and self.dropout > 0:
             out = torch.nn.functional.dropout(out, self.dropout)
