@@ -216,18 +216,34 @@ def test_cuda_matches_cpu(cls):
         assert torch.equal(block(x.cuda()).cpu(), block.cpu()(x))
 
 
-@pytest.mark.parametrize("cls,sigma,dropout", [
-    (DelayRecurrent, 3.5, 0.0), (ConvDelayRecurrent, 3.5, 0.3), (ConvDelayRecurrent, 0.0, 0.0),
-    (DelayRecurrent, 0.0, 0.3),
-])
-def test_fused_loop_matches_stepwise_autograd(cls, sigma, dropout):
+def _stepwise_cases():
+    """(block class, options, sigma, dropout, conv product): the dense block,
+    and the conv block with each of its products and several channel counts
+    and kernel sizes."""
+    cases = [(DelayRecurrent, {}, 3.5, 0.0, None), (DelayRecurrent, {}, 0.0, 0.3, None)]
+    for product in ("taps", "dense"):
+        cases += [(ConvDelayRecurrent, {}, 3.5, 0.3, product), (ConvDelayRecurrent, {}, 0.0, 0.0, product),
+                  (ConvDelayRecurrent, dict(channels=4, kernel_size=5), 3.5, 0.3, product),
+                  (ConvDelayRecurrent, dict(channels=2, kernel_size=3), 0.0, 0.3, product)]
+    return cases
+
+
+@pytest.mark.parametrize("compiled", [True, False], ids=["compiled", "tensor-ops"])
+@pytest.mark.parametrize("cls,options,sigma,dropout,product", _stepwise_cases())
+def test_fused_loop_matches_stepwise_autograd(cls, options, sigma, dropout, product, compiled, monkeypatch):
     """The hand-written BPTT equals autograd through the per-step formulation
-    (cuba_step), for the input current, the recurrent weights and the delays."""
+    (cuba_step), for the input current, the recurrent weights and the delays:
+    the compiled CPU steps and the tensor operations (other devices), the
+    convolution as its taps and as its banded matrix."""
+    from lava_convdelay import cuba_recurrence
     from lava_convdelay.cuba_step import stepwise_recurrence
 
+    monkeypatch.setattr(cuba_recurrence, "COMPILED_ON_CPU", compiled)
     torch.manual_seed(4)
     block = cls(dict(NEURON, tau_grad=0.5, scale_grad=1.0), 10, 16, weight_scale=4, max_delay=12,
-                delay_init=(0, 12), rec_dropout=dropout).double().train()
+                delay_init=(0, 12), rec_dropout=dropout, **options).double().train()
+    if product is not None:
+        block.recurrent_synapse.product = product
     block.set_sigma(sigma)
     with torch.no_grad():  # fractional parts away from the triangle's kinks
         block.axonal_delay.delay.copy_(torch.randint(0, 11, (16,)).double() + 0.3
@@ -252,3 +268,119 @@ def test_fused_loop_matches_stepwise_autograd(cls, sigma, dropout):
     for got, want in zip(grads, expected):
         assert want.abs().max() > 1e-3  # every parameter really gets a gradient
         torch.testing.assert_close(got, want, rtol=1e-9, atol=1e-12)
+
+
+@pytest.mark.parametrize("neurons,channels,kernel", [(96, 1, 3), (96, 3, 5), (40, 4, 7), (12, 4, 5)])
+def test_conv_taps_equal_banded_matrix(neurons, channels, kernel):
+    """The two products of a convolution give the same model: spikes bit for bit
+    in integer mode (float32, with and without recurrent dropout) and with the
+    smoothed kernel (float64), gradients equal at rtol 1e-9."""
+    torch.manual_seed(neurons + kernel)
+    block = ConvDelayRecurrent(NEURON, 10, neurons, kernel_size=kernel, channels=channels, weight_scale=3,
+                               max_delay=20, delay_init=(0, 20), rec_dropout=0.25)
+    x = random_input(channels, 10, 120)
+
+    def run(product, train, sigma, dtype=torch.float32):
+        block.recurrent_synapse.product = product
+        block.to(dtype).train(train).set_sigma(sigma)
+        torch.manual_seed(5)  # the same dropout mask
+        return block(x.to(dtype))
+
+    for train in (False, True):
+        with torch.no_grad():
+            taps, dense = run("taps", train, 0.0), run("dense", train, 0.0)
+        assert 0.02 < taps.mean() < 0.8
+        assert torch.equal(taps, dense)
+    grads = {}
+    for product in ("taps", "dense"):
+        out = run(product, True, 2.5, torch.float64)
+        learned = [p for p in block.parameters() if p.requires_grad]
+        grads[product] = out, torch.autograd.grad(out.sum() + (out * out.roll(1, 2)).sum(), learned)
+    assert torch.equal(grads["taps"][0], grads["dense"][0])
+    for got, want in zip(grads["taps"][1], grads["dense"][1]):
+        assert want.abs().max() > 1e-3
+        torch.testing.assert_close(got, want, rtol=1e-9, atol=1e-12)
+
+
+@pytest.mark.parametrize("cls", [DelayRecurrent, ConvDelayRecurrent])
+def test_compiled_steps_equal_tensor_operations(cls, monkeypatch):
+    """In float32, training mode, smoothed kernel and recurrent dropout, the
+    compiled CPU steps give the tensor operations' spikes bit for bit (the same
+    sums in the same order), also without autograd (where they keep no
+    history for a backward), and their gradients to float32 rounding."""
+    from lava_convdelay import cuba_recurrence
+
+    torch.manual_seed(2)
+    block = cls(NEURON, 12, 48, weight_scale=3, max_delay=20, delay_init=(0, 20), rec_dropout=0.3, sigma=2.5)
+    x = random_input(8, 12, 150)
+    results = {}
+    for compiled in (True, False):
+        monkeypatch.setattr(cuba_recurrence, "COMPILED_ON_CPU", compiled)
+        torch.manual_seed(3)
+        out = block(x)
+        learned = [p for p in block.parameters() if p.requires_grad]
+        grads = torch.autograd.grad((out * torch.linspace(-1, 1, 150)).sum(), learned)
+        with torch.no_grad():
+            torch.manual_seed(3)
+            results[compiled] = out, grads, block(x)
+    (out, grads, no_grad), (out_t, grads_t, no_grad_t) = results[True], results[False]
+    assert 0.02 < out.mean() < 0.8
+    assert torch.equal(out, out_t) and torch.equal(no_grad, out) and torch.equal(no_grad_t, out)
+    for got, want in zip(grads, grads_t):
+        assert want.abs().max() > 1e-3
+        torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-6 * want.abs().max().item())
+
+
+@pytest.mark.parametrize("channels,kernel,positions", [(1, 3, 9), (2, 5, 4), (4, 3, 6), (3, 5, 3), (1, 1, 5)])
+def test_conv_product_against_conv1d(channels, kernel, positions):
+    """ConvProduct's three operations against torch's conv1d and its autograd
+    (float64): the current, the gradient wrt the reads and the weight gradient
+    summed over steps."""
+    import torch.nn.functional as F
+
+    from lava_convdelay.recurrent_synapse import ConvProduct
+
+    gen = torch.Generator().manual_seed(channels * 10 + kernel)
+    steps, batch, n = 7, 5, channels * positions
+    weight = torch.randn(channels, channels, kernel, generator=gen, dtype=torch.float64, requires_grad=True)
+    x = torch.randn(steps, n, batch, generator=gen, dtype=torch.float64, requires_grad=True)
+    grad = torch.randn(steps, n, batch, generator=gen, dtype=torch.float64)
+    base = torch.randn(n, batch, generator=gen, dtype=torch.float64)
+
+    def conv(signal):  # [T, N, B] -> [T, N, B] through torch's conv1d
+        flat = signal.permute(0, 2, 1).reshape(steps * batch, channels, positions)
+        out = F.conv1d(flat, weight, padding=kernel // 2)
+        return out.reshape(steps, batch, n).permute(0, 2, 1)
+
+    expected = conv(x)
+    want_x, want_w = torch.autograd.grad((expected * grad).sum(), [x, weight])
+    product = ConvProduct(weight.detach(), positions)
+    out, back = torch.empty(n, batch, dtype=torch.float64), torch.empty(n, batch, dtype=torch.float64)
+    for t in range(steps):
+        product.propagate(x[t].detach(), base, out=out)
+        torch.testing.assert_close(out, expected[t].detach() + base, rtol=1e-12, atol=1e-12)
+        product.propagate_transposed(grad[t], out=back)
+        torch.testing.assert_close(back, want_x[t], rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(product.weight_gradient(grad, x.detach()), want_w, rtol=1e-12, atol=1e-12)
+
+
+def test_recurrent_product_choice():
+    """The banded matrix while ``N^2 < TAP_COST * k * C``, the taps from there
+    on; a forced choice is kept; anything else is an error."""
+    from lava_convdelay.recurrent_synapse import ConvProduct, ConvRecurrentSynapse, DenseProduct, TAP_COST
+
+    assert TAP_COST == 10_000  # the measured crossover (BENCHMARKS.md) the cases below are written for
+    for neurons, channels, kernel, dense in [(172, 1, 3, True), (174, 1, 3, False), (444, 4, 5, True),
+                                            (448, 4, 5, False), (99, 1, 1, True), (100, 1, 1, False)]:
+        synapse = ConvRecurrentSynapse(neurons, channels, kernel)
+        assert isinstance(synapse.recurrent_product(), DenseProduct if dense else ConvProduct)
+    synapse = ConvRecurrentSynapse(174)
+    synapse.product = "dense"
+    dense = synapse.recurrent_product()
+    assert isinstance(dense, DenseProduct) and dense.weight.shape == (174, 174)
+    synapse = ConvRecurrentSynapse(16)
+    synapse.product = "taps"
+    assert isinstance(synapse.recurrent_product(), ConvProduct)
+    synapse.product = "conv1d"
+    with pytest.raises(ValueError, match="product must be"):
+        synapse.recurrent_product()
