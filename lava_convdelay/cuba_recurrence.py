@@ -30,8 +30,8 @@ is contiguous). On the CPU the rest of a step -- the neurons' integer
 arithmetic and the next read forward, the chain through ``u`` and ``v``
 backward -- is one compiled (numba) call working in place, so a step costs
 its arithmetic rather than a dozen tensor operations and their allocations;
-on other devices the same steps run as tensor operations (the same values:
-the tests run both).
+on other devices the same steps run as tensor operations (the same
+arithmetic, up to fused multiply-adds in float reads: the tests run both).
 """
 from __future__ import annotations
 
@@ -97,9 +97,10 @@ def _compiled_step(t, current, u, v, i_keep, v_keep, threshold, scale, mask, spi
     for a one-hot kernel (``lag_rows``, else empty), else pulled lag by lag
     (``kernel_rows`` ``[L, N]``), streaming through whole history rows.
 
-    The same values as :class:`_TensorNeurons`: the float32 comparison
-    torch makes, and each read summed oldest spike first, as its scatter
-    adds them. The neuron update is one flat, branch-free loop, so that it
+    What :class:`_TensorNeurons` computes: the float32 comparison torch
+    makes, and each read summed oldest spike first, as its scatter adds them
+    (the last bit of a read can differ where one of them fuses a
+    multiply-add; in integer mode every term is exact). The neuron update is one flat, branch-free loop, so that it
     compiles to vector instructions."""
     steps, n, batch = spikes.shape
     lags = history.shape[0] - steps

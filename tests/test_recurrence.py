@@ -305,9 +305,10 @@ def test_conv_taps_equal_banded_matrix(neurons, channels, kernel):
 @pytest.mark.parametrize("cls", [DelayRecurrent, ConvDelayRecurrent])
 def test_compiled_steps_equal_tensor_operations(cls, monkeypatch):
     """In float32, training mode, smoothed kernel and recurrent dropout, the
-    compiled CPU steps give the tensor operations' spikes bit for bit (the same
-    sums in the same order), also without autograd (where they keep no
-    history for a backward), and their gradients to float32 rounding."""
+    compiled CPU steps give the tensor operations' spikes (their reads are
+    the same sums in the same order, up to a fused multiply-add), also
+    without autograd (where they keep no history for a backward), and their
+    gradients to float32 rounding."""
     from lava_convdelay import cuba_recurrence
 
     torch.manual_seed(2)
@@ -326,7 +327,7 @@ def test_compiled_steps_equal_tensor_operations(cls, monkeypatch):
     (out, grads, no_grad), (out_t, grads_t, no_grad_t) = results[True], results[False]
     assert 0.02 < out.mean() < 0.8
     assert torch.equal(out, out_t) and torch.equal(no_grad, out) and torch.equal(no_grad_t, out)
-    for got, want in zip(grads, grads_t):
+    for got, want in zip(grads, grads_t):  # summed in other orders: float32 rounding
         assert want.abs().max() > 1e-3
         torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-6 * want.abs().max().item())
 
