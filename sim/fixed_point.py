@@ -151,11 +151,17 @@ def _kernel_args(layer: LayerSpec, source: str, index: int) -> tuple:
     """:func:`_run_layer`'s arguments for one layer, before the outputs.
 
     Synaptic sums are int16 where that holds any of them, else int32:
-    ``|a_i(t)| <= sum_j |W_ij| + sum_j |R_ij|`` (each synapse at most once per step).
+    ``|a_i(t)| <= sum_j |W_ij| + sum_j |R_ij|`` (each synapse at most once per step);
+    for a convolution ``sum_j |R_ij|`` is at most the sum over its output
+    channel's taps, taken from the ``[C, C, k]`` kernel (not the ``N x N``
+    banded matrix: ``O(k C^2)``, not ``O(N^2)``).
     """
     n = layer.num_neurons
     bound = np.abs(layer.weight).sum(axis=1)
-    if layer.weight_rec is not None:
+    if layer.conv is not None:
+        taps = np.abs(np.asarray(layer.conv.kernel, np.int64)).sum(axis=(1, 2))  # [C]
+        bound = bound + np.repeat(taps, n // layer.conv.channels)
+    elif layer.weight_rec is not None:
         bound = bound + np.abs(layer.weight_rec).sum(axis=1)
     bound = int(bound.max(initial=0))
     if bound >= 1 << 31:  # 8-bit weights: millions of synapses per neuron

@@ -184,3 +184,24 @@ def test_synaptic_sums_beyond_32_bits_are_refused_naming_file_and_layer():
     big = LayerSpec("dense", np.full((1, 8_500_000), 254, dtype=np.int16), CubaParams(2000, 1200, 2000))
     with pytest.raises(InvalidSpecError, match=r"net\.h5: layer 3 \(dense\): synaptic sums up to 2159000000 do not fit in 32 bits"):
         _kernel_args(big, "net.h5", 3)
+
+
+@pytest.mark.parametrize("channels,feed_forward,wide", [(14, 500, False), (14, 800, True), (15, 0, True)])
+def test_conv_sum_bound_from_kernel_equals_banded_rows(channels, feed_forward, wide):
+    """A convolution's bound on its synaptic sums comes from the [C, C, k] kernel
+    (no N x N pass): at the int16 limit it picks what the banded matrix's row
+    sums (naive, by loops) give, for positions that see every tap (F >= k)."""
+    from naive_reference import naive_banded
+    from sim.fixed_point import _kernel_args
+    positions, size = 9, 9
+    n = channels * positions
+    kernel = np.full((channels, channels, size), 254, np.int64)
+    kernel[:, :, ::2] *= -1
+    w = np.zeros((n, 3), np.int64)
+    w[:, 0] = feed_forward
+    banded = naive_banded(kernel, positions)
+    exact = int((np.abs(w).sum(axis=1) + np.abs(banded).sum(axis=1)).max())
+    assert (exact >= 1 << 15) == wide
+    conv = LayerSpec("conv_rec", w, CubaParams(2000, 1200, 2000), weight_rec=None, delay_rec=np.zeros(n, np.int64),
+                     conv=ConvRecurrence(channels, size, kernel))
+    assert _kernel_args(conv, "test", 0)[0].dtype == (np.int32 if wide else np.int16)
