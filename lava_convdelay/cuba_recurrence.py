@@ -411,7 +411,7 @@ def recurrent_cuba(z: torch.Tensor, product, kernel: torch.Tensor, constants: Cu
         z: feed-forward input current per step (SLAYER units).
         product: the recurrent synapse's product
             (:meth:`~lava_convdelay.recurrent_synapse.ConvRecurrentSynapse.recurrent_product`):
-            applies ``R`` and its transpose to one step's ``[B, N]`` and gives
+            applies ``R`` and its transpose to one step's ``[N, B]`` and gives
             the gradient of its quantized ``weight`` over the sequence.
         kernel: ``[N, L]`` lag kernel; column ``c`` weighs the spike of step
             ``t - 1 - c`` (delay ``d``: one-hot at column ``d``).

@@ -62,7 +62,7 @@ class DenseRecurrentSynapse(torch.nn.Module):
     def dense_matrix(self) -> torch.Tensor:
         return self.quantized()
 
-    def recurrent_product(self) -> "DenseProduct":
+    def recurrent_product(self) -> DenseProduct:
         """The fused time loop's product, from the quantized weights (differentiable)."""
         return DenseProduct(self.quantized())
 
@@ -124,7 +124,7 @@ class ConvRecurrentSynapse(torch.nn.Module):
         """The equivalent banded ``[N, N]`` (post, pre) matrix."""
         return conv_to_dense(self.quantized(), self.positions)
 
-    def recurrent_product(self) -> "DenseProduct | ConvProduct":
+    def recurrent_product(self) -> DenseProduct | ConvProduct:
         """The fused time loop's product, from the quantized weights
         (differentiable): the convolution's taps, or its banded matrix."""
         if self.product not in ("auto", "taps", "dense"):
@@ -263,11 +263,11 @@ def _taps(kernel: torch.Tensor, positions: int) -> list:
     return taps
 
 
-#: What one tap of :class:`ConvProduct` costs per step, in multiply-adds of
-#: the banded matrix's product (a tap is a tensor operation: at small ``N``
-#: its dispatch dominates). Measured by ``bench/bench_scaling.py --crossover``
-#: (BENCHMARKS.md): the two cross near ``N = 128 - 256`` for ``C = 1, k = 3``
-#: and near ``N = 512`` for ``C = 4, k = 5`` at batch 16.
+#: The banded product costs ``~N^2`` per step, the taps ``k * C`` tensor
+#: operations (dispatch-bound at small ``N``); measured at batch 16 by
+#: ``bench/bench_scaling.py --crossover`` (BENCHMARKS.md), they cross near
+#: ``N^2 = TAP_COST * k * C``: ``N = 128 - 192`` for ``C = 1, k = 3``, about
+#: 450 - 600 for ``C = 4, k = 5``.
 TAP_COST = 10_000
 
 

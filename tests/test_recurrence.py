@@ -368,7 +368,7 @@ def test_conv_product_against_conv1d(channels, kernel, positions):
 def test_recurrent_product_choice():
     """The banded matrix while ``N^2 < TAP_COST * k * C``, the taps from there
     on; a forced choice is kept; anything else is an error."""
-    from lava_convdelay.recurrent_synapse import ConvProduct, ConvRecurrentSynapse, DenseProduct, TAP_COST
+    from lava_convdelay.recurrent_synapse import TAP_COST, ConvProduct, ConvRecurrentSynapse, DenseProduct
 
     assert TAP_COST == 10_000  # the measured crossover (BENCHMARKS.md) the cases below are written for
     for neurons, channels, kernel, dense in [(172, 1, 3, True), (174, 1, 3, False), (444, 4, 5, True),
