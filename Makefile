@@ -23,7 +23,7 @@ $(STAMP): pyproject.toml
 
 # The main job: embedded spoken digits -> CRSNN -> NetX HDF5 -> Lava (runs/demo).
 demo: $(STAMP)
-	$(PY) -m lava_convdelay.demo --out runs/demo
+	$(VENV)/bin/lava-convdelay demo --out runs/demo
 
 test: $(STAMP)
 	$(PY) -m pytest -q

@@ -5,7 +5,7 @@ One run, all variants side by side, on ``Loihi2SimCfg(select_tag='fixed_pt')``:
 - ConvDelayRecurrent (``conv_rec``, k = 3, C = 1: banded DelaySparse) and
   DelayRecurrent (``delay_rec``: dense DelaySparse), read from their HDF5
   files and built by ``sim.lava_network`` -- with the CPU models the runner
-  uses (``sim.lava_models``: cached delay weights) and with Lava's stock ones;
+  uses (``sim.cpu.models``: cached delay weights) and with Lava's stock ones;
 - the delay-free dense recurrent net (``dense_rec``) from a stock NetX file,
   loaded by stock ``lava.lib.dl.netx.hdf5.Network`` (and, for reference, by
   ``sim``);
@@ -103,7 +103,7 @@ NO_DELAY = "no delays (dense_rec, stock NetX)"
 
 
 def _var_set_backend():
-    from sim.lava_runner import Backend, CpuBackend
+    from sim.cpu.runner import Backend, CpuBackend
 
     class VarSetCpu(CpuBackend):
         """Fast CPU models and Extractors, but state zeroed with Var.set between samples."""
@@ -203,7 +203,7 @@ def main(argv=None) -> int:
 
     from sim.fixed_point import simulate
     from sim.lava_network import build_network
-    from sim.lava_runner import CpuBackend, LavaRunner
+    from sim.cpu.runner import CpuBackend, LavaRunner
     VarSetCpu = _var_set_backend()
 
     total = 1 + args.repeats * args.steps

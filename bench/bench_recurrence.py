@@ -19,7 +19,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).parent))
 from delrec_reference import reference_forward  # noqa: E402
 
-from lava_convdelay.block.cuba import ConvDelayRecurrent, DelayRecurrent  # noqa: E402
+from lava_convdelay.nn.blocks import ConvDelayRecurrent, DelayRecurrent  # noqa: E402
 
 NEURON = dict(threshold=1.0, current_decay=0.25, voltage_decay=0.03)
 N, IN, T = 256, 140, 100

@@ -9,7 +9,7 @@ computes with (the quantized training model):
 
 - weights: the output of each synapse's ``pre_hook_fx`` -- SLAYER's
   ``quantize_8bit``, steps of 2/64 clamped to [-256, 254]/64 -- the same
-  function the forward pass applies (:mod:`lava_convdelay.weight_range`);
+  function the forward pass applies (:mod:`lava_convdelay.nn.weight_range`);
 - recurrent delays: the integers the integer forward uses
   (:meth:`RecurrentDelay.integer_delays`: clamped to ``[0, max_delay]``, rounded);
 - feed-forward delays: SLAYER's ``floor`` of its ``Delay``, clamped as its
@@ -31,12 +31,12 @@ import numpy as np
 import torch
 from lava.lib.dl import slayer
 
-from lava_convdelay.block.cuba import AbstractDelayRecurrent, ConvDelayRecurrent
-from lava_convdelay.delays import LOIHI2_MAX_DELAY, round_delays
-from lava_convdelay.encoding import EncodingError, InputEncoding
+from lava_convdelay.nn.blocks import AbstractDelayRecurrent, ConvDelayRecurrent
+from lava_convdelay.nn.delays import LOIHI2_MAX_DELAY, round_delays
+from lava_convdelay.data.encoding import EncodingError, InputEncoding
 from lava_convdelay.errors import DelayRangeError
-from lava_convdelay.recurrent_synapse import conv_to_dense
-from netx_export.description import VTH_NON_SPIKING, ConvRecurrence, CubaParams, LayerSpec, NetworkSpec
+from lava_convdelay.nn.recurrent_synapse import conv_to_dense
+from netx_export.spec import VTH_NON_SPIKING, ConvRecurrence, CubaParams, LayerSpec, NetworkSpec
 from netx_export.errors import QuantizationError, UnsupportedLayerError
 from netx_export.writer import write_network
 

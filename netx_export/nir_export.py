@@ -27,7 +27,7 @@ import nir
 import numpy as np
 
 from lava_convdelay.atomic import atomic_output
-from netx_export.description import LayerSpec, NetworkSpec
+from netx_export.spec import LayerSpec, NetworkSpec
 from netx_export.errors import UnsupportedLayerError
 from netx_export.exporter import WEIGHT_UNIT
 

@@ -19,7 +19,7 @@ current first (the file's semantics, docs/hdf5-format.md)::
 
 and rounded to the file's integers: decays with SLAYER's rule, weights with
 the exporter's 8-bit quantizer (:func:`netx_export.exporter.quantize_weights`),
-delays ``tau / dt`` with :func:`lava_convdelay.delays.round_delays`. Every
+delays ``tau / dt`` with :func:`lava_convdelay.nn.delays.round_delays`. Every
 rounding that changes a value is reported; whatever cannot be represented
 raises a :class:`~lava_convdelay.errors.UserError` naming the node and value.
 """
@@ -35,10 +35,10 @@ import numpy as np
 import torch
 from lava.lib.dl import slayer
 
-from lava_convdelay.delays import LOIHI2_MAX_DELAY, round_delays
-from lava_convdelay.encoding import EncodingError, InputEncoding
-from lava_convdelay.recurrent_synapse import conv_to_dense
-from netx_export.description import (
+from lava_convdelay.nn.delays import LOIHI2_MAX_DELAY, round_delays
+from lava_convdelay.data.encoding import EncodingError, InputEncoding
+from lava_convdelay.nn.recurrent_synapse import conv_to_dense
+from netx_export.spec import (
     VTH_NON_SPIKING, VTH_SPIKING_MAX, ConvRecurrence, CubaParams, LayerSpec, NetworkSpec,
 )
 from netx_export.errors import NetworkFormatError, QuantizationError, UnsupportedLayerError

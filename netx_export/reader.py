@@ -14,10 +14,10 @@ import h5py
 import numpy as np
 import torch
 
-from lava_convdelay.delays import LOIHI2_MAX_DELAY
-from lava_convdelay.encoding import EncodingError, InputEncoding
-from lava_convdelay.recurrent_synapse import conv_to_dense
-from netx_export.description import (
+from lava_convdelay.nn.delays import LOIHI2_MAX_DELAY
+from lava_convdelay.data.encoding import EncodingError, InputEncoding
+from lava_convdelay.nn.recurrent_synapse import conv_to_dense
+from netx_export.spec import (
     EXTENSION_TYPES, STOCK_TYPES, VTH_NON_SPIKING, ConvRecurrence, CubaParams, LayerSpec, NetworkSpec,
 )
 from netx_export.errors import NetworkFormatError, UnsupportedLayerError

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import torch
 
-from lava_convdelay.model import SpikingNetwork
-from netx_export.description import LayerSpec, NetworkSpec
+from lava_convdelay.nn.model import SpikingNetwork
+from netx_export.spec import LayerSpec, NetworkSpec
 
 
 def _neuron(layer: LayerSpec) -> dict:

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import numba
 import numpy as np
 
-from netx_export.description import LayerSpec, NetworkSpec
+from netx_export.spec import LayerSpec, NetworkSpec
 from sim.errors import InputSpikesError, InvalidSpecError
 
 _UV_HALF = 1 << 23  # Lava's 24-bit u/v registers

@@ -1,7 +1,7 @@
 """Build a network of standard Lava processes from a :class:`NetworkSpec`.
 
 This is the *what*: processes and connections, independent of the backend
-that runs them (:mod:`sim.lava_runner` picks CPU simulation or Loihi 2). Only
+that runs them (:mod:`sim.cpu.runner` picks CPU simulation or Loihi 2). Only
 processes with Loihi 2 implementations are used, per layer:
 
 - feed-forward synapse: ``Dense``; ``DelayDense`` when a ``dense`` layer has
@@ -9,7 +9,7 @@ processes with Loihi 2 implementations are used, per layer:
   input, as stock NetX does);
 - neuron: ``LIF`` with ``du = iDecay - 1``, ``dv = vDecay``, ``vth = vThMant``,
   ``bias_mant = 0``, ``bias_exp = 6`` (NetX's CUBA mapping); ``LIFReset``
-  with a :class:`NeuronReset` (the hardware schedule, :mod:`sim.schedule`);
+  with a :class:`NeuronReset` (the hardware schedule, :mod:`sim.loihi2.schedule`);
 - recurrent synapse, from ``LIF.s_out`` back into the same ``LIF.a_in``
   (Lava sums the two inputs): ``Sparse`` for ``dense_rec`` (and for delayed
   types whose delays are all 0), else ``DelaySparse`` with
@@ -49,7 +49,7 @@ from lava.utils.weightutils import SignMode, clip_weights, determine_sign_mode, 
 from lava.utils.weightutils import optimize_weight_bits as lava_optimize_weight_bits
 from scipy.sparse import csr_matrix
 
-from netx_export.description import (
+from netx_export.spec import (
     EXTENSION_TYPES, RECURRENT_TYPES, STOCK_TYPES, VTH_NON_SPIKING, LayerSpec, NetworkSpec,
 )
 from sim.errors import InvalidSpecError, UnsupportedLayerError
@@ -374,7 +374,7 @@ def build_network(spec: NetworkSpec, reset: NeuronReset | None = None,
                   delayed_synapse: str = "sparse", max_vth: int | None = None) -> LavaNetwork:
     """Validate ``spec`` and build all layers, chained: layer ``l``'s spikes feed
     layer ``l + 1``'s synapse. Connect a source to ``input_port`` and sinks to
-    the neurons' ``s_out`` to run it (:class:`sim.lava_runner.LavaRunner` does).
+    the neurons' ``s_out`` to run it (:class:`sim.cpu.runner.LavaRunner` does).
     ``reset``: ``LIFReset`` neurons on that schedule instead of ``LIF``;
     ``delayed_synapse``: ``"sparse"`` (``DelaySparse``) or ``"dense"``
     (``DelayDense``) for the delayed recurrent synapses; ``max_vth``: build

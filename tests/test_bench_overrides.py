@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from lava_convdelay.train import TrainConfigError
+from lava_convdelay.training import TrainConfigError
 
 _spec = importlib.util.spec_from_file_location(
     "bench_models", Path(__file__).resolve().parent.parent / "bench" / "bench_models.py")

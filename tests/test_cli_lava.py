@@ -8,13 +8,13 @@ import torch
 from lava.utils.system import Loihi2
 
 from lava_convdelay.cli import main
-from lava_convdelay.encoding import InputEncoding
-from lava_convdelay.model import SpikingNetwork
+from lava_convdelay.data.encoding import InputEncoding
+from lava_convdelay.nn.model import SpikingNetwork
 from netx_export.exporter import export_blocks
 from netx_export.reader import read_network
 from netx_export.to_model import spec_to_model
 from sim.fixed_point import simulate
-from sim.hardware_backend import CpuRehearsal, Loihi2Hardware
+from sim.loihi2.backend import CpuRehearsal, Loihi2Hardware
 
 NEURON = {"threshold": 1.0, "current_decay": 0.2, "voltage_decay": 0.1}
 

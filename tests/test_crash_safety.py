@@ -10,8 +10,8 @@ from pathlib import Path
 
 import torch
 
-from lava_convdelay.checkpoint import load_model, read_checkpoint
-from lava_convdelay.train import normalise_config, train
+from lava_convdelay.nn.checkpoint import load_model, read_checkpoint
+from lava_convdelay.training import normalise_config, train
 from netx_export.reader import read_network
 
 HERE = Path(__file__).parent
@@ -19,8 +19,8 @@ HERE = Path(__file__).parent
 WRITER = r"""
 import sys, torch
 sys.path.insert(0, sys.argv[3])
-from lava_convdelay.model import SpikingNetwork
-from lava_convdelay.checkpoint import save_checkpoint
+from lava_convdelay.nn.model import SpikingNetwork
+from lava_convdelay.nn.checkpoint import save_checkpoint
 from netx_export.exporter import export_blocks
 neuron = {"threshold": 1.0, "current_decay": 0.25, "voltage_decay": 0.03}
 model = SpikingNetwork({"input_size": 700, "neuron": neuron, "layers": [
@@ -69,9 +69,9 @@ def test_sigkill_during_export_never_corrupts(tmp_path):
 TRAINER = r"""
 import sys, time
 sys.path.insert(0, sys.argv[2])
-import lava_convdelay.train as train_module
+import lava_convdelay.training.loop as train_module
 from test_train import CONFIG, DATA
-from lava_convdelay.train import normalise_config, train
+from lava_convdelay.training import normalise_config, train
 real_save = train_module.save_checkpoint
 def slow_save(*args, **kwargs):  # leave time to be killed between epochs
     real_save(*args, **kwargs)

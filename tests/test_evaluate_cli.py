@@ -7,10 +7,10 @@ import numpy as np
 import pytest
 import torch
 
-from lava_convdelay.checkpoint import load_model, read_checkpoint, save_checkpoint
+from lava_convdelay.nn.checkpoint import load_model, read_checkpoint, save_checkpoint
 from lava_convdelay.cli import main
 from lava_convdelay.data import write_shd
-from lava_convdelay.encoding import InputEncoding
+from lava_convdelay.data.encoding import InputEncoding
 from netx_export.reader import read_network
 from test_pipeline import KEYS, toy_shd
 

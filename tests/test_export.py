@@ -5,8 +5,8 @@ import pytest
 import torch
 from lava.lib.dl import slayer
 
-from lava_convdelay.block.cuba import ConvDelayRecurrent, DelayRecurrent
-from lava_convdelay.encoding import EncodingError, InputEncoding
+from lava_convdelay.nn.blocks import ConvDelayRecurrent, DelayRecurrent
+from lava_convdelay.data.encoding import EncodingError, InputEncoding
 from lava_convdelay.errors import UserError
 from naive_reference import naive_banded
 from netx_export.errors import NetworkFormatError, QuantizationError, UnsupportedLayerError
@@ -298,7 +298,7 @@ def test_voltage_readout_is_written_as_lava_dl_writes_an_affine_block(tmp_path):
     """Our Affine readout and SLAYER's own cuba.Affine.export_hdf5 give the same
     datasets (a 'dense' layer with vThMant 2**18 - 1, out of the voltage's
     reach); our reader takes both as the voltage readout."""
-    from lava_convdelay.block.cuba import Affine
+    from lava_convdelay.nn.blocks import Affine
 
     torch.manual_seed(2)
     readout = Affine(dict(NEURON), 8, 3, weight_scale=3)
@@ -318,8 +318,8 @@ def test_voltage_readout_is_written_as_lava_dl_writes_an_affine_block(tmp_path):
 
 
 def test_a_non_spiking_layer_must_be_the_output(tmp_path):
-    from lava_convdelay.block.cuba import Affine
-    from lava_convdelay.model import ConfigError, SpikingNetwork
+    from lava_convdelay.nn.blocks import Affine
+    from lava_convdelay.nn.model import ConfigError, SpikingNetwork
 
     hidden = [Affine(dict(NEURON), 4, 6), slayer.block.cuba.Dense(dict(NEURON), 6, 2)]
     with pytest.raises(UnsupportedLayerError, match="layer 1 is non-spiking .* not the output"):

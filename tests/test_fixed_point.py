@@ -5,9 +5,9 @@ import numpy as np
 import pytest
 import torch
 
-from lava_convdelay.model import SpikingNetwork
+from lava_convdelay.nn.model import SpikingNetwork
 from naive_reference import naive_delay_recurrent
-from netx_export.description import ConvRecurrence, CubaParams, LayerSpec, NetworkSpec
+from netx_export.spec import ConvRecurrence, CubaParams, LayerSpec, NetworkSpec
 from netx_export.exporter import blocks_to_spec
 from sim.fixed_point import simulate
 from test_sim_lava import NETWORKS, make_input, make_spec, reference_network
@@ -101,7 +101,7 @@ def test_every_layer_and_voltage_match_integer_reference(name, seed):
 def test_wrap_of_u_and_saturation_of_v_match_lava():
     """Currents beyond Lava's 24 bits: u wraps, v saturates at -(2^23 - 1);
     the recurrence (with delays) runs through it. Lava is the authority."""
-    from sim.lava_runner import LavaRunner
+    from sim.cpu.runner import LavaRunner
     n_in, steps = 10, 200
     w = np.zeros((4, n_in), np.int64)
     w[0], w[1], w[3] = 254, -256, 100

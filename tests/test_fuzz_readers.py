@@ -17,14 +17,14 @@ import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from lava_convdelay.checkpoint import load_model, save_checkpoint
+from lava_convdelay.nn.checkpoint import load_model, save_checkpoint
 from lava_convdelay.cli import main
 from lava_convdelay.errors import UserError
-from lava_convdelay.model import SpikingNetwork
-from lava_convdelay.data_setup import check_data_section
-from lava_convdelay.encoding import InputEncoding
-from lava_convdelay.layer_config import LAYER_KEYS, NEURON_BOUNDS
-from lava_convdelay.train import DEFAULT_TRAIN, load_config
+from lava_convdelay.nn.model import SpikingNetwork
+from lava_convdelay.training.data_section import check_data_section
+from lava_convdelay.data.encoding import InputEncoding
+from lava_convdelay.nn.layer_config import LAYER_KEYS, NEURON_BOUNDS
+from lava_convdelay.training import DEFAULT_TRAIN, load_config
 from netx_export.exporter import export_blocks
 from netx_export.reader import read_network
 
@@ -303,7 +303,7 @@ def cli_network(tmp_path_factory):
 @given(options=st.dictionaries(st.sampled_from(["--samples", "--steps", "--rate", "--seed"]), OPTION_VALUES,
                                max_size=4), with_input=st.booleans())
 def test_verify_options(cli_network, monkeypatch, capsys, options, with_input):
-    import lava_convdelay.cli_lava as cli_lava
+    import lava_convdelay.cli.lava as cli_lava
 
     def stub(model, spec, spikes):  # what reaches the comparison is a usable input
         assert spikes.ndim == 3 and spikes.shape[0] >= 1 and spikes.shape[1] == 28 and spikes.shape[2] >= 1
@@ -320,13 +320,14 @@ def test_verify_options(cli_network, monkeypatch, capsys, options, with_input):
                                OPTION_VALUES | st.sampled_from(["fixed", "lava,fixed", "float", ","]), max_size=4),
        allow=st.booleans())
 def test_evaluate_options(cli_network, monkeypatch, capsys, options, allow):
-    import lava_convdelay.evaluate as evaluate_module
+    import lava_convdelay.app.evaluation as evaluation
+    import lava_convdelay.cli.evaluate as evaluate_module
 
     def stub(test, model, spec, backends, samples=None, progress=True):
         assert samples is None or (type(samples) is int and samples >= 1)
         assert backends and set(backends) <= {"fixed", "lava"} and len(test) >= 1
         assert test[0][0].shape == (spec.input_size, test.encoding.steps) and test.encoding.steps >= 1
-        return evaluate_module.Evaluation(len(test), {b: 0.5 for b in backends})
+        return evaluation.Evaluation(len(test), {b: 0.5 for b in backends})
     monkeypatch.setattr(evaluate_module, "evaluate", stub)
     argv = ["evaluate", str(cli_network / "net.h5"), "--data", str(cli_network / "test.h5")]
     argv += [x for kv in options.items() for x in kv] + (["--allow-other-binning"] if allow else [])
@@ -337,7 +338,7 @@ def test_evaluate_options(cli_network, monkeypatch, capsys, options, allow):
 @given(shape=st.sampled_from([(28, 15), (28, 0), (0, 28, 15), (2, 28, 15), (28, 10), (14, 15), (2, 2, 28, 15)]),
        allow=st.booleans(), output=st.sampled_from(["o.npy", ".", "in.npy/o.npy"]))
 def test_simulate_options(cli_network, tmp_path, monkeypatch, capsys, shape, allow, output):
-    from sim.lava_runner import LavaRunner, SimResult
+    from sim.cpu.runner import LavaRunner, SimResult
 
     def stub(self, spikes, *args, **kwargs):
         assert spikes.ndim == 3 and spikes.shape[0] >= 1 and spikes.shape[2] >= 1
@@ -363,7 +364,7 @@ def test_training_config_sections_must_be_mappings(tmp_path, text):
 @given(blob=st.binary(max_size=2048), kind=st.sampled_from(["raw", "npy"]))
 def test_spike_input_reader(tmp_path, blob, kind):
     """40 cases: .npy spike inputs for simulate/verify/deploy."""
-    from lava_convdelay.cli_lava import load_spikes
+    from lava_convdelay.app import load_spikes
     path = tmp_path / "in.npy"
     if kind == "raw":
         path.write_bytes(blob)

@@ -1,4 +1,4 @@
-"""The Loihi 2 graph (sim/hardware_graph.py) and its runner, without hardware:
+"""The Loihi 2 graph (sim/loihi2/graph.py) and its runner, without hardware:
 its topology against lava-dl's NetX hardware test, and its CPU rehearsal
 (Lava's own bit-accurate models, LIFReset between samples, no Var.set)
 against each sample's exact result alone -- the training-side quantized
@@ -27,17 +27,17 @@ from lava.proc.lif.process import LIF, LIFReset
 from lava.proc.monitor.process import Monitor
 from lava.proc.sparse.process import DelaySparse, Sparse
 
-from lava_convdelay.model import SpikingNetwork
-from lava_convdelay.readout import to_voltage_units
-from netx_export.description import CubaParams, LayerSpec, NetworkSpec
+from lava_convdelay.nn.model import SpikingNetwork
+from lava_convdelay.nn.readout import to_voltage_units
+from netx_export.spec import CubaParams, LayerSpec, NetworkSpec
 from netx_export.exporter import blocks_to_spec
-from sim.adapters.models import NxInputAdapterModel, NxOutputAdapterModel
-from sim.adapters.process import InputAdapter, OutputAdapter
-from sim.calibration import calibrate
+from sim.loihi2.adapters.models import NxInputAdapterModel, NxOutputAdapterModel
+from sim.loihi2.adapters.process import InputAdapter, OutputAdapter
+from sim.loihi2.calibration import calibrate
 from sim.fixed_point import simulate
-from sim.hardware_backend import CpuRehearsal, Loihi2Hardware
-from sim.hardware_runner import HardwareRunner, Offsets, compare_with_exact
-from sim.schedule import LATENCY_ALLOWANCE
+from sim.loihi2.backend import CpuRehearsal, Loihi2Hardware
+from sim.loihi2.runner import HardwareRunner, Offsets, compare_with_exact
+from sim.loihi2.schedule import LATENCY_ALLOWANCE
 
 NEURON = {"threshold": 1.0, "current_decay": 0.5, "voltage_decay": 0.2}
 CHIP = (LIF, Dense, Sparse, DelayDense, DelaySparse)

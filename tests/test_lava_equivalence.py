@@ -5,13 +5,13 @@ import pytest
 import torch
 from lava.lib.dl import slayer
 
-from lava_convdelay.model import SpikingNetwork
-from lava_convdelay.readout import to_voltage_units
-from lava_convdelay.train import normalise_config, train
+from lava_convdelay.nn.model import SpikingNetwork
+from lava_convdelay.nn.readout import to_voltage_units
+from lava_convdelay.training import normalise_config, train
 from netx_export.exporter import blocks_to_spec, export_blocks
 from netx_export.reader import read_network
 from sim.fixed_point import simulate
-from sim.lava_runner import LavaRunner
+from sim.cpu.runner import LavaRunner
 
 NEURON = {"threshold": 1.0, "current_decay": 0.2, "voltage_decay": 0.1}
 

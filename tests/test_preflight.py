@@ -1,4 +1,4 @@
-"""Preflight (sim/preflight.py): every process's model is listed, and a
+"""Preflight (sim/loihi2/preflight.py): every process's model is listed, and a
 chip-side process that got a CPU model stops the run -- shown under
 Loihi2SimCfg, where Lava's bit-accurate models stand for the chip's."""
 import numpy as np
@@ -11,9 +11,9 @@ from lava.proc.sparse.process import DelaySparse
 
 from netx_export.exporter import blocks_to_spec
 from sim.errors import ChipFallbackError
-from sim.hardware_backend import CpuRehearsal, Loihi2Hardware
-from sim.hardware_runner import HardwareRunner
-from sim.preflight import ModelChoice, check_on_chip, model_table
+from sim.loihi2.backend import CpuRehearsal, Loihi2Hardware
+from sim.loihi2.runner import HardwareRunner
+from sim.loihi2.preflight import ModelChoice, check_on_chip, model_table
 
 from test_hardware_graph import make_input, make_model
 

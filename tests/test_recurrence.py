@@ -5,7 +5,7 @@ import pytest
 import torch
 from lava.lib.dl import slayer
 
-from lava_convdelay.block.cuba import ConvDelayRecurrent, DelayRecurrent
+from lava_convdelay.nn.blocks import ConvDelayRecurrent, DelayRecurrent
 from naive_reference import naive_banded, naive_delay_recurrent
 
 NEURON = dict(threshold=1.0, current_decay=0.2, voltage_decay=0.1)
@@ -223,7 +223,7 @@ def test_cuda_matches_cpu(cls):
 def test_fused_loop_matches_stepwise_autograd(cls, sigma, dropout):
     """The hand-written BPTT equals autograd through the per-step formulation
     (cuba_step), for the input current, the recurrent weights and the delays."""
-    from lava_convdelay.cuba_step import stepwise_recurrence
+    from lava_convdelay.nn.cuba_step import stepwise_recurrence
 
     torch.manual_seed(4)
     block = cls(dict(NEURON, tau_grad=0.5, scale_grad=1.0), 10, 16, weight_scale=4, max_delay=12,

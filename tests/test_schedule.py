@@ -1,4 +1,4 @@
-"""The between-sample schedule (sim/schedule.py): which samples leak into the
+"""The between-sample schedule (sim/loihi2/schedule.py): which samples leak into the
 next one, on one-neuron networks whose spike times follow by hand from
 docs/hdf5-format.md (a spike of the input at t reaches layer 1 at t + 1 + D;
 a recurrent spike of neuron j at t arrives at t + 1 + d_j), and how the
@@ -6,9 +6,9 @@ period is chosen."""
 import numpy as np
 import pytest
 
-from netx_export.description import CubaParams, LayerSpec, NetworkSpec
+from netx_export.spec import CubaParams, LayerSpec, NetworkSpec
 from sim.errors import ScheduleError
-from sim.schedule import LATENCY_ALLOWANCE, Schedule, leaks, plan, shortest_period
+from sim.loihi2.schedule import LATENCY_ALLOWANCE, Schedule, leaks, plan, shortest_period
 
 from test_sim_lava import reference_network
 

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from naive_reference import naive_banded, trunc_shift12
-from netx_export.description import ConvRecurrence, CubaParams, LayerSpec, NetworkSpec
+from netx_export.spec import ConvRecurrence, CubaParams, LayerSpec, NetworkSpec
 
 UV_LIMIT = 1 << 23
 
@@ -149,7 +149,7 @@ def max_delay_of(spec):
 @pytest.mark.parametrize("seed", [0, 1, 2])
 @pytest.mark.parametrize("name", list(NETWORKS))
 def test_every_layer_every_step_matches_reference(name, seed):
-    from sim.lava_runner import LavaRunner
+    from sim.cpu.runner import LavaRunner
     spec = make_spec(name, seed)
     steps = 50
     tail = len(spec.layers) + max_delay_of(spec)
@@ -178,7 +178,7 @@ def test_every_layer_every_step_matches_reference(name, seed):
 
 
 def test_tail_only_adds_steps():
-    from sim.lava_runner import LavaRunner
+    from sim.cpu.runner import LavaRunner
     spec = make_spec("delay_rec", 5)
     x = make_input(5, spec.input_size, 1, 40)[0]
     runner = LavaRunner(spec)
@@ -193,7 +193,7 @@ def test_tail_only_adds_steps():
 def test_samples_are_independent(fast_models):
     """B after A (whose last steps leave spikes in the 62-step delay buffers and
     charged neurons) equals B alone; without the reset it would not."""
-    from sim.lava_runner import LavaRunner
+    from sim.cpu.runner import LavaRunner
     spec = make_spec("stack", 7)
     steps = 60
     x = make_input(7, spec.input_size, 3, steps)
@@ -220,7 +220,7 @@ def test_samples_are_independent(fast_models):
 def test_stock_and_fast_cpu_models_agree():
     """The fast CPU models (cached delays, rest by themselves, Extractor
     recording) give the stock Lava models' spikes."""
-    from sim.lava_runner import LavaRunner
+    from sim.cpu.runner import LavaRunner
     spec = make_spec("stack", 3)
     x = make_input(3, spec.input_size, 2, 50)
     fast = LavaRunner(spec).run_many(x, record_layers=True, record_voltage=True, progress=False)
@@ -240,7 +240,7 @@ def test_shared_weight_scaling_is_exact(case):
     """W and R share one exponent; sign sub-matrices (all <= 0, with -256) keep
     their values: lava-dl's optimize_weight_bits + Lava's clip alone would turn
     -256 into -255 or halve an all-inhibitory layer."""
-    from sim.lava_runner import LavaRunner
+    from sim.cpu.runner import LavaRunner
     neuron = CubaParams(i_decay=4096, v_decay=4096, vth_mant=1000)  # v(t) = 64 * a(t): reads the weights
     n, c = 3, 4
     if case == "inhibitory -256 in a mixed layer":
@@ -326,7 +326,7 @@ def test_stock_file_runs_like_stock_netx_and_reference(tmp_path):
     from lava.magma.core.run_conditions import RunSteps
     from lava.magma.core.run_configs import Loihi2SimCfg
     from lava.proc import io
-    from sim.lava_runner import LavaRunner
+    from sim.cpu.runner import LavaRunner
 
     rng = np.random.default_rng(11)
     layers = [make_layer(rng, "dense", 12, 8, ff_delay=5), make_layer(rng, "dense_rec", 10, 12),
@@ -355,7 +355,7 @@ def test_stock_file_runs_like_stock_netx_and_reference(tmp_path):
 
 
 def test_extension_file_matches_reference(tmp_path):
-    from sim.lava_runner import LavaRunner
+    from sim.cpu.runner import LavaRunner
     spec = make_spec("stack", 4)
     path = tmp_path / "ext.h5"
     write_network(path, spec, extension=True)
@@ -370,7 +370,7 @@ def test_extension_file_matches_reference(tmp_path):
 @pytest.mark.parametrize("extension", [False, True])
 def test_unknown_layer_type_in_file_is_an_error(tmp_path, extension):
     from lava_convdelay.errors import UserError
-    from sim.lava_runner import LavaRunner
+    from sim.cpu.runner import LavaRunner
     spec = make_spec("dense_rec", 0)
     path = tmp_path / "odd.h5"
     write_network(path, spec, extension=extension, extra_type="pooling")
@@ -380,7 +380,7 @@ def test_unknown_layer_type_in_file_is_an_error(tmp_path, extension):
 
 def test_runtime_is_stopped_when_a_run_fails(monkeypatch):
     from lava.magma.core.process.process import AbstractProcess
-    from sim.lava_runner import CpuBackend, LavaRunner
+    from sim.cpu.runner import CpuBackend, LavaRunner
 
     stopped = []
     original = AbstractProcess.stop

@@ -6,11 +6,11 @@ import numpy as np
 import pytest
 
 from lava_convdelay.errors import UserError
-from netx_export.description import ConvRecurrence, CubaParams, LayerSpec, NetworkSpec
+from netx_export.spec import ConvRecurrence, CubaParams, LayerSpec, NetworkSpec
 from netx_export.errors import UnsupportedLayerError
 from sim.errors import InputSpikesError, InvalidSpecError
 from sim.lava_network import banded_matrix, build_network, layer_weights, validate_spec
-from sim.lava_runner import LavaRunner
+from sim.cpu.runner import LavaRunner
 
 from naive_reference import naive_banded
 

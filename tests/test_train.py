@@ -10,10 +10,10 @@ import pytest
 import torch
 from torch.utils.data import TensorDataset
 
-from lava_convdelay.checkpoint import load_model, read_checkpoint
+from lava_convdelay.nn.checkpoint import load_model, read_checkpoint
 from lava_convdelay.errors import UserError
-from lava_convdelay.model import SpikingNetwork
-from lava_convdelay.train import TrainConfigError, load_config, normalise_config, train
+from lava_convdelay.nn.model import SpikingNetwork
+from lava_convdelay.training import TrainConfigError, load_config, normalise_config, train
 from netx_export.exporter import export_blocks
 from netx_export.reader import read_network
 
@@ -103,7 +103,7 @@ def test_interrupted_and_resumed_run_equals_uninterrupted(tmp_path, monkeypatch)
     plain = train(normalise_config(CONFIG), tmp_path / "plain", progress=False, datasets=DATA)
     assert not torch.equal(full.blocks[0].input_synapse.weight, plain.blocks[0].input_synapse.weight)
 
-    import lava_convdelay.train as train_module
+    import lava_convdelay.training.loop as train_module
     real_save, saves = train_module.save_checkpoint, []
 
     def save_then_die(*args, **kwargs):  # die mid-run, right after epoch 2's checkpoint
@@ -208,7 +208,7 @@ import json, os, sys, torch
 import torch.distributed as dist
 sys.path.insert(0, sys.argv[2])
 from test_train import CONFIG, DATA
-from lava_convdelay.train import normalise_config, train
+from lava_convdelay.training import normalise_config, train
 config = normalise_config(CONFIG)
 config["train"]["epochs"] = 3
 model = train(config, sys.argv[1], progress=False, datasets=DATA)
@@ -232,7 +232,7 @@ def test_torchrun_two_processes_stay_synchronised(tmp_path):
     rank1 = torch.load(tmp_path / "run" / "params_rank1.pt")
     assert torch.equal(rank0, rank1)  # gradients were all-reduced every step
     initial = torch.cat([p.detach().flatten() for p in
-                         __import__("lava_convdelay.model", fromlist=["x"]).SpikingNetwork(
+                         __import__("lava_convdelay.nn.model", fromlist=["x"]).SpikingNetwork(
                              {**CONFIG["model"], "input_size": 12}).parameters()])
     assert not torch.equal(rank0, initial)
     history = json.loads((tmp_path / "run" / "metrics.json").read_text())
@@ -246,7 +246,7 @@ def test_torchrun_two_processes_stay_synchronised(tmp_path):
                                          ("crsnn_fixed_delay", 2 * (3 + 256))])
 def test_shipped_configs_build(name, params):
     config = load_config(Path(__file__).parent.parent / "configs" / f"{name}.json")
-    from lava_convdelay.model import SpikingNetwork
+    from lava_convdelay.nn.model import SpikingNetwork
     model = SpikingNetwork({**config["model"], "input_size": 140})
     assert model.recurrent_param_count == params
     learned = sum(p.numel() for p in model.delay_parameters())

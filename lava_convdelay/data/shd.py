@@ -17,7 +17,7 @@ import torch
 from torch.utils.data import Dataset
 
 from lava_convdelay.atomic import atomic_output
-from lava_convdelay.encoding import SHD_CHANNELS, InputEncoding
+from lava_convdelay.data.encoding import SHD_CHANNELS, InputEncoding
 from lava_convdelay.errors import UserError
 
 
