@@ -15,7 +15,7 @@ from sim.errors import (
     BackendUnavailableError, CalibrationError, ChipFallbackError, InputSpikesError, InvalidSpecError,
     ScheduleError,
 )
-from sim.fixed_point import V_MAX, FixedPointResult, simulate
+from sim.fixed_point import FixedPointResult, simulate
 
 _LAZY = {
     "LavaRunner": "sim.cpu.runner", "SimResult": "sim.cpu.runner", "build_network": "sim.lava_network",
@@ -26,7 +26,7 @@ _LAZY = {
 
 __all__ = [
     "BackendUnavailableError", "CalibrationError", "ChipFallbackError", "FixedPointResult", "InputSpikesError",
-    "InvalidSpecError", "ScheduleError", "V_MAX", "simulate", *_LAZY,
+    "InvalidSpecError", "ScheduleError", "simulate", *_LAZY,
 ]
 
 

@@ -13,7 +13,8 @@ from scipy.io import wavfile
 from lava_convdelay.cli import main
 from lava_convdelay.data.audio_encoding import AudioEncoding
 from lava_convdelay.data.encoding import InputEncoding
-from netx_export.spec import VTH_NON_SPIKING, CubaParams, LayerSpec, NetworkSpec
+from lava_convdelay.limits import VTH_NON_SPIKING
+from netx_export.spec import CubaParams, LayerSpec, NetworkSpec
 from netx_export.writer import write_network
 
 _spec = importlib.util.spec_from_file_location(

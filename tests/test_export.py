@@ -6,10 +6,10 @@ import torch
 from lava.lib.dl import slayer
 
 from lava_convdelay.nn.blocks import ConvDelayRecurrent, DelayRecurrent
-from lava_convdelay.data.encoding import EncodingError, InputEncoding
+from lava_convdelay.data.encoding import InputEncoding
 from lava_convdelay.errors import UserError
 from naive_reference import naive_banded
-from netx_export.errors import NetworkFormatError, QuantizationError, UnsupportedLayerError
+from netx_export.errors import InvalidSpecError, NetworkFormatError, QuantizationError, UnsupportedLayerError
 from netx_export.exporter import blocks_to_spec, export_blocks
 from netx_export.reader import read_network
 from netx_export.writer import write_network
@@ -114,9 +114,9 @@ def test_input_encoding_and_class_names_are_recorded_where_stock_netx_ignores_th
     assert len(stock.layers) == 2 and stock.inp.shape == (14,) and stock.out.shape == (3,)
     export_blocks(blocks, tmp_path / "plain.h5")
     assert read_network(tmp_path / "plain.h5").encoding is None  # files without the record still load
-    with pytest.raises(EncodingError, match=r"the input encoding \(dt 0.01 s, pool 5 \(700 -> 140 channels\)"):
+    with pytest.raises(InvalidSpecError, match=r"the input encoding \(dt 0.01 s, pool 5 \(700 -> 140 channels\)"):
         export_blocks(blocks, tmp_path / "x.h5", encoding=InputEncoding())
-    with pytest.raises(EncodingError, match="4 classes for 3 output neurons"):
+    with pytest.raises(InvalidSpecError, match="4 classes for 3 output neurons"):
         export_blocks(blocks, tmp_path / "x.h5", class_names=list("abcd"))
 
 
@@ -125,11 +125,11 @@ def test_input_encoding_and_class_names_are_recorded_where_stock_netx_ignores_th
     (lambda m: m["input/dt"].__setitem__((), -1.0), r"/lava_convdelay_meta/input: dt must be a number > 0"),
     (lambda m: m["input"].__delitem__("duration"), r"/lava_convdelay_meta/input: missing dataset 'duration'"),
     (lambda m: m["input/sourceChannels"].__setitem__((), 350),
-     r"/lava_convdelay_meta/input: sourceChannels / pool = 7 input channels, but the network has 14"),
+     r"net.h5: the input encoding \(dt 0.004 s, pool 50 \(350 -> 7 channels\).*does not give the network's 14 input channels"),
     (lambda m: (m.__delitem__("classNames"), m.create_dataset("classNames", data=np.zeros(3))),
      r"/lava_convdelay_meta: 'classNames' must be a non-empty list of strings"),
     (lambda m: (m.__delitem__("classNames"), m.create_dataset("classNames", data=[b"a", b"a"])),
-     r"2 class names for 3 output neurons, or a name twice"),
+     r"net.h5: class names must be distinct strings, got \['a', 'a'\]"),
 ])
 def test_malformed_records_give_clear_errors(tmp_path, edit, message):
     path = tmp_path / "net.h5"
@@ -249,7 +249,8 @@ def test_unsupported_blocks_are_named():
     rec_delay = slayer.block.cuba.Recurrent(dict(NEURON), 4, 4, delay=True)
     with pytest.raises(UnsupportedLayerError, match="feed-forward delay"):
         blocks_to_spec([rec_delay])
-    with pytest.raises(UnsupportedLayerError, match="layer 2 expects 5 inputs but layer 1 has 4"):
+    with pytest.raises(InvalidSpecError, match=r"layer 2 \(DelayRecurrent\): 'weight' has shape \(2, 5\), "
+                                              r"expected \(2, 4\): layer 1 has 4 neurons"):
         blocks_to_spec([DelayRecurrent(NEURON, 3, 4), DelayRecurrent(NEURON, 5, 2)])
 
 
@@ -322,7 +323,7 @@ def test_a_non_spiking_layer_must_be_the_output(tmp_path):
     from lava_convdelay.nn.model import ConfigError, SpikingNetwork
 
     hidden = [Affine(dict(NEURON), 4, 6), slayer.block.cuba.Dense(dict(NEURON), 6, 2)]
-    with pytest.raises(UnsupportedLayerError, match="layer 1 is non-spiking .* not the output"):
+    with pytest.raises(UnsupportedLayerError, match=r"layer 1 \(Affine\): vThMant=262143 never spikes: .* may only be\s+the output layer"):
         blocks_to_spec(hidden)
     with pytest.raises(ConfigError, match=r"layer 1 \(affine\): a non-spiking layer can only be the output"):
         SpikingNetwork({"input_size": 4, "layers": [{"type": "affine", "neurons": 6},
@@ -331,7 +332,7 @@ def test_a_non_spiking_layer_must_be_the_output(tmp_path):
     export_blocks(mixed_blocks(), path)
     with h5py.File(path, "a") as f:
         f["lava_convdelay_layer/2/neuron/vThMant"][()] = (1 << 18) - 1
-    with pytest.raises(UnsupportedLayerError, match=r"layer 2: vThMant=262143 .* never spikes"):
+    with pytest.raises(UnsupportedLayerError, match=r"layer 2: vThMant=262143 never spikes"):
         read_network(path)
 
 

@@ -338,7 +338,8 @@ def test_evaluate_options(cli_network, monkeypatch, capsys, options, allow):
 @given(shape=st.sampled_from([(28, 15), (28, 0), (0, 28, 15), (2, 28, 15), (28, 10), (14, 15), (2, 2, 28, 15)]),
        allow=st.booleans(), output=st.sampled_from(["o.npy", ".", "in.npy/o.npy"]))
 def test_simulate_options(cli_network, tmp_path, monkeypatch, capsys, shape, allow, output):
-    from sim.cpu.runner import LavaRunner, SimResult
+    from sim.cpu.runner import LavaRunner
+    from sim.samples import SimResult
 
     def stub(self, spikes, *args, **kwargs):
         assert spikes.ndim == 3 and spikes.shape[0] >= 1 and spikes.shape[2] >= 1

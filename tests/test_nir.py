@@ -11,7 +11,8 @@ from lava_convdelay.cli import main
 from lava_convdelay.data.encoding import InputEncoding
 from lava_convdelay.errors import DelayRangeError, UserError
 from lava_convdelay.training import normalise_config, train
-from netx_export.spec import VTH_NON_SPIKING, CubaParams, LayerSpec, NetworkSpec
+from lava_convdelay.limits import VTH_NON_SPIKING
+from netx_export.spec import CubaParams, LayerSpec, NetworkSpec
 from netx_export.errors import QuantizationError, UnsupportedLayerError
 from netx_export.nir_export import spec_to_nir, write_nir
 from netx_export.nir_import import graph_to_spec, read_nir

@@ -4,7 +4,6 @@ Lava, and networks of this project run in snnTorch neurons."""
 import importlib.util
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 pytest.importorskip("snntorch")

@@ -5,7 +5,6 @@ import subprocess
 import sys
 import textwrap
 
-import pytest
 
 
 def _run(code: str) -> subprocess.CompletedProcess:

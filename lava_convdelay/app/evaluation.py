@@ -27,6 +27,7 @@ from lava_convdelay.data import SHDDataset
 from lava_convdelay.data.class_names import class_mismatch, dataset_classes
 from lava_convdelay.data.encoding import ENCODING_BOUNDS, EncodingError, InputEncoding
 from lava_convdelay.errors import UserError
+from lava_convdelay.limits import V_MAX
 from lava_convdelay.nn.readout import decide
 from lava_convdelay.training.data_section import build_datasets
 from lava_convdelay.training.predictions import model_predictions
@@ -44,7 +45,7 @@ class Evaluation:
 
 def fixed_predictions(spec: NetworkSpec, dataset, batch_size: int = 256) -> np.ndarray:
     """Predictions of the exported network on the fixed-point simulator."""
-    from sim.fixed_point import V_MAX, simulate
+    from sim.fixed_point import simulate
     voltage = spec.readout == "voltage_sum"
     out, saturated = [], 0
     for x, _ in DataLoader(dataset, batch_size=batch_size, shuffle=False):

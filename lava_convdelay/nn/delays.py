@@ -23,19 +23,17 @@ from dataclasses import dataclass
 import torch
 
 from lava_convdelay.errors import DelayRangeError
-
-#: Largest axonal delay (steps) a Loihi 2 synapse supports (lava DelaySparse).
-LOIHI2_MAX_DELAY = 62
+from lava_convdelay.limits import MAX_DELAY
 
 
 def check_max_delay(max_delay: int) -> int:
-    """Validate a layer's ``max_delay`` (integer in ``[0, LOIHI2_MAX_DELAY]``)."""
+    """Validate a layer's ``max_delay`` (integer in ``[0, MAX_DELAY]``)."""
     if isinstance(max_delay, bool) or int(max_delay) != max_delay:
         raise ValueError(f"max_delay must be an integer number of steps, got {max_delay!r}")
     max_delay = int(max_delay)
-    if not 0 <= max_delay <= LOIHI2_MAX_DELAY:
+    if not 0 <= max_delay <= MAX_DELAY:
         raise ValueError(
-            f"max_delay={max_delay} is outside [0, {LOIHI2_MAX_DELAY}] "
+            f"max_delay={max_delay} is outside [0, {MAX_DELAY}] "
             f"(the Loihi 2 synaptic delay limit)"
         )
     return max_delay

@@ -8,7 +8,7 @@ layer, the key and the value, never a traceback from inside SLAYER.
 from __future__ import annotations
 
 from lava_convdelay.bounds import Bounds, check_value
-from lava_convdelay.nn.delays import LOIHI2_MAX_DELAY
+from lava_convdelay.limits import MAX_DELAY, VTH_SPIKING_MAX, WEIGHT_UNIT
 from lava_convdelay.errors import UserError
 
 
@@ -33,7 +33,7 @@ LAYER_BOUNDS = {
     "weight_scale": Bounds(False, 0, low_allowed=False),
     "rec_dropout": Bounds(False, 0, 1, high_allowed=False),
     "dropout": Bounds(False, 0, 1, high_allowed=False),
-    "max_delay": Bounds(True, 0, LOIHI2_MAX_DELAY),
+    "max_delay": Bounds(True, 0, MAX_DELAY),
     "sigma": Bounds(False, 0),
     "kernel_size": Bounds(True, 1),
     "channels": Bounds(True, 1),
@@ -43,7 +43,7 @@ NEURON_REQUIRED = ("threshold", "current_decay", "voltage_decay")
 #: SLAYER CUBA parameters a config may set; the threshold's mantissa int(64 * threshold)
 #: must fit Loihi's [1, 2^17 - 1].
 NEURON_BOUNDS = {
-    "threshold": Bounds(False, 1 / 64, 2048, high_allowed=False),
+    "threshold": Bounds(False, 1 / WEIGHT_UNIT, (VTH_SPIKING_MAX + 1) / WEIGHT_UNIT, high_allowed=False),
     "current_decay": Bounds(False, 0, 1),
     "voltage_decay": Bounds(False, 0, 1),
     "tau_grad": Bounds(False, 0, low_allowed=False),

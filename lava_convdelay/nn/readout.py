@@ -20,17 +20,17 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from lava_convdelay.limits import STATE_UNIT
+
 READOUTS = ("spike_count", "voltage_sum")
 #: Each rule in one line, for what the tools print.
 RULES = {"spike_count": "class: the output neuron with the most spikes",
          "voltage_sum": "the output layer never fires; class: the largest voltage summed over the sample"}
-#: Loihi's voltage unit: SLAYER's fixed-point neurons keep states in 1/4096 steps.
-VOLTAGE_UNITS = 4096
 
 
 def to_voltage_units(voltage: torch.Tensor) -> torch.Tensor:
     """Training-side voltage (SLAYER units) -> int64 Loihi units (exact)."""
-    return torch.round(voltage.detach() * VOLTAGE_UNITS).to(torch.int64)
+    return torch.round(voltage.detach() * STATE_UNIT).to(torch.int64)
 
 
 def scores(output, readout: str) -> np.ndarray:

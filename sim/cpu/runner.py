@@ -45,8 +45,6 @@ step, i.e. after the reset), read once at the end.
 from __future__ import annotations
 
 import os
-import sys
-from dataclasses import dataclass
 
 import numpy as np
 from tqdm import tqdm
@@ -54,23 +52,12 @@ from tqdm import tqdm
 from netx_export.spec import NetworkSpec
 from netx_export.reader import read_network
 from sim.errors import InputSpikesError
+from sim.lava_runtime import stop_quietly
+from sim.samples import SimResult, check_input
 from sim.cpu.models import FAST_CPU_MODELS, RESET_PERIOD
-from sim.lava_network import LavaNetwork, build_network, validate_spec
+from sim.lava_network import LavaNetwork, build_network, lava_spec
 
-__all__ = ["SimResult", "Backend", "CpuBackend", "make_backend", "LavaRunner", "check_input", "stop_quietly"]
-
-
-@dataclass
-class SimResult:
-    """One sample's result. ``output``: the last layer's spikes, uint8 0/1
-    ``[N_out, steps]``; ``layers``: every layer's spikes ``[N_l, steps]`` (when
-    recorded, else None); ``voltage``: the output layer's ``v`` after each step
-    (0 on spike steps: after the reset), int64 in units of 1/4096
-    ``[N_out, steps]`` (when recorded, else None). ``steps = T + tail``."""
-
-    output: np.ndarray
-    layers: list[np.ndarray] | None = None
-    voltage: np.ndarray | None = None
+__all__ = ["SimResult", "Backend", "CpuBackend", "make_backend", "LavaRunner"]
 
 
 class _SinkRecorder:
@@ -185,7 +172,7 @@ class LavaRunner:
     def __init__(self, network: NetworkSpec | str | os.PathLike, backend: str | Backend = "cpu",
                  fast_models: bool = True):
         spec = network if isinstance(network, NetworkSpec) else read_network(network)
-        self.spec = validate_spec(spec)
+        self.spec = lava_spec(spec)
         self._backend = make_backend(backend, fast_models)
         self.backend = self._backend.name
 
@@ -266,25 +253,3 @@ class LavaRunner:
                 voltage=voltage[:, k * span:(k + 1) * span] if voltage is not None else None,
             ))
         return results
-
-
-def check_input(spec: NetworkSpec, spikes, tail: int = 0) -> np.ndarray:
-    """``spikes`` as int8 ``[samples, channels, T >= 1]`` 0/1 for ``spec``, and a
-    non-negative integer ``tail``, or :class:`InputSpikesError`."""
-    spikes = np.asarray(spikes)
-    if spikes.ndim != 3 or spikes.shape[1] != spec.input_size or spikes.shape[2] < 1:
-        raise InputSpikesError(f"{spec.source}: expected input spikes [samples, "
-                               f"{spec.input_size}, time >= 1], got shape {spikes.shape}")
-    if not np.isin(spikes, (0, 1)).all():
-        raise InputSpikesError(f"{spec.source}: input spikes must be 0/1")
-    if isinstance(tail, bool) or not isinstance(tail, (int, np.integer)) or tail < 0:
-        raise InputSpikesError(f"tail must be a non-negative integer number of steps, got {tail!r}")
-    return spikes.astype(np.int8)
-
-
-def stop_quietly(process) -> None:
-    """Stop the runtime after an error without masking that error."""
-    try:
-        process.stop()
-    except Exception as err:  # noqa: BLE001 -- the original error is the one to see
-        print(f"lava-convdelay: stopping the Lava runtime also failed: {err!r}", file=sys.stderr)

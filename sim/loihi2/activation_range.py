@@ -15,13 +15,11 @@ from __future__ import annotations
 
 import numpy as np
 
+from lava_convdelay.limits import ACTIVATION_LIMIT
 from netx_export.spec import NetworkSpec
 from sim.fixed_point import simulate
 
-__all__ = ["ACTIVATION_LIMIT", "largest_inputs", "describe_inputs"]
-
-#: Largest magnitude a signed 16-bit activation holds.
-ACTIVATION_LIMIT = (1 << 15) - 1
+__all__ = ["largest_inputs", "describe_inputs"]
 
 
 def _arrivals(spikes: np.ndarray, delays: np.ndarray) -> np.ndarray:

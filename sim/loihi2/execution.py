@@ -9,7 +9,7 @@ from typing import Callable
 import numpy as np
 
 from netx_export.spec import NetworkSpec
-from sim.cpu.runner import stop_quietly
+from sim.lava_runtime import stop_quietly
 from sim.loihi2.backend import HardwareBackend
 from sim.loihi2.graph import HardwareGraph, build_hardware_graph
 from sim.loihi2.preflight import ModelChoice, preflight

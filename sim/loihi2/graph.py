@@ -36,7 +36,8 @@ import numpy as np
 from lava.proc.io.sink import RingBuffer as Sink
 from lava.proc.io.source import RingBuffer as Source
 
-from netx_export.spec import VTH_SPIKING_MAX, NetworkSpec
+from lava_convdelay.limits import VTH_SPIKING_MAX
+from netx_export.spec import NetworkSpec
 from sim.loihi2.adapters.process import InputAdapter, OutputAdapter
 from sim.lava_network import LavaNetwork, NeuronReset, build_network
 

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from lava_convdelay.limits import MAX_DELAY
 from netx_export.spec import LayerSpec, NetworkSpec
 
 #: Neuro cores per Loihi 2 chip.
@@ -24,8 +25,6 @@ CORES_PER_CHIP = 128
 NEURONS_PER_CORE = 8192
 #: Flexible SRAM per neuro core, bytes (synapses, neuron state, delay buffers).
 MEMORY_PER_CORE = 192 * 1024
-#: Largest synaptic delay, steps (Lava DelaySparse / DelayDense on Loihi 2).
-MAX_DELAY = 62
 #: Neuron state of a CUBA-LIF: u and v, 24 bits each, bits.
 NEURON_STATE_BITS = 48
 #: Width of one dendritic accumulator (delay) slot of a delayed synapse, bits:

@@ -32,10 +32,10 @@ from tqdm import tqdm
 from lava_convdelay.nn.readout import decide
 from netx_export.reader import read_network
 from netx_export.spec import NetworkSpec
-from sim.cpu.runner import SimResult, check_input
+from sim.samples import SimResult, check_input
 from sim.errors import ScheduleError
 from sim.fixed_point import simulate
-from sim.lava_network import validate_spec
+from sim.lava_network import lava_spec
 from sim.loihi2.activation_range import describe_inputs, largest_inputs
 from sim.loihi2.backend import HardwareBackend, make_hardware_backend
 from sim.loihi2.calibration import calibrate
@@ -105,7 +105,7 @@ class HardwareRunner:
     def __init__(self, network: NetworkSpec | str | os.PathLike, backend: str | HardwareBackend = "cpu",
                  delayed_synapse: str = "sparse", log: Callable[[str], None] = _quiet):
         spec = network if isinstance(network, NetworkSpec) else read_network(network)
-        self.spec = validate_spec(spec)
+        self.spec = lava_spec(spec)
         self.backend = make_hardware_backend(backend)
         self.delayed_synapse = delayed_synapse
         self.log = log
