@@ -105,9 +105,9 @@ def main():
     args = parser.parse_args()
     from lava.lib.dl import netx
 
+    from sim.cpu.runner import CpuBackend
     from sim.fixed_point import simulate
     from sim.lava_network import build_network
-    from sim.cpu.runner import CpuBackend
 
     spikes = (np.random.default_rng(0).random((140, args.steps + 1)) < 0.05).astype(np.int8)
     results = {"steps": args.steps, "batch": args.batch, "rounds": args.rounds, "cpus": os.cpu_count(),

@@ -130,7 +130,7 @@ def _cpu_seconds() -> float:
             except OSError:
                 continue
             stats[int(entry)] = (int(fields[1]), (int(fields[11]) + int(fields[12])) / ticks)
-    family, total, grew = {os.getpid()}, 0.0, True
+    family, grew = {os.getpid()}, True
     while grew:
         grew = False
         for pid, (ppid, _) in stats.items():
@@ -201,9 +201,9 @@ def main(argv=None) -> int:
     from lava.lib.dl import netx
     from lava.magma.core.run_configs import Loihi2SimCfg
 
+    from sim.cpu.runner import CpuBackend, LavaRunner
     from sim.fixed_point import simulate
     from sim.lava_network import build_network
-    from sim.cpu.runner import CpuBackend, LavaRunner
     VarSetCpu = _var_set_backend()
 
     total = 1 + args.repeats * args.steps

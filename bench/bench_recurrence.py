@@ -76,7 +76,7 @@ def main():
             for block in blocks.values():
                 block.set_sigma(sigma)
             row = {"batch": batch, "mode": mode, "seconds": {}}
-            make = (lambda f, b: train_step(f, b, x)) if sigma > 0 else (lambda f, b: infer(f, x))
+            make = (lambda f, b, x=x: train_step(f, b, x)) if sigma > 0 else (lambda f, b, x=x: infer(f, x))
             for name, block in blocks.items():
                 row["seconds"][name] = timed(make(block, block), args.repeats)
             ref = lambda inp: reference_forward(dense, inp)  # noqa: E731

@@ -41,8 +41,8 @@ from snntorch.export_nir import export_to_nir
 
 from netx_export.nir_export import spec_to_nir
 from netx_export.nir_import import graph_to_spec
-from sim.fixed_point import simulate
 from sim.cpu.runner import LavaRunner
+from sim.fixed_point import simulate
 
 SNNTORCH_DT = 1e-4  # the time step snnTorch's export_to_nir assumes
 
@@ -259,8 +259,9 @@ def main(argv=None) -> int:
             spec, x, labels = run_test_set(args.run, args.test_samples)
         else:
             spec, x, labels = toy_crsnn(Path(tmp) / "run")
+        dt = spec.encoding.dt if spec.encoding else 1e-3
         results["crsnn_to_snntorch"] = {"network": str(args.run or "toy CRSNN"), "samples": len(labels),
-                                        **lava_to_snntorch(spec, x, labels, spec.encoding.dt if spec.encoding else 1e-3)}
+                                        **lava_to_snntorch(spec, x, labels, dt)}
     print(json.dumps(results, indent=1))
     args.out.write_text(json.dumps(results, indent=1) + "\n")
     return 0

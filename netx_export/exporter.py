@@ -31,14 +31,14 @@ import numpy as np
 import torch
 from lava.lib.dl import slayer
 
-from lava_convdelay.nn.blocks import AbstractDelayRecurrent, ConvDelayRecurrent
-from lava_convdelay.limits import MAX_DELAY, VTH_NON_SPIKING, WEIGHT_MAX, WEIGHT_MIN, WEIGHT_STEP, WEIGHT_UNIT
-from lava_convdelay.nn.delays import round_delays
 from lava_convdelay.data.encoding import InputEncoding
 from lava_convdelay.errors import DelayRangeError
+from lava_convdelay.limits import MAX_DELAY, VTH_NON_SPIKING, WEIGHT_MAX, WEIGHT_MIN, WEIGHT_STEP, WEIGHT_UNIT
+from lava_convdelay.nn.blocks import AbstractDelayRecurrent, ConvDelayRecurrent
+from lava_convdelay.nn.delays import round_delays
 from lava_convdelay.nn.recurrent_synapse import conv_to_dense
-from netx_export.spec import ConvRecurrence, CubaParams, LayerSpec, NetworkSpec
 from netx_export.errors import QuantizationError, UnsupportedLayerError
+from netx_export.spec import ConvRecurrence, CubaParams, LayerSpec, NetworkSpec
 from netx_export.writer import write_network
 
 WEIGHT_GRID = f"[{WEIGHT_MIN / WEIGHT_UNIT:g}, {WEIGHT_MAX / WEIGHT_UNIT:g}]"

@@ -28,8 +28,8 @@ import numpy as np
 
 from lava_convdelay.atomic import atomic_output
 from lava_convdelay.limits import STATE_UNIT, WEIGHT_UNIT
-from netx_export.spec import LayerSpec, NetworkSpec
 from netx_export.errors import UnsupportedLayerError
+from netx_export.spec import LayerSpec, NetworkSpec
 
 GENERATOR = "lava-convdelay"
 #: Graph metadata keys of the input encoding (docs/hdf5-format.md's training data record).

@@ -35,16 +35,19 @@ import numpy as np
 import torch
 from lava.lib.dl import slayer
 
+from lava_convdelay.data.encoding import EncodingError, InputEncoding
 from lava_convdelay.limits import MAX_DELAY, STATE_UNIT, VTH_NON_SPIKING, VTH_SPIKING_MAX, WEIGHT_UNIT
 from lava_convdelay.nn.delays import round_delays
-from lava_convdelay.data.encoding import EncodingError, InputEncoding
 from lava_convdelay.nn.recurrent_synapse import conv_to_dense
-from netx_export.spec import (
-    ConvRecurrence, CubaParams, LayerSpec, NetworkSpec,
-)
 from netx_export.errors import NetworkFormatError, QuantizationError, UnsupportedLayerError
 from netx_export.exporter import CONV_LAYOUT, DENSE_LAYOUT, quantize_weights
 from netx_export.nir_export import ENCODING_PREFIX
+from netx_export.spec import (
+    ConvRecurrence,
+    CubaParams,
+    LayerSpec,
+    NetworkSpec,
+)
 
 SPIKING = (nir.CubaLIF, nir.LIF, nir.IF)
 NON_SPIKING = (nir.CubaLI, nir.LI, nir.I)

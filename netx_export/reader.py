@@ -14,12 +14,18 @@ import h5py
 import numpy as np
 
 from lava_convdelay.data.encoding import EncodingError, InputEncoding
-from netx_export.spec import (
-    EXTENSION_TYPES, MAX_NEURONS, STOCK_TYPES, ConvRecurrence, CubaParams, LayerSpec, NetworkSpec, int_array,
-)
 from netx_export.errors import NetworkFormatError, UnsupportedLayerError
+from netx_export.spec import (
+    EXTENSION_TYPES,
+    MAX_NEURONS,
+    STOCK_TYPES,
+    ConvRecurrence,
+    CubaParams,
+    LayerSpec,
+    NetworkSpec,
+    int_array,
+)
 from netx_export.writer import EXTENSION_ROOT, META_ROOT, STOCK_ROOT
-
 
 
 class _Fields:

@@ -81,12 +81,11 @@ class LayerSpec:
     def recurrent_params(self) -> int:
         """Recurrent weights (+ one delay per neuron for delayed recurrence)."""
         if self.type == "conv_rec":
+            assert self.conv is not None
             return self.conv.kernel.size + self.num_neurons
-        if self.type == "delay_rec":
-            return self.weight_rec.size + self.num_neurons
-        if self.type == "dense_rec":
-            return self.weight_rec.size
-        return 0
+        if self.weight_rec is None:
+            return 0
+        return self.weight_rec.size + (self.num_neurons if self.type == "delay_rec" else 0)
 
     @property
     def recurrent_synapses(self) -> int:
@@ -123,7 +122,7 @@ class NetworkSpec:
         non-spiking output layer, else by spike counts."""
         return "spike_count" if self.layers[-1].neuron.spiking else "voltage_sum"
 
-    def validate(self, layer_names: list[str] | None = None) -> "NetworkSpec":
+    def validate(self, layer_names: list[str] | None = None) -> NetworkSpec:
         """A checked copy: integer arrays (int64), the banded matrix of a ``conv_rec``
         layer filled in; or :class:`InvalidSpecError` (values, shapes, fields) /
         :class:`UnsupportedLayerError` (unknown types) naming the source, the layer
@@ -132,7 +131,7 @@ class NetworkSpec:
         if not self.layers:
             raise InvalidSpecError(f"{self.source}: the network has no layers")
         in_features = _check_int(self.input_size, "input_size", self.source, 1, MAX_NEURONS)
-        layers = []
+        layers: list[LayerSpec] = []
         for i, layer in enumerate(self.layers):
             name = layer_names[i] if layer_names else f"layer {i + 1} ({layer.type})"
             where = f"{self.source}: {name}"
@@ -207,42 +206,42 @@ def _validate_layer(layer: LayerSpec, where: str, in_features: int) -> LayerSpec
         raise InvalidSpecError(f"{where}: 'weight' must be [N, inFeatures] with 1 <= N <= {MAX_NEURONS}, "
                                f"got shape {shape}")
     n = shape[0]
-    fields = dict(weight=int_array(layer.weight, "weight", where, (n, in_features), WEIGHT_MIN, WEIGHT_MAX, "weight"),
-                  neuron=_validate_neuron(layer.neuron, where))
+    weight = int_array(layer.weight, "weight", where, (n, in_features), WEIGHT_MIN, WEIGHT_MAX, "weight")
+    neuron = _validate_neuron(layer.neuron, where)
+    delay = weight_rec = delay_rec = None
+    conv, max_delay = None, 0
     if layer.delay is not None:
         if layer.type != "dense":
             raise UnsupportedLayerError(f"{where}: a feed-forward 'delay' on a '{layer.type}' layer is not supported "
                                         f"(on a recurrent layer an output delay is not an input delay)")
-        fields["delay"] = int_array(layer.delay, "delay", where, (n,), 0, MAX_DELAY, "delay")
+        delay = int_array(layer.delay, "delay", where, (n,), 0, MAX_DELAY, "delay")
     if layer.type == "dense":
         for name in ("weight_rec", "delay_rec", "conv"):
             if getattr(layer, name) is not None:
                 raise InvalidSpecError(f"{where}: a 'dense' layer has no '{name}'")
-        return LayerSpec(type=layer.type, **fields)
-    if layer.type == "conv_rec":
-        fields.update(_validate_conv(layer, where, n))
+    elif layer.type == "conv_rec":
+        weight_rec, conv = _validate_conv(layer, where, n)
     else:
         if layer.weight_rec is None:
             raise InvalidSpecError(f"{where}: a '{layer.type}' layer needs 'weight_rec'")
         if layer.conv is not None:
             raise InvalidSpecError(f"{where}: only 'conv_rec' layers have a convolution")
-        fields["weight_rec"] = int_array(layer.weight_rec, "weight_rec", where, (n, n), WEIGHT_MIN, WEIGHT_MAX,
-                                          "weight")
+        weight_rec = int_array(layer.weight_rec, "weight_rec", where, (n, n), WEIGHT_MIN, WEIGHT_MAX, "weight")
     if layer.type == "dense_rec":
         if layer.delay_rec is not None and np.any(layer.delay_rec):
             raise UnsupportedLayerError(f"{where}: 'dense_rec' has no recurrent delays (use 'delay_rec'), "
                                         f"got non-zero 'delay_rec'")
-        return LayerSpec(type=layer.type, **fields)
-    max_delay = _check_int(layer.max_delay, "maxDelay", where, 0, MAX_DELAY)
-    if layer.delay_rec is None:
-        raise InvalidSpecError(f"{where}: a '{layer.type}' layer needs 'delay_rec'")
-    fields["delay_rec"] = int_array(layer.delay_rec, "delay_rec", where, (n,), 0, max_delay, "recurrent delay")
-    return LayerSpec(type=layer.type, max_delay=max_delay, **fields)
+    elif layer.type != "dense":
+        max_delay = _check_int(layer.max_delay, "maxDelay", where, 0, MAX_DELAY)
+        if layer.delay_rec is None:
+            raise InvalidSpecError(f"{where}: a '{layer.type}' layer needs 'delay_rec'")
+        delay_rec = int_array(layer.delay_rec, "delay_rec", where, (n,), 0, max_delay, "recurrent delay")
+    return LayerSpec(layer.type, weight, neuron, delay, weight_rec, delay_rec, max_delay, conv)
 
 
-def _validate_conv(layer: LayerSpec, where: str, n: int) -> dict:
-    """The convolution of a ``conv_rec`` layer and its banded ``weight_rec``
-    (filled in where missing, else checked against the kernel)."""
+def _validate_conv(layer: LayerSpec, where: str, n: int) -> tuple[np.ndarray, ConvRecurrence]:
+    """The banded ``weight_rec`` of a ``conv_rec`` layer (filled in where missing,
+    else checked against the kernel) and its convolution."""
     conv = layer.conv
     if conv is None:
         raise InvalidSpecError(f"{where}: 'conv_rec' needs its convolution (channels, kernel)")
@@ -260,4 +259,4 @@ def _validate_conv(layer: LayerSpec, where: str, n: int) -> dict:
             idx = tuple(int(i) for i in np.argwhere(given != banded)[0])
             raise InvalidSpecError(f"{where}: 'weight_rec' is not the banded matrix of the kernel "
                                    f"(first difference at {idx}: {given[idx]} vs {banded[idx]})")
-    return {"weight_rec": banded, "conv": ConvRecurrence(channels, k, kernel)}
+    return banded, ConvRecurrence(channels, k, kernel)

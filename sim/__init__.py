@@ -12,7 +12,11 @@ import importlib
 
 import lava_convdelay  # noqa: F401  (quiet lava-dl import)
 from sim.errors import (
-    BackendUnavailableError, CalibrationError, ChipFallbackError, InputSpikesError, InvalidSpecError,
+    BackendUnavailableError,
+    CalibrationError,
+    ChipFallbackError,
+    InputSpikesError,
+    InvalidSpecError,
     ScheduleError,
 )
 from sim.fixed_point import FixedPointResult, simulate

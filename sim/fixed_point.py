@@ -158,7 +158,8 @@ def _kernel_args(layer: LayerSpec, source: str, index: int) -> tuple:
         bound = bound + np.abs(layer.weight_rec).sum(axis=1)
     bound = int(bound.max(initial=0))
     if bound >= 1 << 31:  # 8-bit weights: millions of synapses per neuron
-        raise InvalidSpecError(f"{source}: layer {index} ({layer.type}): synaptic sums up to {bound} do not fit in 32 bits")
+        raise InvalidSpecError(f"{source}: layer {index} ({layer.type}): synaptic sums up to {bound} do not fit in "
+                               f"32 bits")
     dtype = np.int16 if bound < (1 << 15) else np.int32
     weight_t = np.ascontiguousarray(layer.weight.T, dtype=dtype)
     ff_delay = np.zeros(0, np.int64)

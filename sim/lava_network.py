@@ -37,6 +37,8 @@ guards against).
 from __future__ import annotations
 
 import sim.lava_runtime  # noqa: F401  (first: Lava's runtime under the process's start method)
+
+# isort: split
 from dataclasses import dataclass, field
 
 import numpy as np

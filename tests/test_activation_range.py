@@ -2,8 +2,8 @@
 hand-built layers whose sums follow by hand."""
 import numpy as np
 
-from netx_export.spec import CubaParams, LayerSpec, NetworkSpec
 from lava_convdelay.limits import ACTIVATION_LIMIT
+from netx_export.spec import CubaParams, LayerSpec, NetworkSpec
 from sim.loihi2.activation_range import describe_inputs, largest_inputs
 
 FIRES = CubaParams(i_decay=4096, v_decay=4095, vth_mant=1)  # any arriving positive input fires

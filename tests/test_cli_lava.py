@@ -219,7 +219,8 @@ def test_deploy_loihi2_path_with_mocked_hardware(network, monkeypatch, capsys):
     monkeypatch.setattr(Loihi2, "is_loihi2_available", True)
     monkeypatch.setattr(Loihi2Hardware, "run_config", lambda self, callbacks: CpuRehearsal().run_config(callbacks))
     monkeypatch.setattr(Loihi2Hardware, "is_chip_model", lambda self, model: CpuRehearsal().is_chip_model(model))
-    monkeypatch.setattr(Loihi2Hardware, "voltage_probe", lambda self, var, span: CpuRehearsal().voltage_probe(var, span))
+    monkeypatch.setattr(Loihi2Hardware, "voltage_probe",
+                        lambda self, var, span: CpuRehearsal().voltage_probe(var, span))
     assert main(["deploy", str(network / "net.h5"), "--input", str(network / "in.npy"), "--loihi-gen", "N3C1",
                  "--partition", "oheogulch_20m", "-o", str(network / "hw.npy")]) == 0
     assert "Loihi 2 (LOIHI_GEN=N3C1, PARTITION=oheogulch_20m)" in capsys.readouterr().out

@@ -4,9 +4,9 @@ import math
 import pytest
 import torch
 
+from lava_convdelay.errors import DelayRangeError
 from lava_convdelay.nn.axonal_delay import RecurrentDelay
 from lava_convdelay.nn.delays import SigmaSchedule, delay_kernel, num_lags, round_delays
-from lava_convdelay.errors import DelayRangeError
 from lava_convdelay.nn.recurrent_synapse import ConvRecurrentSynapse, DenseRecurrentSynapse
 
 

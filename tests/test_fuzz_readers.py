@@ -14,17 +14,17 @@ import h5py
 import numpy as np
 import pytest
 import torch
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from lava_convdelay.nn.checkpoint import load_model, save_checkpoint
 from lava_convdelay.cli import main
-from lava_convdelay.errors import UserError
-from lava_convdelay.nn.model import SpikingNetwork
-from lava_convdelay.training.data_section import check_data_section
 from lava_convdelay.data.encoding import InputEncoding
+from lava_convdelay.errors import UserError
+from lava_convdelay.nn.checkpoint import load_model, save_checkpoint
 from lava_convdelay.nn.layer_config import LAYER_KEYS, NEURON_BOUNDS
+from lava_convdelay.nn.model import SpikingNetwork
 from lava_convdelay.training import DEFAULT_TRAIN, load_config
+from lava_convdelay.training.data_section import check_data_section
 from netx_export.exporter import export_blocks
 from netx_export.reader import read_network
 
@@ -184,22 +184,50 @@ def test_training_config_reader(tmp_path, text):
     assert "model" in config and isinstance(config["train"], dict)
 
 
-JSON_VALUES = st.none() | st.booleans() | st.integers(-3, 300) | st.floats(allow_nan=False) | st.text(max_size=4)
+JSON_VALUES = (st.none() | st.booleans() | st.integers(-3, 300) | st.floats(allow_nan=False) | st.text(max_size=4)
+               | st.sampled_from([0.5, 1.5, 2.5, 1e10]))
+
+
+#: what training can use of each numeric train key, written out here (not read from the code under test)
+TRAIN_INTEGERS = {"epochs": 1, "batch_size": 1, "eval_batch_size": 1, "time_shift": 0, "channel_shift": 0}
+TRAIN_POSITIVE = {"lr", "sigma_decay", "sigma_reference_epochs", "ce_scale"}
+TRAIN_FRACTIONS = {"sigma_decay", "true_rate", "false_rate", "thinning"}
 
 
 @fuzz(100)
 @given(train=st.dictionaries(st.sampled_from(sorted(DEFAULT_TRAIN)), JSON_VALUES, max_size=4))
+@example(train={"epochs": 3, "lr": 0.5, "time_shift": 0, "thinning": 1})  # loads: the usability checks run
 def test_training_config_train_values(tmp_path, train):
+    check_train_values(tmp_path, train)
+
+
+@pytest.mark.parametrize("key", sorted(set(TRAIN_INTEGERS) | TRAIN_POSITIVE | TRAIN_FRACTIONS | {"lr_delay"}))
+def test_each_train_key_at_edge_values(tmp_path, key):
+    for value in (-1, 0, 0.5, 1, 2.5, 1e30, True, "1", None, [1]):
+        check_train_values(tmp_path, {key: value})
+
+
+def check_train_values(tmp_path, train):
+    """``train`` is refused naming the file, or loads as values training can use."""
     path = tmp_path / "config.json"
-    path.write_text(json.dumps({"model": {"layers": []}, "train": train}))
+    path.write_text(json.dumps({"model": {"neuron": NEURON, "layers": [{"type": "affine", "neurons": 2}]},
+                                "train": train}))
     try:
         config = load_config(path)
     except UserError as err:
         assert str(path) in str(err)
         return
+    assert config["train"]["loss"] == "voltage_ce"  # "auto" resolved for the affine readout
     for key, value in config["train"].items():  # what loads is what training can use
-        if key != "loss":
-            assert type(value) in (int, float) and value >= 0, (key, value)
+        if key == "loss":
+            continue
+        assert type(value) in (int, float) and np.isfinite(value) and value >= 0, (key, value)
+        if key in TRAIN_INTEGERS:
+            assert type(value) is int and value >= TRAIN_INTEGERS[key], (key, value)
+        if key in TRAIN_POSITIVE:
+            assert value > 0, (key, value)
+        if key in TRAIN_FRACTIONS:
+            assert value <= 1, (key, value)
 
 
 DATA_KEYS = ["source", "train", "test", "dt", "pool", "duration", "per_class", "seed"]
@@ -288,12 +316,12 @@ def _run_cli(argv, capsys):
 @pytest.fixture(scope="module")
 def cli_network(tmp_path_factory):
     """A 28-input network recording its binning (dt 0.02, pool 25, 0.3 s) and classes, test data, input."""
-    from test_pipeline import KEYS, toy_shd
+    from factories import TOY_KEYS, toy_shd
     folder = tmp_path_factory.mktemp("cli")
     torch.manual_seed(0)
     model = SpikingNetwork({"input_size": 28, "neuron": NEURON, "layers": [
         {"type": "conv_delay_rec", "neurons": 6, "max_delay": 4}, {"type": "dense", "neurons": 3}]})
-    export_blocks(list(model.blocks), folder / "net.h5", encoding=InputEncoding(0.02, 25, 0.3), class_names=KEYS)
+    export_blocks(list(model.blocks), folder / "net.h5", encoding=InputEncoding(0.02, 25, 0.3), class_names=TOY_KEYS)
     toy_shd(folder / "test.h5", 6, 1)
     np.save(folder / "in.npy", (np.random.default_rng(0).random((2, 28, 15)) < 0.3).astype(np.int8))
     return folder
@@ -385,7 +413,9 @@ def test_spike_input_reader(tmp_path, blob, kind):
 def test_wav_reader(tmp_path, blob):
     """40 cases: recordings for encode (valid headers with random payloads and junk)."""
     import io
+
     from scipy.io import wavfile
+
     from lava_convdelay.data.audio import read_wav
     path = tmp_path / "in.wav"
     if len(blob) % 2 == 0 and blob:

@@ -2,8 +2,8 @@
 import numpy as np
 
 from lava_convdelay.cli import main
-from netx_export.spec import ConvRecurrence, CubaParams, LayerSpec, NetworkSpec
 from netx_export.reader import read_network
+from netx_export.spec import ConvRecurrence, CubaParams, LayerSpec, NetworkSpec
 from netx_export.writer import write_network
 from sim.loihi2.resources import chip_fit, layer_resources, weight_bits
 

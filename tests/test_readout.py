@@ -6,8 +6,8 @@ import pytest
 import torch
 
 from lava_convdelay.nn.readout import decide
-from lava_convdelay.training.losses import count_ce_loss, rate_loss
 from lava_convdelay.training import TrainConfigError, normalise_config
+from lava_convdelay.training.losses import count_ce_loss, rate_loss
 
 
 def spikes_with_counts(counts, steps=10):

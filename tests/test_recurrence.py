@@ -4,9 +4,9 @@ import numpy as np
 import pytest
 import torch
 from lava.lib.dl import slayer
+from naive_reference import naive_banded, naive_delay_recurrent
 
 from lava_convdelay.nn.blocks import ConvDelayRecurrent, DelayRecurrent
-from naive_reference import naive_banded, naive_delay_recurrent
 
 NEURON = dict(threshold=1.0, current_decay=0.2, voltage_decay=0.1)
 I_DECAY, V_DECAY, VTH_MANT = round(4096 * 0.2), round(4096 * 0.1), 64

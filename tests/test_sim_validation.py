@@ -3,18 +3,17 @@ and the value; and its weight scaling gives back exactly the weights."""
 import dataclasses
 
 import numpy as np
-import torch
 import pytest
+import torch
+from naive_reference import naive_banded
 
 from lava_convdelay.errors import UserError
-from netx_export.spec import ConvRecurrence, CubaParams, LayerSpec, NetworkSpec
-from netx_export.errors import UnsupportedLayerError
-from sim.errors import InputSpikesError, InvalidSpecError
 from lava_convdelay.nn.recurrent_synapse import conv_to_dense
-from sim.lava_network import build_network, layer_weights
+from netx_export.errors import UnsupportedLayerError
+from netx_export.spec import ConvRecurrence, CubaParams, LayerSpec, NetworkSpec
 from sim.cpu.runner import LavaRunner
-
-from naive_reference import naive_banded
+from sim.errors import InputSpikesError, InvalidSpecError
+from sim.lava_network import build_network, layer_weights
 
 NEURON = CubaParams(i_decay=1024, v_decay=512, vth_mant=80)
 
@@ -45,7 +44,8 @@ BAD = {
     "unknown type": (spec_of(dataclasses.replace(dense(), type="pooling")),
                      UnsupportedLayerError, r"net\.h5: layer 1 \(pooling\): unknown layer type 'pooling'"),
     "input size": (spec_of(dense(), input_size=5), InvalidSpecError, r"layer 1 \(dense\): 'weight' has shape \(3, 4\)"),
-    "sizes do not chain": (spec_of(dense(), dense(n_in=4)), InvalidSpecError, r"layer 2 .*shape \(3, 4\), expected \(3, 3\)"),
+    "sizes do not chain": (spec_of(dense(), dense(n_in=4)), InvalidSpecError,
+                           r"layer 2 .*shape \(3, 4\), expected \(3, 3\)"),
     "weight range": (spec_of(dataclasses.replace(dense(), weight=np.full((3, 4), 256))), InvalidSpecError,
                      r"layer 1 \(dense\): weight 256 at index \(0, 0\) of 'weight' is outside \[-256, 254\]"),
     "fractional weight": (spec_of(dataclasses.replace(dense(), weight=np.full((3, 4), 2.5))), InvalidSpecError,

@@ -6,7 +6,12 @@ application layer imports them."""
 from lava_convdelay.app.agreement import spike_agreement
 from lava_convdelay.app.evaluation import Evaluation, evaluate, fixed_predictions, lava_predictions
 from lava_convdelay.app.runs import (
-    checkpoint_network, checkpoint_spec, export_checkpoint, load_network, recorded_inputs, run_checkpoint,
+    checkpoint_network,
+    checkpoint_spec,
+    export_checkpoint,
+    load_network,
+    recorded_inputs,
+    run_checkpoint,
 )
 from lava_convdelay.app.spike_files import check_binning, load_spikes, save_npy
 

@@ -82,7 +82,10 @@ def run_classify(args: argparse.Namespace) -> int:
     spec = read_network(args.network)
     audio_encoding, binning = _encodings(spec, args.network)
     names = spec.class_names or []
-    label = (lambda k: names[k] if k < len(names) else f"output {k}")
+
+    def label(k: int) -> str:
+        return names[k] if k < len(names) else f"output {k}"
+
     for wav in args.recordings:
         samples, rate = read_wav(wav)
         pieces = _windows(samples, rate, args.window, args.window if args.hop is None else args.hop)

@@ -153,7 +153,8 @@ def add_parser(subparsers) -> None:
     imp.add_argument("recordings", type=Path, help="folder of class folders, or a CSV manifest")
     imp.add_argument("-o", "--out", type=Path, required=True, help="folder for train.h5, test.h5, import.json")
     imp.add_argument("--duration", type=_seconds_or("own"), default=1.0,
-                     help="seconds per sample: recordings are padded / cut to it (default 1); 'own': each its own length")
+                     help="seconds per sample: recordings are padded / cut to it (default 1); 'own': each its own "
+                          "length")
     imp.add_argument("--placement", choices=("centre", "start"), help="where a recording goes in the buffer "
                      "(default centre)")
     imp.add_argument("--trim-db", help="trim leading / trailing audio more than this many dB below the loudest "

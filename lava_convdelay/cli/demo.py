@@ -25,13 +25,13 @@ CONFIG = Path(__file__).resolve().parents[2] / "configs" / "demo.json"
 
 
 def run(out: Path, config_path: Path, lava_samples: int, epochs: int | None) -> dict:
+    from lava_convdelay.app.agreement import spike_agreement
+    from lava_convdelay.app.evaluation import evaluate
+    from lava_convdelay.app.runs import export_checkpoint
     from lava_convdelay.bounds import Bounds, check_value
     from lava_convdelay.nn.checkpoint import load_model, read_checkpoint
-    from lava_convdelay.app.agreement import spike_agreement
-    from lava_convdelay.app.runs import export_checkpoint
-    from lava_convdelay.training.data_section import build_datasets
-    from lava_convdelay.app.evaluation import evaluate
     from lava_convdelay.training import load_config, normalise_config, train
+    from lava_convdelay.training.data_section import build_datasets
     from netx_export.reader import read_network
 
     start = time.perf_counter()

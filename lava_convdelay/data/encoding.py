@@ -50,7 +50,7 @@ class InputEncoding:
     audio: str | None = None
 
     @classmethod
-    def from_settings(cls, settings: dict) -> "InputEncoding":
+    def from_settings(cls, settings: dict) -> InputEncoding:
         """From a mapping holding some of the fields (a config's ``data`` section, a
         checkpoint's record), defaults for the rest; other keys are ignored."""
         return cls(**{f.name: settings[f.name] for f in fields(cls) if f.name in settings})
@@ -63,7 +63,7 @@ class InputEncoding:
     def steps(self) -> int:
         return int(round(self.duration / self.dt))
 
-    def check(self, where: str = "", prefix: str = "") -> "InputEncoding":
+    def check(self, where: str = "", prefix: str = "") -> InputEncoding:
         """``self`` if usable, else :class:`EncodingError` naming ``where`` and the setting
         (``prefix + name``: ``data.pool``, ``--pool``)."""
         lead = f"{where}: " if where else ""
@@ -83,7 +83,7 @@ class InputEncoding:
         """The keyword arguments of :class:`lava_convdelay.data.SHDDataset` for this encoding."""
         return {"dt": self.dt, "pool": self.pool, "duration": self.duration, "min_spikes": self.min_spikes}
 
-    def differences(self, other: "InputEncoding") -> list[str]:
+    def differences(self, other: InputEncoding) -> list[str]:
         """Names of the settings in which ``other`` differs."""
         return [f.name for f in fields(self) if getattr(self, f.name) != getattr(other, f.name)]
 

@@ -60,7 +60,7 @@ class CubaConstants:
     scale_rho: float
 
     @classmethod
-    def of(cls, neuron: cuba.Neuron) -> "CubaConstants":
+    def of(cls, neuron: cuba.Neuron) -> CubaConstants:
         return cls(scale=int(neuron.s_scale),
                    i_keep=(1 << 12) - int(quantize(neuron.current_decay).item()),
                    v_keep=(1 << 12) - int(quantize(neuron.voltage_decay).item()),

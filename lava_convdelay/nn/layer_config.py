@@ -8,8 +8,8 @@ layer, the key and the value, never a traceback from inside SLAYER.
 from __future__ import annotations
 
 from lava_convdelay.bounds import Bounds, check_value
-from lava_convdelay.limits import MAX_DELAY, VTH_SPIKING_MAX, WEIGHT_UNIT
 from lava_convdelay.errors import UserError
+from lava_convdelay.limits import MAX_DELAY, VTH_SPIKING_MAX, WEIGHT_UNIT
 
 
 class ConfigError(UserError):

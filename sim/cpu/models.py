@@ -16,10 +16,10 @@ integer arithmetic) with two changes, both measured on lava-nc 0.10:
    synapse -- at the start of steps ``P + 1``, ``2P + 1``, ... before doing
    anything else, so every ``P``-step sample starts from rest with empty
    buffers. Zeroing the same Vars from the host with ``Var.set`` is exact too
-   but slow: Lava moves a Var one element per message (about 50 us each), so
-   the two ``256 x 31`` delay buffers of an SHD-size net take about 1 s per
-   sample, more than simulating it. Without ``reset_period`` the models never
-   reset.
+   but slow: Lava moves a Var one element per message, so the delay buffers
+   of an SHD-size net take longer than simulating the sample (BENCHMARKS.md,
+   "Sample resets and recorders on the Lava CPU path"). Without
+   ``reset_period`` the models never reset.
 
 :class:`lava.proc.io.extractor.Extractor` is mapped as well (its model has no
 ``fixed_pt`` tag); the runner records spikes with it because reading a
@@ -28,6 +28,8 @@ integer arithmetic) with two changes, both measured on lava-nc 0.10:
 from __future__ import annotations
 
 import sim.lava_runtime  # noqa: F401  (first: Lava's runtime under the process's start method)
+
+# isort: split
 import numpy as np
 from lava.proc.dense.models import PyDelayDenseModelBitAcc, PyDenseModelBitAcc
 from lava.proc.dense.process import DelayDense, Dense

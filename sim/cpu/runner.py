@@ -22,22 +22,22 @@ other, and every sample starts from rest -- ``u`` and ``v`` of each LIF and
 the activation / delay buffer ``a_buff`` of every synapse at 0 -- exactly as
 if run alone. (Zeroing only ``u``, ``v`` leaves spikes in flight in the delay
 buffers; padding with silent steps is not exact either, since the buffered
-spikes make neurons fire during the padding.) Measured at SHD size
-(bench/bench_lava.py, conv_rec, T = 100) per sample:
+spikes make neurons fire during the padding.) Three ways back to rest, from
+fastest (figures: BENCHMARKS.md, "Sample resets and recorders on the Lava
+CPU path"):
 
 - CPU default: the models of :mod:`sim.cpu.models` zero their own state at
-  each sample start (``proc_params['reset_period']``): 0.33 s, i.e. just the
-  steps;
+  each sample start (``proc_params['reset_period']``): just the steps;
 - ``Var.set`` on every stateful Var between samples (what :class:`Backend`
-  does, used with ``fast_models=False``): 1.8 s, because Lava moves a Var
-  one element per message (~50 us; two 256 x 31 delay buffers);
-- building and compiling a network per sample: 2.0 s.
+  does, used with ``fast_models=False``): exact but slow, because Lava moves
+  a Var one element per message;
+- building and compiling a network per sample: slower still.
 
 Recording: spikes from ``LIF.s_out`` (last layer, or every layer with
 ``record_layers``) through ``lava.proc.io.extractor.Extractor`` on the CPU
 (one message per step, drained after each sample) -- or
 ``lava.proc.io.sink.RingBuffer`` sinks read with ``Var.get``
-(``fast_models=False``): 0.43 s vs 8.4 s per sample with every layer
+(``fast_models=False``), an order of magnitude slower with every layer
 recorded. The output layer's voltage comes from a
 ``lava.proc.monitor.process.Monitor`` probe of ``LIF.v`` (``v`` after each
 step, i.e. after the reset), read once at the end.
@@ -49,20 +49,20 @@ import os
 import numpy as np
 from tqdm import tqdm
 
-from netx_export.spec import NetworkSpec
 from netx_export.reader import read_network
+from netx_export.spec import NetworkSpec
+from sim.cpu.models import FAST_CPU_MODELS, RESET_PERIOD
 from sim.errors import InputSpikesError
+from sim.lava_network import LavaNetwork, build_network, lava_spec
 from sim.lava_runtime import stop_quietly
 from sim.samples import SimResult, check_input
-from sim.cpu.models import FAST_CPU_MODELS, RESET_PERIOD
-from sim.lava_network import LavaNetwork, build_network, lava_spec
 
 __all__ = ["SimResult", "Backend", "CpuBackend", "make_backend", "LavaRunner"]
 
 
 class _SinkRecorder:
     """Spikes through ``lava.proc.io.sink.RingBuffer`` (``span`` columns), read
-    with ``Var.get``: one message per element, about 50 us each."""
+    with ``Var.get``: one message per element."""
 
     def __init__(self, port, span: int):
         from lava.proc.io.sink import RingBuffer
@@ -205,7 +205,7 @@ class LavaRunner:
                                            record_voltage, tail, bar)
         return results
 
-    #: samples per compiled network in :meth:`run_many` (compiling takes about 1 s)
+    #: samples per compiled network in :meth:`run_many` (a compile costs about as much as a few samples)
     CHUNK = 256
 
     def _run_chunk(self, spikes: np.ndarray, record_layers: bool, record_voltage: bool, tail: int,

@@ -31,8 +31,8 @@ from lava.proc.io.sink import Read
 from lava.utils.loihi import ChipGeneration
 from lava.utils.system import Loihi2
 
-from sim.loihi2.adapters.models import CHIP_ADAPTER_MODELS
 from sim.errors import BackendUnavailableError
+from sim.loihi2.adapters.models import CHIP_ADAPTER_MODELS
 
 __all__ = ["HardwareBackend", "CpuRehearsal", "Loihi2Hardware", "LOIHI_GENERATIONS", "DEFAULT_PARTITION",
            "make_hardware_backend"]

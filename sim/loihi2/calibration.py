@@ -18,10 +18,10 @@ import numpy as np
 from netx_export.spec import CubaParams, LayerSpec, NetworkSpec
 from sim.errors import CalibrationError
 from sim.fixed_point import simulate
-from sim.samples import check_input
 from sim.loihi2.backend import HardwareBackend, make_hardware_backend
 from sim.loihi2.execution import Offsets, compile_graph, execute
 from sim.loihi2.schedule import plan
+from sim.samples import check_input
 
 __all__ = ["CALIBRATION_SPEC", "CALIBRATION_INPUT", "CALIBRATION_PERIOD", "calibrate", "find_offset"]
 

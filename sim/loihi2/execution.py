@@ -3,8 +3,8 @@ backend: what the runner (:mod:`sim.loihi2.runner`) and the calibration
 (:mod:`sim.loihi2.calibration`) share."""
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 

@@ -38,8 +38,8 @@ from lava.proc.io.source import RingBuffer as Source
 
 from lava_convdelay.limits import VTH_SPIKING_MAX
 from netx_export.spec import NetworkSpec
-from sim.loihi2.adapters.process import InputAdapter, OutputAdapter
 from sim.lava_network import LavaNetwork, NeuronReset, build_network
+from sim.loihi2.adapters.process import InputAdapter, OutputAdapter
 
 __all__ = ["HardwareGraph", "build_hardware_graph"]
 

@@ -11,8 +11,8 @@ Lava's bit-accurate models stand for the chip's, so the check runs here too.
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 from lava.magma.compiler.compiler_graphs import find_processes
 from lava.magma.core.process.process import AbstractProcess

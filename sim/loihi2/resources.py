@@ -110,9 +110,10 @@ def chip_fit(spec: NetworkSpec) -> ChipFit:
 
 
 def fit_table(fit: ChipFit) -> str:
-    header = ("layer", "type", "neurons", "synapses", "recurrent", "weight bits", "delay depth", "memory KiB", "cores", "limit")
-    rows = [(str(r.index), r.type, str(r.neurons), str(r.synapses), str(r.recurrent_synapses), str(r.weight_bits), str(r.delay_depth),
-             f"{r.memory_bytes / 1024:.1f}", str(r.cores), r.limiting) for r in fit.layers]
+    header = ("layer", "type", "neurons", "synapses", "recurrent", "weight bits", "delay depth", "memory KiB", "cores",
+              "limit")
+    rows = [(str(r.index), r.type, str(r.neurons), str(r.synapses), str(r.recurrent_synapses), str(r.weight_bits),
+             str(r.delay_depth), f"{r.memory_bytes / 1024:.1f}", str(r.cores), r.limiting) for r in fit.layers]
     widths = [max(len(x[c]) for x in rows + [header]) for c in range(len(header))]
     lines = ["  ".join(h.ljust(w) for h, w in zip(header, widths))]
     lines += ["  ".join(v.ljust(w) for v, w in zip(row, widths)) for row in rows]

@@ -23,8 +23,8 @@ Lava); where the plan found leaks, this is the measured agreement.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 from tqdm import tqdm
@@ -32,7 +32,6 @@ from tqdm import tqdm
 from lava_convdelay.nn.readout import decide
 from netx_export.reader import read_network
 from netx_export.spec import NetworkSpec
-from sim.samples import SimResult, check_input
 from sim.errors import ScheduleError
 from sim.fixed_point import simulate
 from sim.lava_network import lava_spec
@@ -42,6 +41,7 @@ from sim.loihi2.calibration import calibrate
 from sim.loihi2.execution import Compiled, Offsets, build_graph, compile_graph, execute
 from sim.loihi2.preflight import model_table
 from sim.loihi2.schedule import Plan, fit_columns, leaks, plan
+from sim.samples import SimResult, check_input
 
 __all__ = ["HardwareRunner", "Agreement", "compare_with_exact"]
 
