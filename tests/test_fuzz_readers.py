@@ -58,6 +58,18 @@ def _datasets(path):
 BAD_VALUES = [np.nan, np.inf, -np.inf, -1, -300, 63, 1e9, 2.5, 0]
 
 
+def loaded_or_refused(tmp_path, config):
+    """``load_config`` of ``config`` (JSON text, or a value to dump) written to a file, or
+    None where it was refused with an error naming the file."""
+    path = tmp_path / "config.json"
+    path.write_text(config if isinstance(config, str) else json.dumps(config))
+    try:
+        return load_config(path)
+    except UserError as err:
+        assert str(path) in str(err)
+        return None
+
+
 def _check_outcome(path):
     try:
         spec = read_network(path)
@@ -174,12 +186,8 @@ def test_checkpoint_reader(tmp_path, good_checkpoint, data):
                                                                                        max_size=3),
                                    max_leaves=8).map(json.dumps)))
 def test_training_config_reader(tmp_path, text):
-    path = tmp_path / "config.json"
-    path.write_text(text)
-    try:
-        config = load_config(path)
-    except UserError as err:
-        assert str(path) in str(err)
+    config = loaded_or_refused(tmp_path, text)
+    if config is None:
         return
     assert "model" in config and isinstance(config["train"], dict)
 
@@ -209,13 +217,9 @@ def test_each_train_key_at_edge_values(tmp_path, key):
 
 def check_train_values(tmp_path, train):
     """``train`` is refused naming the file, or loads as values training can use."""
-    path = tmp_path / "config.json"
-    path.write_text(json.dumps({"model": {"neuron": NEURON, "layers": [{"type": "affine", "neurons": 2}]},
-                                "train": train}))
-    try:
-        config = load_config(path)
-    except UserError as err:
-        assert str(path) in str(err)
+    model = {"neuron": NEURON, "layers": [{"type": "affine", "neurons": 2}]}
+    config = loaded_or_refused(tmp_path, {"model": model, "train": train})
+    if config is None:
         return
     assert config["train"]["loss"] == "voltage_ce"  # "auto" resolved for the affine readout
     for key, value in config["train"].items():  # what loads is what training can use
@@ -237,13 +241,9 @@ DATA_VALUES = JSON_VALUES | st.sampled_from(["generated", "shd", "ssc", "a.h5", 
 @fuzz(100)
 @given(data=st.dictionaries(st.sampled_from(DATA_KEYS), DATA_VALUES, max_size=5))
 def test_training_config_data_values(tmp_path, data):
-    path = tmp_path / "config.json"
-    path.write_text(json.dumps({"model": {"neuron": NEURON, "layers": [{"type": "dense", "neurons": 2}]},
-                                "data": data}))
-    try:
-        config = load_config(path)
-    except UserError as err:
-        assert str(path) in str(err)
+    model = {"neuron": NEURON, "layers": [{"type": "dense", "neurons": 2}]}
+    config = loaded_or_refused(tmp_path, {"model": model, "data": data})
+    if config is None:
         return
     section = config["data"]  # what loads is what the data stack can use
     encoding = InputEncoding.from_settings(section)
@@ -278,12 +278,8 @@ def model_sections(draw):
 @fuzz(100)
 @given(model=model_sections())
 def test_training_config_model_values(tmp_path, model):
-    path = tmp_path / "config.json"
-    path.write_text(json.dumps({"model": model}))
-    try:
-        config = load_config(path)
-    except UserError as err:
-        assert str(path) in str(err)
+    config = loaded_or_refused(tmp_path, {"model": model})
+    if config is None:
         return
     # what loads builds, trains one step, runs and deploys without an exception from inside the blocks
     network = SpikingNetwork({**config["model"], "input_size": 3}).train()
