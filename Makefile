@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test venv bench bench-models bench-models-deep clean-venv
+.PHONY: demo test test-fast lint venv bench bench-models bench-models-deep clean-venv
 
 venv: $(STAMP)
 
@@ -23,10 +23,19 @@ $(STAMP): pyproject.toml
 
 # The main job: embedded spoken digits -> CRSNN -> NetX HDF5 -> Lava (runs/demo).
 demo: $(STAMP)
-	$(PY) -m lava_convdelay.demo --out runs/demo
+	$(VENV)/bin/lava-convdelay demo --out runs/demo
 
-test: $(STAMP)
-	$(PY) -m pytest -q
+# CI runs this (.ci/run): lint, types, and every test (slow ones too) on all cores
+test: lint
+	$(PY) -m pytest -q -n auto
+
+# The edit-test loop: the same without the tests marked slow
+test-fast: $(STAMP)
+	$(PY) -m pytest -q -n auto -m "not slow"
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy
 
 bench: $(STAMP)
 	$(PY) bench/bench_recurrence.py --repeats 2

@@ -62,7 +62,8 @@ def main():
         "clips": args.clips, "audio_seconds": audio,
         "distinct_fft_lengths": sorted({r["fft_seconds"] for r in rows}),
         "new_cpu_per_audio_second_all": new_total / audio,
-        "new_cpu_per_audio_second_without_transfer": sum(r["new_cpu"] for r in steady) / sum(r["seconds"] for r in steady),
+        "new_cpu_per_audio_second_without_transfer":
+            sum(r["new_cpu"] for r in steady) / sum(r["seconds"] for r in steady),
         "old_cpu_per_audio_second": sum(r["old_cpu"] for r in old) / sum(r["seconds"] for r in old),
         "new_cpu_per_audio_second_same_clips": sum(r["new_cpu"] for r in old) / sum(r["seconds"] for r in old),
         "rows": rows,

@@ -9,7 +9,7 @@ In one run:
    one thread and on NUMBA_NUM_THREADS threads, default: all cores) side by
    side with Lava CPU on the same network: with Lava's stock
    fixed-point models and with the runner's faster CPU models
-   (sim.lava_models), both as steps/s / T, and end to end through
+   (sim.cpu.models), both as steps/s / T, and end to end through
    LavaRunner.run_many (what `lava-convdelay simulate` runs: faster models,
    samples back to back). Compilation is excluded everywhere. The variants
    run round-robin ``--rounds`` times (medians), so load changes on a shared
@@ -31,7 +31,7 @@ import numba
 import numpy as np
 import torch
 
-from lava_convdelay.model import SpikingNetwork
+from lava_convdelay.nn.model import SpikingNetwork
 from netx_export.exporter import blocks_to_spec, export_blocks
 
 NEURON = {"threshold": 1.0, "current_decay": 0.25, "voltage_decay": 0.03}
@@ -40,7 +40,7 @@ FAST = "Lava, faster models"
 RUN_MANY = "Lava, run_many"
 VARIANTS = {
     STOCK: "Lava CPU, Loihi2SimCfg(select_tag='fixed_pt') with Lava's stock process models: steps/s / T",
-    FAST: "Lava CPU, the runner's faster CPU models (sim.lava_models, CpuBackend().run_config()): steps/s / T",
+    FAST: "Lava CPU, the runner's faster CPU models (sim.cpu.models, CpuBackend().run_config()): steps/s / T",
     RUN_MANY: "Lava CPU, LavaRunner.run_many's loop (what `lava-convdelay simulate` runs; faster models, "
               "samples back to back, state reset between them): samples/s",
 }
@@ -83,7 +83,7 @@ def run_many_samples_per_second(spec, batch: np.ndarray) -> tuple[float, np.ndar
     """Samples/s of LavaRunner.run_many's loop (one compiled network, samples
     back to back), timed from the end of the first sample (which compiles) to
     the end of the last; and the outputs."""
-    from sim.lava_runner import LavaRunner
+    from sim.cpu.runner import LavaRunner
 
     class Clock:  # in place of run_many's progress bar: when each sample ends
         ends = []
@@ -105,9 +105,9 @@ def main():
     args = parser.parse_args()
     from lava.lib.dl import netx
 
+    from sim.cpu.runner import CpuBackend
     from sim.fixed_point import simulate
     from sim.lava_network import build_network
-    from sim.lava_runner import CpuBackend
 
     spikes = (np.random.default_rng(0).random((140, args.steps + 1)) < 0.05).astype(np.int8)
     results = {"steps": args.steps, "batch": args.batch, "rounds": args.rounds, "cpus": os.cpu_count(),

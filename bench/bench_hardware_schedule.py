@@ -5,9 +5,9 @@ For each trained run directory (or network file with --data), the first
 rehearsal (``deploy --backend cpu``: Loihi2SimCfg fixed_pt, Lava's own
 models, LIFReset between samples, no Var.set) at
 
-- the planned period (sim.schedule.plan: the shortest power of 2 without
+- the planned period (sim.loihi2.schedule.plan: the shortest power of 2 without
   leaks at the margin, up to 3 doublings), and
-- the shortest period (``sim.schedule.shortest_period``: input + layers +
+- the shortest period (``sim.loihi2.schedule.shortest_period``: input + layers +
   largest delay, no check of the activity), and
 - a tight period: the smallest power of 2 that holds the input and the
   latency allowance (silent steps fewer than the delays: leaks expected),
@@ -29,10 +29,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from lava_convdelay.evaluate import _load_target
+from lava_convdelay.app.evaluation import load_target
 from sim.fixed_point import simulate
-from sim.hardware_runner import HardwareRunner, compare_with_exact
-from sim.schedule import LATENCY_ALLOWANCE, shortest_period
+from sim.loihi2.runner import HardwareRunner, compare_with_exact
+from sim.loihi2.schedule import LATENCY_ALLOWANCE, shortest_period
 
 
 def measure(spec, x: np.ndarray, period: int | None, delayed_synapse: str) -> dict:
@@ -69,7 +69,7 @@ def main():
     torch.set_num_threads(1)
     results = {"samples": args.samples, "networks": {}}
     for target in args.targets:
-        _, spec, test = _load_target(target, args.data, None, None, None)
+        _, spec, test = load_target(target, args.data)
         x = torch.stack([test[i][0] for i in range(min(args.samples, len(test)))]).numpy().astype(np.int8)
         rows = results["networks"][str(target)] = {}
         synapse = "dense" if args.delay_dense else "sparse"

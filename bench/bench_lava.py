@@ -5,7 +5,7 @@ One run, all variants side by side, on ``Loihi2SimCfg(select_tag='fixed_pt')``:
 - ConvDelayRecurrent (``conv_rec``, k = 3, C = 1: banded DelaySparse) and
   DelayRecurrent (``delay_rec``: dense DelaySparse), read from their HDF5
   files and built by ``sim.lava_network`` -- with the CPU models the runner
-  uses (``sim.lava_models``: cached delay weights) and with Lava's stock ones;
+  uses (``sim.cpu.models``: cached delay weights) and with Lava's stock ones;
 - the delay-free dense recurrent net (``dense_rec``) from a stock NetX file,
   loaded by stock ``lava.lib.dl.netx.hdf5.Network`` (and, for reference, by
   ``sim``);
@@ -103,7 +103,7 @@ NO_DELAY = "no delays (dense_rec, stock NetX)"
 
 
 def _var_set_backend():
-    from sim.lava_runner import Backend, CpuBackend
+    from sim.cpu.runner import Backend, CpuBackend
 
     class VarSetCpu(CpuBackend):
         """Fast CPU models and Extractors, but state zeroed with Var.set between samples."""
@@ -130,7 +130,7 @@ def _cpu_seconds() -> float:
             except OSError:
                 continue
             stats[int(entry)] = (int(fields[1]), (int(fields[11]) + int(fields[12])) / ticks)
-    family, total, grew = {os.getpid()}, 0.0, True
+    family, grew = {os.getpid()}, True
     while grew:
         grew = False
         for pid, (ppid, _) in stats.items():
@@ -201,9 +201,9 @@ def main(argv=None) -> int:
     from lava.lib.dl import netx
     from lava.magma.core.run_configs import Loihi2SimCfg
 
+    from sim.cpu.runner import CpuBackend, LavaRunner
     from sim.fixed_point import simulate
     from sim.lava_network import build_network
-    from sim.lava_runner import CpuBackend, LavaRunner
     VarSetCpu = _var_set_backend()
 
     total = 1 + args.repeats * args.steps

@@ -22,14 +22,14 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from lava_convdelay.app.evaluation import evaluate
 from lava_convdelay.atomic import atomic_output
-from lava_convdelay.augment import AUGMENT_DEFAULTS
-from lava_convdelay.checkpoint import load_model
-from lava_convdelay.data_setup import build_datasets
 from lava_convdelay.errors import UserError
-from lava_convdelay.evaluate import evaluate
-from lava_convdelay.model import ConfigError, SpikingNetwork
-from lava_convdelay.train import load_config, normalise_config, train
+from lava_convdelay.nn.checkpoint import load_model
+from lava_convdelay.nn.model import ConfigError, SpikingNetwork
+from lava_convdelay.training import load_config, normalise_config, train
+from lava_convdelay.training.augment import AUGMENT_DEFAULTS
+from lava_convdelay.training.data_section import build_datasets
 from netx_export.exporter import blocks_to_spec
 
 sys.path.insert(0, str(Path(__file__).parent))

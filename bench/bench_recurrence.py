@@ -19,7 +19,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).parent))
 from delrec_reference import reference_forward  # noqa: E402
 
-from lava_convdelay.block.cuba import ConvDelayRecurrent, DelayRecurrent  # noqa: E402
+from lava_convdelay.nn.blocks import ConvDelayRecurrent, DelayRecurrent  # noqa: E402
 
 NEURON = dict(threshold=1.0, current_decay=0.25, voltage_decay=0.03)
 N, IN, T = 256, 140, 100
@@ -76,7 +76,7 @@ def main():
             for block in blocks.values():
                 block.set_sigma(sigma)
             row = {"batch": batch, "mode": mode, "seconds": {}}
-            make = (lambda f, b: train_step(f, b, x)) if sigma > 0 else (lambda f, b: infer(f, x))
+            make = (lambda f, b, x=x: train_step(f, b, x)) if sigma > 0 else (lambda f, b, x=x: infer(f, x))
             for name, block in blocks.items():
                 row["seconds"][name] = timed(make(block, block), args.repeats)
             ref = lambda inp: reference_forward(dense, inp)  # noqa: E731

@@ -14,7 +14,7 @@ dense / conv and, per block, the exponent of time per step between the last
 two sizes.
 
 ``--crossover`` instead times the conv block's two products (taps and banded
-matrix, :mod:`lava_convdelay.recurrent_synapse`) against each other at small
+matrix, :mod:`lava_convdelay.nn.recurrent_synapse`) against each other at small
 N, recurrence scope, to place ``TAP_COST``.
 
     .venv/bin/python bench/bench_scaling.py [--sizes 256 1024 4096] [--repeats 5] \\
@@ -35,8 +35,8 @@ import torch
 from tqdm import tqdm
 
 from lava_convdelay.atomic import atomic_output
-from lava_convdelay.block.cuba import ConvDelayRecurrent, DelayRecurrent
-from lava_convdelay.recurrent_synapse import TAP_COST, conv_prefers_dense
+from lava_convdelay.nn.blocks import ConvDelayRecurrent, DelayRecurrent
+from lava_convdelay.nn.recurrent_synapse import TAP_COST, conv_prefers_dense
 from netx_export.exporter import blocks_to_spec
 from sim.fixed_point import simulate
 

@@ -3,8 +3,8 @@ per-step autograd formulation it replaced, side by side in one run.
 
 A training step (forward, loss, backward, AdamW step) of the model of a
 config (default configs/demo.json) on random spike batches ``[batch, 140, T]``,
-once with the blocks' fused loop (lava_convdelay.cuba_recurrence) and once
-with the recurrence stepped by autograd (lava_convdelay.cuba_step, the
+once with the blocks' fused loop (lava_convdelay.nn.cuba_recurrence) and once
+with the recurrence stepped by autograd (lava_convdelay.nn.cuba_step, the
 pre-fusion code path), alternating rounds; both start from the same weights
 and must give identical outputs and (float) equal gradients. Reports the
 median samples/s per mode and their ratio.
@@ -21,10 +21,11 @@ from pathlib import Path
 
 import torch
 
-from lava_convdelay.block.cuba import AbstractDelayRecurrent
-from lava_convdelay.cuba_step import stepwise_recurrence
-from lava_convdelay.model import SpikingNetwork
-from lava_convdelay.train import LOSSES, load_config
+from lava_convdelay.nn.blocks import AbstractDelayRecurrent
+from lava_convdelay.nn.cuba_step import stepwise_recurrence
+from lava_convdelay.nn.model import SpikingNetwork
+from lava_convdelay.training.config import load_config
+from lava_convdelay.training.losses import LOSSES
 
 ROOT = Path(__file__).resolve().parent.parent
 

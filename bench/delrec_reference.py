@@ -9,8 +9,8 @@ difference measured is the recurrence algorithm.
 """
 import torch
 
-from lava_convdelay.cuba_step import CubaStepper
-from lava_convdelay.delays import delay_kernel, num_lags
+from lava_convdelay.nn.cuba_step import CubaStepper
+from lava_convdelay.nn.delays import delay_kernel, num_lags
 
 
 def reference_forward(block, x: torch.Tensor) -> torch.Tensor:

@@ -38,7 +38,7 @@ from lava_convdelay.data.audio_encoding import AudioEncoding  # noqa: E402
 from lava_convdelay.data.cochlea import Cochlea  # noqa: E402
 from lava_convdelay.data.importer import import_recordings  # noqa: E402
 from lava_convdelay.data.shd import read_shd  # noqa: E402
-from lava_convdelay.train import load_config, train  # noqa: E402
+from lava_convdelay.training import load_config, train  # noqa: E402
 
 VARIANTS = {  # in the order they run (the first two are compared most)
     "shd": AudioEncoding.shd(1.0),  # SHD's chain in a 1-s buffer (data import --shd)

@@ -12,7 +12,7 @@ import time
 
 import torch
 
-from lava_convdelay.augment import augment_spikes
+from lava_convdelay.training.augment import augment_spikes
 
 RECIPE = {"hidden": 128, "layers": 2, "lr": 3e-3, "weight_decay": 1e-2, "epochs": 40, "batch_size": 16,
           "time_shift": 10}

@@ -41,8 +41,8 @@ from snntorch.export_nir import export_to_nir
 
 from netx_export.nir_export import spec_to_nir
 from netx_export.nir_import import graph_to_spec
+from sim.cpu.runner import LavaRunner
 from sim.fixed_point import simulate
-from sim.lava_runner import LavaRunner
 
 SNNTORCH_DT = 1e-4  # the time step snnTorch's export_to_nir assumes
 
@@ -218,8 +218,8 @@ def toy_crsnn(out_dir: Path, epochs: int = 6):
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
     from test_train import toy_data
 
-    from lava_convdelay.cli_network import checkpoint_spec
-    from lava_convdelay.train import normalise_config, train
+    from lava_convdelay.app import checkpoint_spec
+    from lava_convdelay.training import normalise_config, train
     config = normalise_config({"seed": 3, "model": {
         "neuron": {"threshold": 1.0, "current_decay": 0.25, "voltage_decay": 0.03},
         "layers": [{"type": "conv_delay_rec", "neurons": 16, "max_delay": 10},
@@ -233,8 +233,8 @@ def toy_crsnn(out_dir: Path, epochs: int = 6):
 
 def run_test_set(run: Path, samples: int):
     """A run's network and the first ``samples`` of its own test data (binned as in training)."""
-    from lava_convdelay.cli_network import checkpoint_spec
-    from lava_convdelay.data_setup import build_datasets
+    from lava_convdelay.app import checkpoint_spec
+    from lava_convdelay.training.data_section import build_datasets
     spec = checkpoint_spec(run / "checkpoint.pt")
     test = build_datasets(json.loads((run / "config.json").read_text())["data"], progress=False)[1]
     pairs = [test[i] for i in range(min(samples, len(test)))]
@@ -259,8 +259,9 @@ def main(argv=None) -> int:
             spec, x, labels = run_test_set(args.run, args.test_samples)
         else:
             spec, x, labels = toy_crsnn(Path(tmp) / "run")
+        dt = spec.encoding.dt if spec.encoding else 1e-3
         results["crsnn_to_snntorch"] = {"network": str(args.run or "toy CRSNN"), "samples": len(labels),
-                                        **lava_to_snntorch(spec, x, labels, spec.encoding.dt if spec.encoding else 1e-3)}
+                                        **lava_to_snntorch(spec, x, labels, dt)}
     print(json.dumps(results, indent=1))
     args.out.write_text(json.dumps(results, indent=1) + "\n")
     return 0

@@ -9,7 +9,7 @@ computes with (the quantized training model):
 
 - weights: the output of each synapse's ``pre_hook_fx`` -- SLAYER's
   ``quantize_8bit``, steps of 2/64 clamped to [-256, 254]/64 -- the same
-  function the forward pass applies (:mod:`lava_convdelay.weight_range`);
+  function the forward pass applies (:mod:`lava_convdelay.nn.weight_range`);
 - recurrent delays: the integers the integer forward uses
   (:meth:`RecurrentDelay.integer_delays`: clamped to ``[0, max_delay]``, rounded);
 - feed-forward delays: SLAYER's ``floor`` of its ``Delay``, clamped as its
@@ -31,17 +31,16 @@ import numpy as np
 import torch
 from lava.lib.dl import slayer
 
-from lava_convdelay.block.cuba import AbstractDelayRecurrent, ConvDelayRecurrent
-from lava_convdelay.delays import LOIHI2_MAX_DELAY, round_delays
-from lava_convdelay.encoding import EncodingError, InputEncoding
+from lava_convdelay.data.encoding import InputEncoding
 from lava_convdelay.errors import DelayRangeError
-from lava_convdelay.recurrent_synapse import conv_to_dense
-from netx_export.description import VTH_NON_SPIKING, ConvRecurrence, CubaParams, LayerSpec, NetworkSpec
+from lava_convdelay.limits import MAX_DELAY, VTH_NON_SPIKING, WEIGHT_MAX, WEIGHT_MIN, WEIGHT_STEP, WEIGHT_UNIT
+from lava_convdelay.nn.blocks import AbstractDelayRecurrent, ConvDelayRecurrent
+from lava_convdelay.nn.delays import round_delays
+from lava_convdelay.nn.recurrent_synapse import conv_to_dense
 from netx_export.errors import QuantizationError, UnsupportedLayerError
+from netx_export.spec import ConvRecurrence, CubaParams, LayerSpec, NetworkSpec
 from netx_export.writer import write_network
 
-WEIGHT_MIN, WEIGHT_MAX = -256, 254  # units of 1/64
-WEIGHT_UNIT = 64  # the file stores SLAYER weights x 64 (docs/hdf5-format.md)
 WEIGHT_GRID = f"[{WEIGHT_MIN / WEIGHT_UNIT:g}, {WEIGHT_MAX / WEIGHT_UNIT:g}]"
 DENSE_LAYOUT = "(post, pre)"
 CONV_LAYOUT = "(out channel, in channel, tap)"
@@ -66,7 +65,7 @@ def quantize_weights(w: torch.Tensor, where: str, layout: str, unclamped: str = 
     bad = ~torch.isfinite(w)
     if bad.any():
         raise QuantizationError(f"{where}: {int(bad.sum())} non-finite weight(s) {_listed(w, bad, layout)}")
-    mant = slayer.utils.quantize(w.to(torch.float64) * WEIGHT_UNIT, step=2)
+    mant = slayer.utils.quantize(w.to(torch.float64) * WEIGHT_UNIT, step=WEIGHT_STEP)
     bad = (mant < WEIGHT_MIN) | (mant > WEIGHT_MAX)
     if bad.any():
         raise QuantizationError(f"{where}: {int(bad.sum())} weight(s) outside the 8-bit range {WEIGHT_GRID}"
@@ -126,7 +125,7 @@ def _feedforward_delay(block, where: str) -> np.ndarray | None:
     axon.clamp()
     try:
         # SLAYER exports floor(delay) for feed-forward axonal delays
-        return round_delays(torch.floor(axon.delay.detach().cpu().flatten()), LOIHI2_MAX_DELAY,
+        return round_delays(torch.floor(axon.delay.detach().cpu().flatten()), MAX_DELAY,
                             where + " feed-forward").numpy()
     except DelayRangeError as err:  # non-finite, or a Delay without max_delay
         raise QuantizationError(str(err)) from None
@@ -207,27 +206,15 @@ def blocks_to_spec(blocks, source: str = "<memory>", encoding: InputEncoding | N
     """Quantize a sequence of blocks (input first) into a :class:`NetworkSpec`;
     errors name ``source`` (the checkpoint the blocks came from). ``encoding`` and
     ``class_names`` record the training data, where known."""
-    layers = [block_to_layer(b, f"{source}: layer {i + 1} ({type(b).__name__})")
-              for i, b in enumerate(blocks)]
+    names = [f"layer {i + 1} ({type(b).__name__})" for i, b in enumerate(blocks)]
+    layers = [block_to_layer(b, f"{source}: {name}") for b, name in zip(blocks, names)]
     if not layers:
         raise UnsupportedLayerError(f"{source}: no blocks to export")
-    for i, layer in enumerate(layers[:-1], start=1):
-        if not layer.neuron.spiking:
-            raise UnsupportedLayerError(f"{source}: layer {i} is non-spiking (cuba.Affine) but not the output "
-                                        f"layer; it would send no spikes on")
-    for i, (prev, layer) in enumerate(zip(layers, layers[1:]), start=2):
-        if layer.in_features != prev.num_neurons:
-            raise UnsupportedLayerError(
-                f"{source}: layer {i} expects {layer.in_features} inputs but layer {i - 1} "
-                f"has {prev.num_neurons} neurons"
-            )
-    if encoding is not None and encoding.check(source).channels != layers[0].in_features:
-        raise EncodingError(f"{source}: the input encoding ({encoding.describe()}) does not give the "
-                            f"network's {layers[0].in_features} input channels")
-    if class_names is not None and len(class_names) > layers[-1].num_neurons:
-        raise EncodingError(f"{source}: {len(class_names)} classes for {layers[-1].num_neurons} output neurons")
-    return NetworkSpec(layers[0].in_features, layers, source, encoding,
+    if encoding is not None:
+        encoding.check(source)
+    spec = NetworkSpec(layers[0].in_features, layers, source, encoding,
                        None if class_names is None else list(class_names))
+    return spec.validate(names)
 
 
 def export_blocks(blocks, path: str | os.PathLike, source: str = "<memory>",

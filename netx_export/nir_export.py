@@ -27,12 +27,10 @@ import nir
 import numpy as np
 
 from lava_convdelay.atomic import atomic_output
-from netx_export.description import LayerSpec, NetworkSpec
+from lava_convdelay.limits import STATE_UNIT, WEIGHT_UNIT
 from netx_export.errors import UnsupportedLayerError
-from netx_export.exporter import WEIGHT_UNIT
+from netx_export.spec import LayerSpec, NetworkSpec
 
-#: Loihi's decays are fractions of 4096 (12 bits).
-DECAY_UNIT = 4096
 GENERATOR = "lava-convdelay"
 #: Graph metadata keys of the input encoding (docs/hdf5-format.md's training data record).
 ENCODING_PREFIX = "input_"
@@ -53,8 +51,8 @@ def _neuron(layer: LayerSpec, dt: float, where: str) -> nir.NIRNode:
                 f"dt / tau * w_in = 1 needs tau = w_in * dt = infinity")
     n = layer.num_neurons
     full = lambda value: np.full(n, value, dtype=np.float64)  # noqa: E731
-    fields = dict(tau_syn=full(dt * DECAY_UNIT / params.i_decay), tau_mem=full(dt * DECAY_UNIT / params.v_decay),
-                  r=full(DECAY_UNIT / params.v_decay), v_leak=full(0.0), w_in=full(DECAY_UNIT / params.i_decay))
+    fields = dict(tau_syn=full(dt * STATE_UNIT / params.i_decay), tau_mem=full(dt * STATE_UNIT / params.v_decay),
+                  r=full(STATE_UNIT / params.v_decay), v_leak=full(0.0), w_in=full(STATE_UNIT / params.i_decay))
     metadata = {"iDecay": params.i_decay, "vDecay": params.v_decay, "vThMant": params.vth_mant}
     if not params.spiking:
         return nir.CubaLI(**fields, metadata=metadata)

@@ -19,7 +19,7 @@ current first (the file's semantics, docs/hdf5-format.md)::
 
 and rounded to the file's integers: decays with SLAYER's rule, weights with
 the exporter's 8-bit quantizer (:func:`netx_export.exporter.quantize_weights`),
-delays ``tau / dt`` with :func:`lava_convdelay.delays.round_delays`. Every
+delays ``tau / dt`` with :func:`lava_convdelay.nn.delays.round_delays`. Every
 rounding that changes a value is reported; whatever cannot be represented
 raises a :class:`~lava_convdelay.errors.UserError` naming the node and value.
 """
@@ -35,15 +35,19 @@ import numpy as np
 import torch
 from lava.lib.dl import slayer
 
-from lava_convdelay.delays import LOIHI2_MAX_DELAY, round_delays
-from lava_convdelay.encoding import EncodingError, InputEncoding
-from lava_convdelay.recurrent_synapse import conv_to_dense
-from netx_export.description import (
-    VTH_NON_SPIKING, VTH_SPIKING_MAX, ConvRecurrence, CubaParams, LayerSpec, NetworkSpec,
-)
+from lava_convdelay.data.encoding import EncodingError, InputEncoding
+from lava_convdelay.limits import MAX_DELAY, STATE_UNIT, VTH_NON_SPIKING, VTH_SPIKING_MAX, WEIGHT_UNIT
+from lava_convdelay.nn.delays import round_delays
+from lava_convdelay.nn.recurrent_synapse import conv_to_dense
 from netx_export.errors import NetworkFormatError, QuantizationError, UnsupportedLayerError
-from netx_export.exporter import CONV_LAYOUT, DENSE_LAYOUT, WEIGHT_UNIT, quantize_weights
-from netx_export.nir_export import DECAY_UNIT, ENCODING_PREFIX
+from netx_export.exporter import CONV_LAYOUT, DENSE_LAYOUT, quantize_weights
+from netx_export.nir_export import ENCODING_PREFIX
+from netx_export.spec import (
+    ConvRecurrence,
+    CubaParams,
+    LayerSpec,
+    NetworkSpec,
+)
 
 SPIKING = (nir.CubaLIF, nir.LIF, nir.IF)
 NON_SPIKING = (nir.CubaLI, nir.LI, nir.I)
@@ -168,7 +172,7 @@ def _decay(rate: np.ndarray, what: str, graph: _Graph, name: str, notes: list[st
     if bad.any():
         raise graph.fail(name, f"dt / {what} = {rate[bad][0]:.6g} is outside [0, 1] (a time constant "
                                f"shorter than the time step; choose a smaller --dt)")
-    scaled = rate * DECAY_UNIT
+    scaled = rate * STATE_UNIT
     rounded = slayer.utils.quantize(torch.from_numpy(scaled)).numpy().astype(np.int64)
     key = {"tau_syn": "iDecay", "tau_mem": "vDecay", "tau": "vDecay"}.get(what, "vDecay")
     return _uniform_integer(scaled, rounded, f"{key} = 4096 * dt / {what}", graph, name, notes)
@@ -197,7 +201,7 @@ def _neuron(graph: _Graph, name: str, dt: float, n: int, notes: list[str]) -> tu
         if np.any(leak != 0):
             raise graph.fail(name, f"v_leak {leak[leak != 0][0]:g} (a constant input) is not representable; "
                                    f"the file's neurons have no bias")
-    i_decay = _decay(syn_rate, syn_key, graph, name, notes) if syn_key else DECAY_UNIT
+    i_decay = _decay(syn_rate, syn_key, graph, name, notes) if syn_key else STATE_UNIT
     v_decay = _decay(mem_rate, mem_key, graph, name, notes) if mem_key else 0
     if isinstance(node, NON_SPIKING):
         vth = int(node.metadata.get("vThMant", VTH_NON_SPIKING))
@@ -256,7 +260,7 @@ def _delays(graph: _Graph, names: list[str], n: int, dt: float, notes: list[str]
     for name in names:
         total += _array(graph.nodes[name].delay, n, "delay", graph, name) / dt
     where = f"{graph.source}: node '{names[-1]}' ({what})"
-    steps = round_delays(torch.from_numpy(total), LOIHI2_MAX_DELAY, where).numpy()
+    steps = round_delays(torch.from_numpy(total), MAX_DELAY, where).numpy()
     error = np.abs(total - steps)
     if _off(total, steps).any():
         notes.append(f"node '{names[-1]}': {int(_off(total, steps).sum())} {what} delay(s) of "
@@ -392,11 +396,11 @@ def _recurrence(graph: _Graph, layer: _Layer, gain: np.ndarray, dt: float, notes
         steps = _delays(graph, delays, n, dt, notes, "recurrent")
         declared = graph.nodes[delays[-1]].metadata.get("maxDelay")
         max_delay = int(steps.max())
-        if declared is not None and max_delay <= int(declared) <= LOIHI2_MAX_DELAY:
+        if declared is not None and max_delay <= int(declared) <= MAX_DELAY:
             max_delay = int(declared)
         elif declared is not None:
             notes.append(f"node '{delays[-1]}': metadata maxDelay {declared} does not hold the delays within "
-                         f"[0, {LOIHI2_MAX_DELAY}]; maxDelay set to the largest delay, {max_delay}")
+                         f"[0, {MAX_DELAY}]; maxDelay set to the largest delay, {max_delay}")
         fields.update(delay_rec=steps, max_delay=max_delay)
     if isinstance(node, nir.Conv1d):
         conv = _conv(graph, weights, gain, n, notes)

@@ -12,19 +12,20 @@ from pathlib import Path
 
 import h5py
 import numpy as np
-import torch
 
-from lava_convdelay.delays import LOIHI2_MAX_DELAY
-from lava_convdelay.encoding import EncodingError, InputEncoding
-from lava_convdelay.recurrent_synapse import conv_to_dense
-from netx_export.description import (
-    EXTENSION_TYPES, STOCK_TYPES, VTH_NON_SPIKING, ConvRecurrence, CubaParams, LayerSpec, NetworkSpec,
-)
+from lava_convdelay.data.encoding import EncodingError, InputEncoding
 from netx_export.errors import NetworkFormatError, UnsupportedLayerError
+from netx_export.spec import (
+    EXTENSION_TYPES,
+    MAX_NEURONS,
+    STOCK_TYPES,
+    ConvRecurrence,
+    CubaParams,
+    LayerSpec,
+    NetworkSpec,
+    int_array,
+)
 from netx_export.writer import EXTENSION_ROOT, META_ROOT, STOCK_ROOT
-
-WEIGHT_MIN, WEIGHT_MAX = -256, 254
-MAX_NEURONS = 1 << 24  # far above one Loihi 2 chip; guards against absurd allocations
 
 
 class _Fields:
@@ -87,30 +88,15 @@ class _Fields:
             raise self.fail(f"'{key}'={value} outside [{low}, {high}]")
         return value
 
-    def int_array(self, key: str, shape: tuple, low: int, high: int, what: str,
-                  value: np.ndarray | None = None) -> np.ndarray:
-        """Dataset ``key`` (or ``value``, read from it) as int64 of ``shape`` in ``[low, high]``."""
+    def numbers(self, key: str, shape: tuple, value: np.ndarray | None = None) -> np.ndarray:
+        """Dataset ``key`` (or ``value``, read from it), numeric and of ``shape``; its values
+        are checked with the whole network (:meth:`NetworkSpec.validate`)."""
         value = self.raw(key) if value is None else value
-        if value.dtype == bool or not np.issubdtype(value.dtype, np.number):
+        if value.dtype == bool or not np.issubdtype(value.dtype, np.number) or np.iscomplexobj(value):
             raise self.fail(f"'{key}' must be numeric, got dtype {value.dtype}")
         if value.shape != shape:
             raise self.fail(f"'{key}' has shape {value.shape}, expected {shape}")
-        bad = ~np.isfinite(value) if np.issubdtype(value.dtype, np.floating) else np.zeros(shape, bool)
-        if bad.any():
-            idx = tuple(int(i) for i in np.argwhere(bad)[0])
-            raise self.fail(f"'{key}' has a non-finite value {value[idx]} at index {idx}")
-        fractional = value != np.round(value)
-        if fractional.any():
-            idx = tuple(int(i) for i in np.argwhere(fractional)[0])
-            raise self.fail(f"'{key}' must hold integers, got {value[idx]} at index {idx}")
-        out_of_range = (value < low) | (value > high)
-        if out_of_range.any():
-            idx = tuple(int(i) for i in np.argwhere(out_of_range)[0])
-            raise self.fail(
-                f"{what} {value[idx]:g} at index {idx} of '{key}' is outside [{low}, {high}] "
-                f"({int(out_of_range.sum())} value(s) out of range)"
-            )
-        return value.astype(np.int64)
+        return value
 
     def matrix(self, key: str, rows: int, columns: int | None) -> np.ndarray:
         """Weights ``[rows, columns]`` as stock NetX reads them: a 1-D dataset is
@@ -122,7 +108,7 @@ class _Fields:
             if value.ndim != 2 or value.shape[0] != rows or not 1 <= value.shape[1] <= MAX_NEURONS:
                 raise self.fail(f"'{key}' has shape {value.shape}, expected ({rows}, inputs)")
             columns = value.shape[1]
-        return self.int_array(key, (rows, columns), WEIGHT_MIN, WEIGHT_MAX, "weight", value)
+        return self.numbers(key, (rows, columns), value)
 
 
 def _neuron(layer: _Fields) -> CubaParams:
@@ -135,11 +121,8 @@ def _neuron(layer: _Fields) -> CubaParams:
             raise UnsupportedLayerError(f"{layer.where}: graded spikes are not supported")
     if layer.has("bias"):
         raise UnsupportedLayerError(f"{layer.where}: 'bias' (normalisation) is not supported")
-    return CubaParams(
-        i_decay=layer.integer("neuron/iDecay", 0, 4096),
-        v_decay=layer.integer("neuron/vDecay", 0, 4096),
-        vth_mant=layer.integer("neuron/vThMant", 1, VTH_NON_SPIKING),
-    )
+    return CubaParams(i_decay=layer.integer("neuron/iDecay"), v_decay=layer.integer("neuron/vDecay"),
+                      vth_mant=layer.integer("neuron/vThMant"))
 
 
 def _size(layer: _Fields) -> int:
@@ -148,7 +131,7 @@ def _size(layer: _Fields) -> int:
     shape = shape.reshape(1) if shape.ndim == 0 else shape
     if shape.ndim != 1 or not shape.size:
         raise layer.fail(f"'shape' must be a list of sizes, got shape {shape.shape}")
-    sizes = layer.int_array("shape", shape.shape, 1, MAX_NEURONS, "layer size", shape)
+    sizes = int_array(shape, "shape", layer.where, shape.shape, 1, MAX_NEURONS, "layer size")
     if int(np.prod(sizes)) > MAX_NEURONS:
         raise layer.fail(f"'shape' {sizes.tolist()} gives more than {MAX_NEURONS} neurons")
     return int(np.prod(sizes))
@@ -181,25 +164,18 @@ def _read_layer(layer: _Fields, kind: str, in_features: int | None) -> LayerSpec
         elif delay.shape == (weight.shape[1],) and n != weight.shape[1]:
             raise UnsupportedLayerError(f"{layer.where}: a 'delay' per input ({delay.size} values) is not "
                                         f"supported; give one per neuron ({n})")
-        fields["delay"] = layer.int_array("delay", (n,), 0, LOIHI2_MAX_DELAY, "delay", delay)
+        fields["delay"] = layer.numbers("delay", (n,), delay)
     if kind == "dense_rec":
         fields["weight_rec"] = layer.matrix("weight_rec", n, n)
     if kind in EXTENSION_TYPES:
-        max_delay = layer.integer("maxDelay", 0, LOIHI2_MAX_DELAY)
-        fields["max_delay"] = max_delay
-        fields["delay_rec"] = layer.int_array("delay_rec", (n,), 0, max_delay, "recurrent delay")
+        fields["max_delay"] = layer.integer("maxDelay")
+        fields["delay_rec"] = layer.numbers("delay_rec", (n,))
     if kind == "delay_rec":
-        fields["weight_rec"] = layer.int_array("weight_rec", (n, n), WEIGHT_MIN, WEIGHT_MAX, "weight")
+        fields["weight_rec"] = layer.numbers("weight_rec", (n, n))
     if kind == "conv_rec":
         channels = layer.integer("channels", 1, n)
-        k = layer.integer("kernelSize", 1)
-        if n % channels or k % 2 == 0 or k > 2 * (n // channels) - 1:
-            raise layer.fail(f"channels={channels}, kernelSize={k} do not fit N={n} "
-                             f"(need N % channels == 0 and an odd kernel no wider than the positions)")
-        kernel = layer.int_array("weight_rec_conv", (channels, channels, k),
-                                 WEIGHT_MIN, WEIGHT_MAX, "weight")
-        fields["conv"] = ConvRecurrence(channels, k, kernel)
-        fields["weight_rec"] = conv_to_dense(torch.from_numpy(kernel), n // channels).numpy()
+        k = layer.integer("kernelSize", 1, 2 * n - 1)
+        fields["conv"] = ConvRecurrence(channels, k, layer.numbers("weight_rec_conv", (channels, channels, k)))
     return LayerSpec(type=kind, weight=weight, neuron=neuron, **fields)
 
 
@@ -224,7 +200,7 @@ def read_network(path: str | os.PathLike) -> NetworkSpec:
         if names != [str(i) for i in range(len(names))] or not names:
             raise NetworkFormatError(f"{path}: layers must be named 0..L-1, found {list(root.keys())}")
         spec = NetworkSpec(input_size=0, source=str(path))
-        in_features = None
+        in_features, layer_names = None, []
         for name in names:
             layer = _Fields(root[name], f"{path}: layer {name}")
             if not isinstance(root[name], h5py.Group):
@@ -239,14 +215,10 @@ def read_network(path: str | os.PathLike) -> NetworkSpec:
             if not spec.layers:
                 spec.input_size = parsed.in_features
             spec.layers.append(parsed)
+            layer_names.append(f"layer {name}")
             in_features = parsed.num_neurons
         if not spec.layers:
             raise NetworkFormatError(f"{path}: the network has no layers besides the input")
-        for i, layer in enumerate(spec.layers[:-1], start=1):
-            if not layer.neuron.spiking:
-                raise UnsupportedLayerError(
-                    f"{path}: layer {i}: vThMant={layer.neuron.vth_mant} is out of the voltage's reach, so the "
-                    f"layer never spikes; only the output layer may be non-spiking (a readout)")
         if roots[0] == STOCK_ROOT and spec.uses_extension:
             raise NetworkFormatError(
                 f"{path}: extension layer types must be stored under /{EXTENSION_ROOT}, "
@@ -254,7 +226,7 @@ def read_network(path: str | os.PathLike) -> NetworkSpec:
             )
         if META_ROOT in f:
             _read_meta(f[META_ROOT], f"{path}: /{META_ROOT}", spec)
-    return spec
+    return spec.validate(layer_names)
 
 
 def _read_meta(meta, where: str, spec: NetworkSpec) -> None:
@@ -278,9 +250,6 @@ def _read_meta(meta, where: str, spec: NetworkSpec) -> None:
             encoding.check(f"{where}/input")
         except EncodingError as err:
             raise NetworkFormatError(str(err)) from None
-        if encoding.channels != spec.input_size:
-            raise encoding_fields.fail(f"sourceChannels / pool = {encoding.channels} input channels, but the "
-                                       f"network has {spec.input_size}")
         spec.encoding = encoding
     if fields.has("classNames"):
         raw = fields.raw("classNames")
@@ -290,6 +259,4 @@ def _read_meta(meta, where: str, spec: NetworkSpec) -> None:
             names = [n.decode("utf-8") if isinstance(n, bytes) else n for n in raw]
         except UnicodeDecodeError:
             raise fields.fail("'classNames' is not UTF-8") from None
-        if len(names) > spec.output_size or len(set(names)) != len(names):
-            raise fields.fail(f"{len(names)} class names for {spec.output_size} output neurons, or a name twice")
         spec.class_names = names

@@ -9,17 +9,18 @@ from __future__ import annotations
 
 import torch
 
-from lava_convdelay.model import SpikingNetwork
-from netx_export.description import LayerSpec, NetworkSpec
+from lava_convdelay.limits import STATE_UNIT, WEIGHT_UNIT
+from lava_convdelay.nn.model import SpikingNetwork
+from netx_export.spec import LayerSpec, NetworkSpec
 
 
 def _neuron(layer: LayerSpec) -> dict:
     if not layer.neuron.spiking:  # the readout's threshold is not used
-        return {"threshold": 1.0, "current_decay": layer.neuron.i_decay / 4096,
-                "voltage_decay": layer.neuron.v_decay / 4096}
-    return {"threshold": layer.neuron.vth_mant / 64,
-            "current_decay": layer.neuron.i_decay / 4096,
-            "voltage_decay": layer.neuron.v_decay / 4096}
+        return {"threshold": 1.0, "current_decay": layer.neuron.i_decay / STATE_UNIT,
+                "voltage_decay": layer.neuron.v_decay / STATE_UNIT}
+    return {"threshold": layer.neuron.vth_mant / WEIGHT_UNIT,
+            "current_decay": layer.neuron.i_decay / STATE_UNIT,
+            "voltage_decay": layer.neuron.v_decay / STATE_UNIT}
 
 
 def _layer_config(layer: LayerSpec) -> dict:
@@ -43,7 +44,7 @@ def spec_to_model(spec: NetworkSpec) -> SpikingNetwork:
                             "layers": [_layer_config(layer) for layer in spec.layers]})
     with torch.no_grad():
         for block, layer in zip(model.blocks, spec.layers):
-            w = torch.as_tensor(layer.weight / 64, dtype=torch.float32)
+            w = torch.as_tensor(layer.weight / WEIGHT_UNIT, dtype=torch.float32)
             if layer.type == "dense":
                 block.synapse.weight.copy_(w.reshape(block.synapse.weight.shape))
                 if layer.delay is not None:
@@ -51,10 +52,10 @@ def spec_to_model(spec: NetworkSpec) -> SpikingNetwork:
                 continue
             block.input_synapse.weight.copy_(w.reshape(block.input_synapse.weight.shape))
             if layer.type == "conv_rec":
-                block.recurrent_synapse.weight.copy_(torch.as_tensor(layer.conv.kernel / 64))
+                block.recurrent_synapse.weight.copy_(torch.as_tensor(layer.conv.kernel / WEIGHT_UNIT))
             else:
                 rec = block.recurrent_synapse.synapse.weight
-                rec.copy_(torch.as_tensor(layer.weight_rec / 64, dtype=torch.float32).reshape(rec.shape))
+                rec.copy_(torch.as_tensor(layer.weight_rec / WEIGHT_UNIT, dtype=torch.float32).reshape(rec.shape))
             if layer.delay_rec is not None:
                 block.axonal_delay.delay.copy_(torch.as_tensor(layer.delay_rec, dtype=torch.float32))
                 block.set_sigma(0.0)

@@ -13,7 +13,7 @@ import h5py
 import numpy as np
 
 from lava_convdelay.atomic import atomic_output
-from netx_export.description import LayerSpec, NetworkSpec
+from netx_export.spec import LayerSpec, NetworkSpec
 
 FORMAT_NAME = "lava-convdelay-netx"
 FORMAT_VERSION = 1

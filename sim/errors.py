@@ -1,21 +1,17 @@
 """Errors of the Lava side; all are :class:`lava_convdelay.errors.UserError`s.
 
 Unknown layer types and options Lava / Loihi 2 cannot express raise
-:class:`netx_export.errors.UnsupportedLayerError` (the same class the file
-reader uses), so a caller catches one class whether the problem was found
-while reading the file or while building the Lava network.
+:class:`netx_export.errors.UnsupportedLayerError`, and a spec that breaks the
+format's rules :class:`netx_export.errors.InvalidSpecError` (the classes the
+file reader and the spec's own check use), so a caller catches one class
+whether the problem was found while reading the file or while building the
+Lava network.
 """
 from lava_convdelay.errors import UserError
-from netx_export.errors import UnsupportedLayerError
+from netx_export.errors import InvalidSpecError, UnsupportedLayerError
 
 __all__ = ["InvalidSpecError", "UnsupportedLayerError", "InputSpikesError", "BackendUnavailableError",
            "ScheduleError", "ChipFallbackError", "CalibrationError"]
-
-
-class InvalidSpecError(UserError, ValueError):
-    """A :class:`NetworkSpec` is inconsistent: shapes that do not chain, values
-    out of range, or fields that do not belong to the layer's type. The message
-    names the source, the layer and the field."""
 
 
 class InputSpikesError(UserError, ValueError):

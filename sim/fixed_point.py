@@ -17,12 +17,11 @@ from dataclasses import dataclass
 import numba
 import numpy as np
 
-from netx_export.description import LayerSpec, NetworkSpec
+from lava_convdelay.limits import STATE_UNIT, THRESHOLD_SHIFT, V_MAX
+from netx_export.spec import LayerSpec, NetworkSpec
 from sim.errors import InputSpikesError, InvalidSpecError
 
-_UV_HALF = 1 << 23  # Lava's 24-bit u/v registers
-#: The largest voltage magnitude: Lava saturates v at +-(2**23 - 1).
-V_MAX = _UV_HALF - 1
+_UV_HALF = V_MAX + 1  # Lava's 24-bit u/v registers: v saturates at +-V_MAX, u wraps
 
 
 @dataclass
@@ -165,7 +164,8 @@ def _kernel_args(layer: LayerSpec, source: str, index: int) -> tuple:
         bound = bound + np.abs(layer.weight_rec).sum(axis=1)
     bound = int(bound.max(initial=0))
     if bound >= 1 << 31:  # 8-bit weights: millions of synapses per neuron
-        raise InvalidSpecError(f"{source}: layer {index} ({layer.type}): synaptic sums up to {bound} do not fit in 32 bits")
+        raise InvalidSpecError(f"{source}: layer {index} ({layer.type}): synaptic sums up to {bound} do not fit in "
+                               f"32 bits")
     dtype = np.int16 if bound < (1 << 15) else np.int32
     weight_t = np.ascontiguousarray(layer.weight.T, dtype=dtype)
     ff_delay = np.zeros(0, np.int64)
@@ -178,8 +178,8 @@ def _kernel_args(layer: LayerSpec, source: str, index: int) -> tuple:
     elif layer.is_recurrent:
         rec_t = np.ascontiguousarray(layer.weight_rec.T, dtype)
     rec_delay = np.zeros(n, np.int64) if layer.delay_rec is None else np.asarray(layer.delay_rec, np.int64)
-    return (weight_t, ff_delay, rec_t, kernel, rec_delay, np.int32(4096 - layer.neuron.i_decay),
-            np.int32(4096 - layer.neuron.v_decay), np.int64(layer.neuron.vth_mant) << 6)
+    return (weight_t, ff_delay, rec_t, kernel, rec_delay, np.int32(STATE_UNIT - layer.neuron.i_decay),
+            np.int32(STATE_UNIT - layer.neuron.v_decay), np.int64(layer.neuron.vth_mant) << THRESHOLD_SHIFT)
 
 
 _NO_VOLTAGE = np.zeros((0, 0, 0), np.int32)
@@ -209,6 +209,7 @@ def simulate(spec: NetworkSpec, spikes, record_layers: bool = False,
     """
     if str(device) != "cpu":
         raise ValueError(f"the fixed-point simulator runs on the CPU only, not on {device!r}")
+    spec = spec.validate()
     x = np.asarray(spikes)
     single = x.ndim == 2
     if single:

@@ -1,7 +1,7 @@
 """Build a network of standard Lava processes from a :class:`NetworkSpec`.
 
 This is the *what*: processes and connections, independent of the backend
-that runs them (:mod:`sim.lava_runner` picks CPU simulation or Loihi 2). Only
+that runs them (:mod:`sim.cpu.runner` picks CPU simulation or Loihi 2). Only
 processes with Loihi 2 implementations are used, per layer:
 
 - feed-forward synapse: ``Dense``; ``DelayDense`` when a ``dense`` layer has
@@ -9,7 +9,7 @@ processes with Loihi 2 implementations are used, per layer:
   input, as stock NetX does);
 - neuron: ``LIF`` with ``du = iDecay - 1``, ``dv = vDecay``, ``vth = vThMant``,
   ``bias_mant = 0``, ``bias_exp = 6`` (NetX's CUBA mapping); ``LIFReset``
-  with a :class:`NeuronReset` (the hardware schedule, :mod:`sim.schedule`);
+  with a :class:`NeuronReset` (the hardware schedule, :mod:`sim.loihi2.schedule`);
 - recurrent synapse, from ``LIF.s_out`` back into the same ``LIF.a_in``
   (Lava sums the two inputs): ``Sparse`` for ``dense_rec`` (and for delayed
   types whose delays are all 0), else ``DelaySparse`` with
@@ -37,7 +37,9 @@ guards against).
 from __future__ import annotations
 
 import sim.lava_runtime  # noqa: F401  (first: Lava's runtime under the process's start method)
-from dataclasses import dataclass, field, replace
+
+# isort: split
+from dataclasses import dataclass, field
 
 import numpy as np
 from lava.lib.dl.netx.utils import SYNAPSE_SIGN_MODE, optimize_weight_bits
@@ -49,16 +51,8 @@ from lava.utils.weightutils import SignMode, clip_weights, determine_sign_mode, 
 from lava.utils.weightutils import optimize_weight_bits as lava_optimize_weight_bits
 from scipy.sparse import csr_matrix
 
-from netx_export.description import (
-    EXTENSION_TYPES, RECURRENT_TYPES, STOCK_TYPES, VTH_NON_SPIKING, LayerSpec, NetworkSpec,
-)
-from sim.errors import InvalidSpecError, UnsupportedLayerError
-
-#: Layer types this builder maps onto Lava processes.
-KNOWN_TYPES = STOCK_TYPES + EXTENSION_TYPES
-#: Loihi 2 / Lava delay limit used by NetX (DelayDense clamps above it).
-MAX_DELAY = 62
-WEIGHT_MIN, WEIGHT_MAX = -256, 254
+from netx_export.spec import LayerSpec, NetworkSpec
+from sim.errors import UnsupportedLayerError
 
 #: ``delayed_synapse`` choices: the process of a delayed recurrent synapse.
 DELAYED_SYNAPSES = ("sparse", "dense")
@@ -140,145 +134,6 @@ class LayerWeights:
                     sign_mode=self.sign_mode)
 
 
-# --------------------------------------------------------------------------- validation
-
-def _where(spec: NetworkSpec, index: int, layer: LayerSpec) -> str:
-    return f"{spec.source}: layer {index} ({layer.type})"
-
-
-def _int_array(value, name: str, where: str, shape: tuple, low: int, high: int) -> np.ndarray:
-    """``value`` as int64 of ``shape`` with integers in ``[low, high]``, or an error saying why."""
-    arr = np.asarray(value)
-    if arr.shape != shape:
-        raise InvalidSpecError(f"{where}: '{name}' has shape {arr.shape}, expected {shape}")
-    if arr.dtype == bool or not np.issubdtype(arr.dtype, np.number):
-        raise InvalidSpecError(f"{where}: '{name}' must be numeric, got dtype {arr.dtype}")
-    if arr.size:
-        bad = ~np.isfinite(arr) | (arr != np.round(arr)) if np.issubdtype(arr.dtype, np.floating) \
-            else np.zeros(arr.shape, bool)
-        if bad.any():
-            idx = tuple(int(i) for i in np.argwhere(bad)[0])
-            raise InvalidSpecError(f"{where}: '{name}' must hold finite integers, got {arr[idx]} at {idx}")
-        out = (arr < low) | (arr > high)
-        if out.any():
-            idx = tuple(int(i) for i in np.argwhere(out)[0])
-            raise InvalidSpecError(f"{where}: '{name}' value {arr[idx]} at {idx} is outside [{low}, {high}] "
-                                   f"({int(out.sum())} value(s) out of range)")
-    return arr.astype(np.int64)
-
-
-def _check_int(value, name: str, where: str, low: int, high: int) -> int:
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
-        raise InvalidSpecError(f"{where}: '{name}' must be an integer, got {value!r}")
-    if not low <= int(value) <= high:
-        raise InvalidSpecError(f"{where}: '{name}'={int(value)} is outside [{low}, {high}]")
-    return int(value)
-
-
-def banded_matrix(kernel: np.ndarray, positions: int) -> np.ndarray:
-    """``[C*F, C*F]`` recurrent matrix of a "same" 1-D convolution (docs/hdf5-format.md):
-    post ``(o, f)``, pre ``(i, g)`` gets ``kernel[o, i, g - f + k // 2]`` inside the band."""
-    c_out, c_in, k = kernel.shape
-    dense = np.zeros((c_out, positions, c_in, positions), dtype=np.int64)
-    f = np.arange(positions)
-    for m in range(k):
-        g = f + m - k // 2
-        ok = (g >= 0) & (g < positions)
-        dense[:, f[ok], :, g[ok]] = kernel[:, :, m]  # broadcast over the valid positions
-    return dense.reshape(c_out * positions, c_in * positions)
-
-
-def validate_layer(layer: LayerSpec, where: str, in_features: int) -> LayerSpec:
-    """Check one layer for the Lava mapping; returns it with integer arrays (and,
-    for ``conv_rec`` without ``weight_rec``, the banded matrix filled in).
-
-    Raises :class:`UnsupportedLayerError` for types or options Lava cannot
-    express and :class:`InvalidSpecError` for inconsistent fields.
-    """
-    if layer.type not in KNOWN_TYPES:
-        raise UnsupportedLayerError(f"{where}: unknown layer type '{layer.type}' "
-                                    f"(known: {', '.join(KNOWN_TYPES)})")
-    weight = np.asarray(layer.weight)
-    if weight.ndim != 2 or weight.shape[0] < 1:
-        raise InvalidSpecError(f"{where}: 'weight' must be [N, inFeatures], got shape {weight.shape}")
-    n = weight.shape[0]
-    weight = _int_array(weight, "weight", where, (n, in_features), WEIGHT_MIN, WEIGHT_MAX)
-    neuron = layer.neuron
-    i_decay = _check_int(neuron.i_decay, "iDecay", where, 0, 4096)
-    _check_int(neuron.v_decay, "vDecay", where, 0, 4096)
-    _check_int(neuron.vth_mant, "vThMant", where, 1, VTH_NON_SPIKING)
-    if i_decay == 0:
-        # Lava's LIF decays u by (du + 1) / 4096 and du is a 12-bit unsigned field
-        raise UnsupportedLayerError(f"{where}: iDecay = 0 (no current decay) cannot be expressed by "
-                                    f"Lava's LIF (du = iDecay - 1 must be >= 0)")
-    fields = dict(weight=weight)
-    if layer.delay is not None:
-        if layer.type != "dense":
-            raise UnsupportedLayerError(
-                f"{where}: a feed-forward 'delay' on a '{layer.type}' layer is not supported "
-                f"(on a recurrent layer an output delay is not an input delay)")
-        fields["delay"] = _int_array(layer.delay, "delay", where, (n,), 0, MAX_DELAY)
-    if layer.type == "dense":
-        for name in ("weight_rec", "delay_rec", "conv"):
-            if getattr(layer, name) is not None:
-                raise InvalidSpecError(f"{where}: a 'dense' layer has no '{name}'")
-        return LayerSpec(type=layer.type, neuron=neuron, **fields)
-
-    weight_rec = layer.weight_rec
-    if layer.type == "conv_rec":
-        conv = layer.conv
-        if conv is None:
-            raise InvalidSpecError(f"{where}: 'conv_rec' needs its convolution (channels, kernel)")
-        channels = _check_int(conv.channels, "channels", where, 1, n)
-        k = _check_int(conv.kernel_size, "kernelSize", where, 1, 2 * n - 1)
-        if n % channels or k % 2 == 0 or k > 2 * (n // channels) - 1:
-            raise InvalidSpecError(f"{where}: channels={channels}, kernelSize={k} do not fit N={n} "
-                                   f"(need N % channels == 0 and an odd kernel no wider than the positions)")
-        kernel = _int_array(conv.kernel, "weight_rec_conv", where, (channels, channels, k),
-                            WEIGHT_MIN, WEIGHT_MAX)
-        banded = banded_matrix(kernel, n // channels)
-        if weight_rec is not None:
-            given = _int_array(weight_rec, "weight_rec", where, (n, n), WEIGHT_MIN, WEIGHT_MAX)
-            if not np.array_equal(given, banded):
-                idx = tuple(int(i) for i in np.argwhere(given != banded)[0])
-                raise InvalidSpecError(f"{where}: 'weight_rec' is not the banded matrix of the kernel "
-                                       f"(first difference at {idx}: {given[idx]} vs {banded[idx]})")
-        fields["weight_rec"] = banded
-        fields["conv"] = conv
-    else:
-        if weight_rec is None:
-            raise InvalidSpecError(f"{where}: a '{layer.type}' layer needs 'weight_rec'")
-        fields["weight_rec"] = _int_array(weight_rec, "weight_rec", where, (n, n), WEIGHT_MIN, WEIGHT_MAX)
-        if layer.conv is not None:
-            raise InvalidSpecError(f"{where}: only 'conv_rec' layers have a convolution")
-    if layer.type == "dense_rec":
-        if layer.delay_rec is not None and np.any(layer.delay_rec):
-            raise UnsupportedLayerError(f"{where}: 'dense_rec' has no recurrent delays "
-                                        f"(use 'delay_rec'), got non-zero 'delay_rec'")
-        return LayerSpec(type=layer.type, neuron=neuron, **fields)
-    max_delay = _check_int(layer.max_delay, "maxDelay", where, 0, MAX_DELAY)
-    if layer.delay_rec is None:
-        raise InvalidSpecError(f"{where}: a '{layer.type}' layer needs 'delay_rec'")
-    fields["delay_rec"] = _int_array(layer.delay_rec, "delay_rec", where, (n,), 0, max_delay)
-    return LayerSpec(type=layer.type, neuron=neuron, max_delay=max_delay, **fields)
-
-
-def validate_spec(spec: NetworkSpec) -> NetworkSpec:
-    """Check a whole network (sizes chain from ``input_size``); returns a checked copy."""
-    if not spec.layers:
-        raise InvalidSpecError(f"{spec.source}: the network has no layers")
-    in_features = _check_int(spec.input_size, "input_size", spec.source, 1, 1 << 24)
-    layers = []
-    for i, layer in enumerate(spec.layers, start=1):
-        checked = validate_layer(layer, _where(spec, i, layer), in_features)
-        if i < len(spec.layers) and not checked.neuron.spiking:
-            raise UnsupportedLayerError(f"{_where(spec, i, layer)}: vThMant={layer.neuron.vth_mant} never "
-                                        f"spikes; only the output layer may be non-spiking")
-        layers.append(checked)
-        in_features = checked.num_neurons
-    return replace(spec, input_size=int(spec.input_size), layers=layers)  # metadata kept
-
-
 # --------------------------------------------------------------------------- weights
 
 def _lava_effective(mantissa: np.ndarray, bits: int, exponent: int, sign: SignMode) -> np.ndarray | None:
@@ -336,8 +191,8 @@ def layer_weights(layer: LayerSpec, where: str = "") -> LayerWeights:
 
 def build_layer(layer: LayerSpec, name: str, where: str = "", reset: NeuronReset | None = None,
                 index: int = 1, delayed_synapse: str = "sparse", max_vth: int | None = None) -> LavaLayer:
-    """Processes and internal connections of one *validated* layer
-    (``where`` names it in errors; see :func:`validate_layer`); ``index``:
+    """Processes and internal connections of one layer of a validated spec
+    (:meth:`NetworkSpec.validate`; ``where`` names it in errors); ``index``:
     its position from 1, for ``reset``'s per-layer offset; see
     :func:`build_network` for the rest."""
     n = layer.num_neurons
@@ -370,26 +225,39 @@ def build_layer(layer: LayerSpec, name: str, where: str = "", reset: NeuronReset
     return LavaLayer(neuron, synapse, recurrent)
 
 
+def lava_spec(spec: NetworkSpec) -> NetworkSpec:
+    """``spec`` checked (:meth:`NetworkSpec.validate`) and within what Lava's processes
+    express, else :class:`UnsupportedLayerError` naming the layer."""
+    checked = spec.validate()
+    for i, layer in enumerate(checked.layers, start=1):
+        if layer.neuron.i_decay == 0:
+            # Lava's LIF decays u by (du + 1) / 4096 and du is a 12-bit unsigned field
+            raise UnsupportedLayerError(f"{checked.source}: layer {i} ({layer.type}): iDecay = 0 (no current decay) "
+                                        f"cannot be expressed by Lava's LIF (du = iDecay - 1 must be >= 0)")
+    return checked
+
+
 def build_network(spec: NetworkSpec, reset: NeuronReset | None = None,
                   delayed_synapse: str = "sparse", max_vth: int | None = None) -> LavaNetwork:
-    """Validate ``spec`` and build all layers, chained: layer ``l``'s spikes feed
+    """Check ``spec`` (:func:`lava_spec`) and build all layers, chained: layer ``l``'s spikes feed
     layer ``l + 1``'s synapse. Connect a source to ``input_port`` and sinks to
-    the neurons' ``s_out`` to run it (:class:`sim.lava_runner.LavaRunner` does).
+    the neurons' ``s_out`` to run it (:class:`sim.cpu.runner.LavaRunner` does).
     ``reset``: ``LIFReset`` neurons on that schedule instead of ``LIF``;
     ``delayed_synapse``: ``"sparse"`` (``DelaySparse``) or ``"dense"``
     (``DelayDense``) for the delayed recurrent synapses; ``max_vth``: build
     larger threshold mantissas (a non-spiking layer's) as this one."""
     if delayed_synapse not in DELAYED_SYNAPSES:
         raise ValueError(f"delayed_synapse must be one of {DELAYED_SYNAPSES}, got {delayed_synapse!r}")
-    checked = validate_spec(spec)
+    checked = lava_spec(spec)
     net = LavaNetwork(checked)
     for i, layer in enumerate(checked.layers, start=1):
-        lava_layer = build_layer(layer, f"layer{i}", _where(checked, i, layer), reset, i, delayed_synapse, max_vth)
+        lava_layer = build_layer(layer, f"layer{i}", f"{checked.source}: layer {i} ({layer.type})", reset, i,
+                                 delayed_synapse, max_vth)
         if net.layers:
             net.layers[-1].neuron.s_out.connect(lava_layer.synapse.s_in)
         net.layers.append(lava_layer)
     return net
 
 
-__all__ = ["KNOWN_TYPES", "RECURRENT_TYPES", "DELAYED_SYNAPSES", "NeuronReset", "LavaLayer", "LavaNetwork",
-           "LayerWeights", "banded_matrix", "validate_layer", "validate_spec", "layer_weights", "build_layer", "build_network"]
+__all__ = ["DELAYED_SYNAPSES", "NeuronReset", "LavaLayer", "LavaNetwork", "LayerWeights", "layer_weights",
+           "lava_spec", "build_layer", "build_network"]

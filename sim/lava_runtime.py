@@ -44,4 +44,13 @@ def import_lava_runtime() -> None:
     __import__(_LAVA_RUNTIME)
 
 
+
+def stop_quietly(process) -> None:
+    """Stop the runtime after an error without masking that error."""
+    try:
+        process.stop()
+    except Exception as err:  # noqa: BLE001 -- the original error is the one to see
+        print(f"lava-convdelay: stopping the Lava runtime also failed: {err!r}", file=sys.stderr)
+
+
 import_lava_runtime()

@@ -2,8 +2,9 @@
 hand-built layers whose sums follow by hand."""
 import numpy as np
 
-from netx_export.description import CubaParams, LayerSpec, NetworkSpec
-from sim.activation_range import ACTIVATION_LIMIT, describe_inputs, largest_inputs
+from lava_convdelay.limits import ACTIVATION_LIMIT
+from netx_export.spec import CubaParams, LayerSpec, NetworkSpec
+from sim.loihi2.activation_range import describe_inputs, largest_inputs
 
 FIRES = CubaParams(i_decay=4096, v_decay=4095, vth_mant=1)  # any arriving positive input fires
 

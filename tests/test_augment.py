@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 import torch
 
-from lava_convdelay.augment import augment_spikes, shift_samples
+from lava_convdelay.training.augment import augment_spikes, shift_samples
 
 
 def naive_shift(x: np.ndarray, offset: int, axis: int) -> np.ndarray:

@@ -12,8 +12,9 @@ from scipy.io import wavfile
 
 from lava_convdelay.cli import main
 from lava_convdelay.data.audio_encoding import AudioEncoding
-from lava_convdelay.encoding import InputEncoding
-from netx_export.description import VTH_NON_SPIKING, CubaParams, LayerSpec, NetworkSpec
+from lava_convdelay.data.encoding import InputEncoding
+from lava_convdelay.limits import VTH_NON_SPIKING
+from netx_export.spec import CubaParams, LayerSpec, NetworkSpec
 from netx_export.writer import write_network
 
 _spec = importlib.util.spec_from_file_location(
@@ -69,7 +70,7 @@ def test_timeline_of_windows_with_silence(wav, tmp_path, capsys):
 
 def test_input_is_binned_with_the_networks_min_spikes(wav, tmp_path, capsys, monkeypatch):
     """A network trained on bins of at least 4 events gets bins of at least 4 events."""
-    from lava_convdelay import classify
+    from lava_convdelay.cli import classify
     from lava_convdelay.data.audio import read_wav
     from lava_convdelay.data.shd import bin_spikes
     seen = []

@@ -8,13 +8,13 @@ import torch
 from lava.utils.system import Loihi2
 
 from lava_convdelay.cli import main
-from lava_convdelay.encoding import InputEncoding
-from lava_convdelay.model import SpikingNetwork
+from lava_convdelay.data.encoding import InputEncoding
+from lava_convdelay.nn.model import SpikingNetwork
 from netx_export.exporter import export_blocks
 from netx_export.reader import read_network
 from netx_export.to_model import spec_to_model
 from sim.fixed_point import simulate
-from sim.hardware_backend import CpuRehearsal, Loihi2Hardware
+from sim.loihi2.backend import CpuRehearsal, Loihi2Hardware
 
 NEURON = {"threshold": 1.0, "current_decay": 0.2, "voltage_decay": 0.1}
 
@@ -219,7 +219,8 @@ def test_deploy_loihi2_path_with_mocked_hardware(network, monkeypatch, capsys):
     monkeypatch.setattr(Loihi2, "is_loihi2_available", True)
     monkeypatch.setattr(Loihi2Hardware, "run_config", lambda self, callbacks: CpuRehearsal().run_config(callbacks))
     monkeypatch.setattr(Loihi2Hardware, "is_chip_model", lambda self, model: CpuRehearsal().is_chip_model(model))
-    monkeypatch.setattr(Loihi2Hardware, "voltage_probe", lambda self, var, span: CpuRehearsal().voltage_probe(var, span))
+    monkeypatch.setattr(Loihi2Hardware, "voltage_probe",
+                        lambda self, var, span: CpuRehearsal().voltage_probe(var, span))
     assert main(["deploy", str(network / "net.h5"), "--input", str(network / "in.npy"), "--loihi-gen", "N3C1",
                  "--partition", "oheogulch_20m", "-o", str(network / "hw.npy")]) == 0
     assert "Loihi 2 (LOIHI_GEN=N3C1, PARTITION=oheogulch_20m)" in capsys.readouterr().out

@@ -7,9 +7,9 @@ import sys
 import pytest
 import torch
 
-from lava_convdelay.checkpoint import CheckpointError, load_model, save_checkpoint
 from lava_convdelay.cli import main
-from lava_convdelay.model import ConfigError, SpikingNetwork
+from lava_convdelay.nn.checkpoint import CheckpointError, load_model, save_checkpoint
+from lava_convdelay.nn.model import ConfigError, SpikingNetwork
 from netx_export.reader import read_network
 
 CONFIG = {

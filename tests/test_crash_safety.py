@@ -8,19 +8,21 @@ import sys
 import time
 from pathlib import Path
 
-import torch
+import pytest
 
-from lava_convdelay.checkpoint import load_model, read_checkpoint
-from lava_convdelay.train import normalise_config, train
+from lava_convdelay.nn.checkpoint import load_model, read_checkpoint
+from lava_convdelay.training import normalise_config, train
 from netx_export.reader import read_network
+
+pytestmark = pytest.mark.slow  # kills timed with sleeps; a data generation (minutes)
 
 HERE = Path(__file__).parent
 
 WRITER = r"""
 import sys, torch
 sys.path.insert(0, sys.argv[3])
-from lava_convdelay.model import SpikingNetwork
-from lava_convdelay.checkpoint import save_checkpoint
+from lava_convdelay.nn.model import SpikingNetwork
+from lava_convdelay.nn.checkpoint import save_checkpoint
 from netx_export.exporter import export_blocks
 neuron = {"threshold": 1.0, "current_decay": 0.25, "voltage_decay": 0.03}
 model = SpikingNetwork({"input_size": 700, "neuron": neuron, "layers": [
@@ -69,21 +71,22 @@ def test_sigkill_during_export_never_corrupts(tmp_path):
 TRAINER = r"""
 import sys, time
 sys.path.insert(0, sys.argv[2])
-import lava_convdelay.train as train_module
-from test_train import CONFIG, DATA
-from lava_convdelay.train import normalise_config, train
+import lava_convdelay.training.loop as train_module
+from factories import TRAIN_CONFIG, toy_datasets
+from lava_convdelay.training import normalise_config, train
+
 real_save = train_module.save_checkpoint
 def slow_save(*args, **kwargs):  # leave time to be killed between epochs
     real_save(*args, **kwargs)
     time.sleep(1.0)
 train_module.save_checkpoint = slow_save
-train(normalise_config(CONFIG), sys.argv[1], progress=False, datasets=DATA)
+train(normalise_config(TRAIN_CONFIG), sys.argv[1], progress=False, datasets=toy_datasets())
 """
 
 
 def test_sigkill_during_training_then_resume_equals_uninterrupted(tmp_path):
     sys.path.insert(0, str(HERE))
-    from test_train import CONFIG, DATA
+    from factories import TRAIN_CONFIG, assert_same_state, toy_datasets
     script = tmp_path / "trainer.py"
     script.write_text(TRAINER)
     run = tmp_path / "run"
@@ -98,10 +101,9 @@ def test_sigkill_during_training_then_resume_equals_uninterrupted(tmp_path):
     proc.wait()
     killed_at = read_checkpoint(checkpoint)["epoch"]
     assert 1 <= killed_at < 3, "the run must be killed before it finished"
-    resumed = train(normalise_config(CONFIG), run, resume=True, progress=False, datasets=DATA)
-    full = train(normalise_config(CONFIG), tmp_path / "full", progress=False, datasets=DATA)
-    for (name, a), b in zip(full.state_dict().items(), resumed.state_dict().values()):
-        assert torch.equal(a, b), name
+    resumed = train(normalise_config(TRAIN_CONFIG), run, resume=True, progress=False, datasets=toy_datasets())
+    full = train(normalise_config(TRAIN_CONFIG), tmp_path / "full", progress=False, datasets=toy_datasets())
+    assert_same_state(full, resumed)
     assert os.path.exists(run / "plots" / "curves.png")
 
 

@@ -58,7 +58,7 @@ def test_wav_formats(tmp_path):
 
 
 def test_show_plots_the_longest_sample_by_default(tmp_path, monkeypatch, capsys):
-    import lava_convdelay.plots as plots
+    import lava_convdelay.training.plots as plots
     from lava_convdelay.data import write_shd
     write_shd(tmp_path / "d.h5", [np.array([0.1, 0.5]), np.array([0.2, 1.73])], [np.array([3, 4]), np.array([5, 6])],
               [0, 1], ["a", "b"])

@@ -9,9 +9,19 @@ from scipy.io import wavfile
 
 from lava_convdelay.cli import main
 from lava_convdelay.data import SHDDataset, read_shd
-from lava_convdelay.data.generate import (KEYS, VERSION, GeneratorConfig, cache_dir, default_dataset, generate,
-                                          generate_split, make_speakers)
+from lava_convdelay.data.generate import (
+    KEYS,
+    VERSION,
+    GeneratorConfig,
+    cache_dir,
+    default_dataset,
+    generate,
+    generate_split,
+    make_speakers,
+)
 from lava_convdelay.errors import UserError
+
+pytestmark = pytest.mark.slow  # each test synthesises a data set (minutes on 2 cores)
 
 TINY = GeneratorConfig(per_class=1, test_per_class=1, train_speakers=3, test_speakers=2, seed=5)
 

@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 
 import lava_convdelay.data.shd as shd
 from lava_convdelay.data import DatasetFormatError, SHDDataset, read_shd, write_shd
-from lava_convdelay.encoding import EncodingError
+from lava_convdelay.data.encoding import EncodingError
 from lava_convdelay.errors import UserError
 
 KEYS = ["zero", "one", "null"]

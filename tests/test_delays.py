@@ -4,10 +4,10 @@ import math
 import pytest
 import torch
 
-from lava_convdelay.axonal_delay import RecurrentDelay
-from lava_convdelay.delays import SigmaSchedule, delay_kernel, num_lags, round_delays
 from lava_convdelay.errors import DelayRangeError
-from lava_convdelay.recurrent_synapse import ConvRecurrentSynapse, DenseRecurrentSynapse
+from lava_convdelay.nn.axonal_delay import RecurrentDelay
+from lava_convdelay.nn.delays import SigmaSchedule, delay_kernel, num_lags, round_delays
+from lava_convdelay.nn.recurrent_synapse import ConvRecurrentSynapse, DenseRecurrentSynapse
 
 
 def test_round_delays_is_nearest_ties_up_and_range_checked():

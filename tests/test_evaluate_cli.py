@@ -6,13 +6,13 @@ import json
 import numpy as np
 import pytest
 import torch
+from factories import TOY_KEYS, toy_shd
 
-from lava_convdelay.checkpoint import load_model, read_checkpoint, save_checkpoint
 from lava_convdelay.cli import main
 from lava_convdelay.data import write_shd
-from lava_convdelay.encoding import InputEncoding
+from lava_convdelay.data.encoding import InputEncoding
+from lava_convdelay.nn.checkpoint import load_model, read_checkpoint, save_checkpoint
 from netx_export.reader import read_network
-from test_pipeline import KEYS, toy_shd
 
 ENCODING = InputEncoding(dt=0.02, pool=25, duration=0.3)  # 28 channels x 15 steps, not the CLI defaults
 NEURON = {"threshold": 1.0, "current_decay": 0.25, "voltage_decay": 0.03, "tau_grad": 0.03, "scale_grad": 3}
@@ -56,7 +56,7 @@ def test_the_checkpoint_records_binning_and_class_names(trained):
     data = read_checkpoint(trained[0] / "checkpoint.pt")
     assert data["input_encoding"] == {"dt": 0.02, "pool": 25, "duration": 0.3, "source_channels": 700,
                                       "min_spikes": 1}
-    assert data["class_names"] == KEYS
+    assert data["class_names"] == TOY_KEYS
 
 
 def _accuracy_lines(out):
@@ -81,10 +81,12 @@ def test_evaluate_refuses_other_binning_unless_asked(trained, run, capsys):
     assert main(args) == 2
     err = capsys.readouterr().err
     assert err == (f"lava-convdelay evaluate: error: {folder}: was trained on input binned with dt 0.02 s, pool 25 "
-                   f"(700 -> 28 channels), duration 0.3 s (15 steps), min_spikes 1; --dt 0.01 differs: leave it out to bin the "
-                   f"data as in training, or add --allow-other-binning to evaluate on data binned differently\n")
+                   f"(700 -> 28 channels), duration 0.3 s (15 steps), min_spikes 1; --dt 0.01 differs: leave it out "
+                   f"to bin the data as in training, or add --allow-other-binning to evaluate on data binned "
+                   f"differently\n")
     assert main(args + ["--allow-other-binning"]) == 0
-    assert "(dt 0.01 s, pool 25 (700 -> 28 channels), duration 0.3 s (30 steps), min_spikes 1)" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "(dt 0.01 s, pool 25 (700 -> 28 channels), duration 0.3 s (30 steps), min_spikes 1)" in out
 
 
 def test_export_records_binning_and_classes_and_evaluate_uses_them(trained, run, capsys, tmp_path):
@@ -95,7 +97,7 @@ def test_export_records_binning_and_classes_and_evaluate_uses_them(trained, run,
     assert "input: dt 0.02 s, pool 25 (700 -> 28 channels), duration 0.3 s (15 steps), min_spikes 1" in out
     assert "classes: 3 (low, mid, high)" in out
     spec = read_network(net)
-    assert spec.encoding == ENCODING and spec.class_names == KEYS
+    assert spec.encoding == ENCODING and spec.class_names == TOY_KEYS
     # no --pool/--dt/--duration: the file says how
     assert main(["evaluate", str(net), "--data", str(run / "test.h5"), "--backend", "fixed", "--samples", "0"]) == 0
     out = capsys.readouterr().out
@@ -109,7 +111,7 @@ def test_evaluate_refuses_data_of_other_classes(trained, run, capsys, tmp_path):
     rng = np.random.default_rng(0)
     times = [np.sort(rng.uniform(0, 0.3, 30)) for _ in range(8)]
     units = [rng.integers(0, 700, 30) for _ in range(8)]
-    write_shd(tmp_path / "four.h5", times, units, np.arange(8) % 4, KEYS + ["extra"])
+    write_shd(tmp_path / "four.h5", times, units, np.arange(8) % 4, TOY_KEYS + ["extra"])
     write_shd(tmp_path / "renamed.h5", times, units, np.arange(8) % 3, ["low", "high", "mid"])
     for target in (folder, None):
         if target is None:

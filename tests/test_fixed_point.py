@@ -4,13 +4,13 @@ where those stop (24-bit wrap and saturation), against Lava."""
 import numpy as np
 import pytest
 import torch
+from factories import NETWORKS, make_spec, random_spikes
+from naive_reference import naive_delay_recurrent, reference_network
 
-from lava_convdelay.model import SpikingNetwork
-from naive_reference import naive_delay_recurrent
-from netx_export.description import ConvRecurrence, CubaParams, LayerSpec, NetworkSpec
+from lava_convdelay.nn.model import SpikingNetwork
 from netx_export.exporter import blocks_to_spec
+from netx_export.spec import ConvRecurrence, CubaParams, LayerSpec, NetworkSpec
 from sim.fixed_point import simulate
-from test_sim_lava import NETWORKS, make_input, make_spec, reference_network
 
 NEURON = {"threshold": 1.0, "current_decay": 0.2, "voltage_decay": 0.1}
 
@@ -87,7 +87,7 @@ def test_every_layer_and_voltage_match_integer_reference(name, seed):
     dense and delay recurrence, feed-forward delays, small weights) against
     its loop reference of docs/hdf5-format.md, several samples in one batch."""
     spec = make_spec(name, seed)
-    x = make_input(seed, spec.input_size, 3, 70)
+    x = random_spikes(seed, spec.input_size, 3, 70)
     result = simulate(spec, x, record_layers=True, record_voltage=True)
     for b in range(len(x)):
         want_layers, want_v = reference_network(spec, x[b])
@@ -101,7 +101,7 @@ def test_every_layer_and_voltage_match_integer_reference(name, seed):
 def test_wrap_of_u_and_saturation_of_v_match_lava():
     """Currents beyond Lava's 24 bits: u wraps, v saturates at -(2^23 - 1);
     the recurrence (with delays) runs through it. Lava is the authority."""
-    from sim.lava_runner import LavaRunner
+    from sim.cpu.runner import LavaRunner
     n_in, steps = 10, 200
     w = np.zeros((4, n_in), np.int64)
     w[0], w[1], w[3] = 254, -256, 100
@@ -142,7 +142,7 @@ def test_input_forms():
 def test_samples_split_over_threads_equal_samples_alone(monkeypatch):
     import numba
     spec = make_spec("stack", 2)
-    x = make_input(2, spec.input_size, 7, 60)
+    x = random_spikes(2, spec.input_size, 7, 60)
     monkeypatch.setattr(numba, "get_num_threads", lambda: 3)  # shares of 2, 2 and 3 samples
     together = simulate(spec, x, record_layers=True, record_voltage=True)
     for b in range(len(x)):
@@ -155,8 +155,9 @@ def test_samples_split_over_threads_equal_samples_alone(monkeypatch):
 def test_large_fan_in_with_32_bit_sums_matches_integer_reference():
     """Sums beyond int16 (160 inputs of |w| >= 200 into a conv_rec layer, then
     a delay_rec layer): the 32-bit accumulation path, against the reference."""
-    from sim.fixed_point import _kernel_args
     from naive_reference import naive_banded
+
+    from sim.fixed_point import _kernel_args
     rng = np.random.default_rng(8)
     n_in, n = 160, 32
     w = (2 * rng.integers(100, 128, (n, n_in)) * rng.choice([-1, 1], (n, n_in))).astype(np.int64)
@@ -167,7 +168,7 @@ def test_large_fan_in_with_32_bit_sums_matches_integer_reference():
                     weight_rec=2 * rng.integers(-50, 40, (12, 12)), delay_rec=rng.integers(0, 6, 12), max_delay=5)
     spec = NetworkSpec(n_in, [conv, rec])
     assert _kernel_args(conv, "test", 0)[0].dtype == np.int32 and _kernel_args(rec, "test", 1)[0].dtype == np.int16
-    x = make_input(8, n_in, 2, 60, rate=0.1)
+    x = random_spikes(8, n_in, 2, 60, rate=0.1)
     result = simulate(spec, x, record_layers=True, record_voltage=True)
     for b in range(2):
         want_layers, want_v = reference_network(spec, x[b])
@@ -179,10 +180,11 @@ def test_large_fan_in_with_32_bit_sums_matches_integer_reference():
 
 def test_synaptic_sums_beyond_32_bits_are_refused_naming_file_and_layer():
     """8.5 M inputs of weight 254 sum past 2**31: a named error, not a wrapped int32."""
-    from sim.fixed_point import _kernel_args
     from sim.errors import InvalidSpecError
+    from sim.fixed_point import _kernel_args
     big = LayerSpec("dense", np.full((1, 8_500_000), 254, dtype=np.int16), CubaParams(2000, 1200, 2000))
-    with pytest.raises(InvalidSpecError, match=r"net\.h5: layer 3 \(dense\): synaptic sums up to 2159000000 do not fit in 32 bits"):
+    with pytest.raises(InvalidSpecError,
+                       match=r"net\.h5: layer 3 \(dense\): synaptic sums up to 2159000000 do not fit in 32 bits"):
         _kernel_args(big, "net.h5", 3)
 
 

@@ -14,17 +14,17 @@ import h5py
 import numpy as np
 import pytest
 import torch
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from lava_convdelay.checkpoint import load_model, save_checkpoint
 from lava_convdelay.cli import main
+from lava_convdelay.data.encoding import InputEncoding
 from lava_convdelay.errors import UserError
-from lava_convdelay.model import SpikingNetwork
-from lava_convdelay.data_setup import check_data_section
-from lava_convdelay.encoding import InputEncoding
-from lava_convdelay.layer_config import LAYER_KEYS, NEURON_BOUNDS
-from lava_convdelay.train import DEFAULT_TRAIN, load_config
+from lava_convdelay.nn.checkpoint import load_model, save_checkpoint
+from lava_convdelay.nn.layer_config import LAYER_KEYS, NEURON_BOUNDS
+from lava_convdelay.nn.model import SpikingNetwork
+from lava_convdelay.training import DEFAULT_TRAIN, load_config
+from lava_convdelay.training.data_section import check_data_section
 from netx_export.exporter import export_blocks
 from netx_export.reader import read_network
 
@@ -56,6 +56,18 @@ def _datasets(path):
 
 
 BAD_VALUES = [np.nan, np.inf, -np.inf, -1, -300, 63, 1e9, 2.5, 0]
+
+
+def loaded_or_refused(tmp_path, config):
+    """``load_config`` of ``config`` (JSON text, or a value to dump) written to a file, or
+    None where it was refused with an error naming the file."""
+    path = tmp_path / "config.json"
+    path.write_text(config if isinstance(config, str) else json.dumps(config))
+    try:
+        return load_config(path)
+    except UserError as err:
+        assert str(path) in str(err)
+        return None
 
 
 def _check_outcome(path):
@@ -174,32 +186,52 @@ def test_checkpoint_reader(tmp_path, good_checkpoint, data):
                                                                                        max_size=3),
                                    max_leaves=8).map(json.dumps)))
 def test_training_config_reader(tmp_path, text):
-    path = tmp_path / "config.json"
-    path.write_text(text)
-    try:
-        config = load_config(path)
-    except UserError as err:
-        assert str(path) in str(err)
+    config = loaded_or_refused(tmp_path, text)
+    if config is None:
         return
     assert "model" in config and isinstance(config["train"], dict)
 
 
-JSON_VALUES = st.none() | st.booleans() | st.integers(-3, 300) | st.floats(allow_nan=False) | st.text(max_size=4)
+JSON_VALUES = (st.none() | st.booleans() | st.integers(-3, 300) | st.floats(allow_nan=False) | st.text(max_size=4)
+               | st.sampled_from([0.5, 1.5, 2.5, 1e10]))
+
+
+#: what training can use of each numeric train key, written out here (not read from the code under test)
+TRAIN_INTEGERS = {"epochs": 1, "batch_size": 1, "eval_batch_size": 1, "time_shift": 0, "channel_shift": 0}
+TRAIN_POSITIVE = {"lr", "sigma_decay", "sigma_reference_epochs", "ce_scale"}
+TRAIN_FRACTIONS = {"sigma_decay", "true_rate", "false_rate", "thinning"}
 
 
 @fuzz(100)
 @given(train=st.dictionaries(st.sampled_from(sorted(DEFAULT_TRAIN)), JSON_VALUES, max_size=4))
+@example(train={"epochs": 3, "lr": 0.5, "time_shift": 0, "thinning": 1})  # loads: the usability checks run
 def test_training_config_train_values(tmp_path, train):
-    path = tmp_path / "config.json"
-    path.write_text(json.dumps({"model": {"layers": []}, "train": train}))
-    try:
-        config = load_config(path)
-    except UserError as err:
-        assert str(path) in str(err)
+    check_train_values(tmp_path, train)
+
+
+@pytest.mark.parametrize("key", sorted(set(TRAIN_INTEGERS) | TRAIN_POSITIVE | TRAIN_FRACTIONS | {"lr_delay"}))
+def test_each_train_key_at_edge_values(tmp_path, key):
+    for value in (-1, 0, 0.5, 1, 2.5, 1e30, True, "1", None, [1]):
+        check_train_values(tmp_path, {key: value})
+
+
+def check_train_values(tmp_path, train):
+    """``train`` is refused naming the file, or loads as values training can use."""
+    model = {"neuron": NEURON, "layers": [{"type": "affine", "neurons": 2}]}
+    config = loaded_or_refused(tmp_path, {"model": model, "train": train})
+    if config is None:
         return
+    assert config["train"]["loss"] == "voltage_ce"  # "auto" resolved for the affine readout
     for key, value in config["train"].items():  # what loads is what training can use
-        if key != "loss":
-            assert type(value) in (int, float) and value >= 0, (key, value)
+        if key == "loss":
+            continue
+        assert type(value) in (int, float) and np.isfinite(value) and value >= 0, (key, value)
+        if key in TRAIN_INTEGERS:
+            assert type(value) is int and value >= TRAIN_INTEGERS[key], (key, value)
+        if key in TRAIN_POSITIVE:
+            assert value > 0, (key, value)
+        if key in TRAIN_FRACTIONS:
+            assert value <= 1, (key, value)
 
 
 DATA_KEYS = ["source", "train", "test", "dt", "pool", "duration", "per_class", "seed"]
@@ -209,13 +241,9 @@ DATA_VALUES = JSON_VALUES | st.sampled_from(["generated", "shd", "ssc", "a.h5", 
 @fuzz(100)
 @given(data=st.dictionaries(st.sampled_from(DATA_KEYS), DATA_VALUES, max_size=5))
 def test_training_config_data_values(tmp_path, data):
-    path = tmp_path / "config.json"
-    path.write_text(json.dumps({"model": {"neuron": NEURON, "layers": [{"type": "dense", "neurons": 2}]},
-                                "data": data}))
-    try:
-        config = load_config(path)
-    except UserError as err:
-        assert str(path) in str(err)
+    model = {"neuron": NEURON, "layers": [{"type": "dense", "neurons": 2}]}
+    config = loaded_or_refused(tmp_path, {"model": model, "data": data})
+    if config is None:
         return
     section = config["data"]  # what loads is what the data stack can use
     encoding = InputEncoding.from_settings(section)
@@ -250,12 +278,8 @@ def model_sections(draw):
 @fuzz(100)
 @given(model=model_sections())
 def test_training_config_model_values(tmp_path, model):
-    path = tmp_path / "config.json"
-    path.write_text(json.dumps({"model": model}))
-    try:
-        config = load_config(path)
-    except UserError as err:
-        assert str(path) in str(err)
+    config = loaded_or_refused(tmp_path, {"model": model})
+    if config is None:
         return
     # what loads builds, trains one step, runs and deploys without an exception from inside the blocks
     network = SpikingNetwork({**config["model"], "input_size": 3}).train()
@@ -288,12 +312,12 @@ def _run_cli(argv, capsys):
 @pytest.fixture(scope="module")
 def cli_network(tmp_path_factory):
     """A 28-input network recording its binning (dt 0.02, pool 25, 0.3 s) and classes, test data, input."""
-    from test_pipeline import KEYS, toy_shd
+    from factories import TOY_KEYS, toy_shd
     folder = tmp_path_factory.mktemp("cli")
     torch.manual_seed(0)
     model = SpikingNetwork({"input_size": 28, "neuron": NEURON, "layers": [
         {"type": "conv_delay_rec", "neurons": 6, "max_delay": 4}, {"type": "dense", "neurons": 3}]})
-    export_blocks(list(model.blocks), folder / "net.h5", encoding=InputEncoding(0.02, 25, 0.3), class_names=KEYS)
+    export_blocks(list(model.blocks), folder / "net.h5", encoding=InputEncoding(0.02, 25, 0.3), class_names=TOY_KEYS)
     toy_shd(folder / "test.h5", 6, 1)
     np.save(folder / "in.npy", (np.random.default_rng(0).random((2, 28, 15)) < 0.3).astype(np.int8))
     return folder
@@ -303,7 +327,7 @@ def cli_network(tmp_path_factory):
 @given(options=st.dictionaries(st.sampled_from(["--samples", "--steps", "--rate", "--seed"]), OPTION_VALUES,
                                max_size=4), with_input=st.booleans())
 def test_verify_options(cli_network, monkeypatch, capsys, options, with_input):
-    import lava_convdelay.cli_lava as cli_lava
+    import lava_convdelay.cli.lava as cli_lava
 
     def stub(model, spec, spikes):  # what reaches the comparison is a usable input
         assert spikes.ndim == 3 and spikes.shape[0] >= 1 and spikes.shape[1] == 28 and spikes.shape[2] >= 1
@@ -320,13 +344,14 @@ def test_verify_options(cli_network, monkeypatch, capsys, options, with_input):
                                OPTION_VALUES | st.sampled_from(["fixed", "lava,fixed", "float", ","]), max_size=4),
        allow=st.booleans())
 def test_evaluate_options(cli_network, monkeypatch, capsys, options, allow):
-    import lava_convdelay.evaluate as evaluate_module
+    import lava_convdelay.app.evaluation as evaluation
+    import lava_convdelay.cli.evaluate as evaluate_module
 
     def stub(test, model, spec, backends, samples=None, progress=True):
         assert samples is None or (type(samples) is int and samples >= 1)
         assert backends and set(backends) <= {"fixed", "lava"} and len(test) >= 1
         assert test[0][0].shape == (spec.input_size, test.encoding.steps) and test.encoding.steps >= 1
-        return evaluate_module.Evaluation(len(test), {b: 0.5 for b in backends})
+        return evaluation.Evaluation(len(test), {b: 0.5 for b in backends})
     monkeypatch.setattr(evaluate_module, "evaluate", stub)
     argv = ["evaluate", str(cli_network / "net.h5"), "--data", str(cli_network / "test.h5")]
     argv += [x for kv in options.items() for x in kv] + (["--allow-other-binning"] if allow else [])
@@ -337,7 +362,8 @@ def test_evaluate_options(cli_network, monkeypatch, capsys, options, allow):
 @given(shape=st.sampled_from([(28, 15), (28, 0), (0, 28, 15), (2, 28, 15), (28, 10), (14, 15), (2, 2, 28, 15)]),
        allow=st.booleans(), output=st.sampled_from(["o.npy", ".", "in.npy/o.npy"]))
 def test_simulate_options(cli_network, tmp_path, monkeypatch, capsys, shape, allow, output):
-    from sim.lava_runner import LavaRunner, SimResult
+    from sim.cpu.runner import LavaRunner
+    from sim.samples import SimResult
 
     def stub(self, spikes, *args, **kwargs):
         assert spikes.ndim == 3 and spikes.shape[0] >= 1 and spikes.shape[2] >= 1
@@ -363,7 +389,7 @@ def test_training_config_sections_must_be_mappings(tmp_path, text):
 @given(blob=st.binary(max_size=2048), kind=st.sampled_from(["raw", "npy"]))
 def test_spike_input_reader(tmp_path, blob, kind):
     """40 cases: .npy spike inputs for simulate/verify/deploy."""
-    from lava_convdelay.cli_lava import load_spikes
+    from lava_convdelay.app import load_spikes
     path = tmp_path / "in.npy"
     if kind == "raw":
         path.write_bytes(blob)
@@ -383,7 +409,9 @@ def test_spike_input_reader(tmp_path, blob, kind):
 def test_wav_reader(tmp_path, blob):
     """40 cases: recordings for encode (valid headers with random payloads and junk)."""
     import io
+
     from scipy.io import wavfile
+
     from lava_convdelay.data.audio import read_wav
     path = tmp_path / "in.wav"
     if len(blob) % 2 == 0 and blob:

@@ -1,4 +1,4 @@
-"""The Loihi 2 graph (sim/hardware_graph.py) and its runner, without hardware:
+"""The Loihi 2 graph (sim/loihi2/graph.py) and its runner, without hardware:
 its topology against lava-dl's NetX hardware test, and its CPU rehearsal
 (Lava's own bit-accurate models, LIFReset between samples, no Var.set)
 against each sample's exact result alone -- the training-side quantized
@@ -11,15 +11,16 @@ from collections import deque
 import numpy as np
 import pytest
 import torch
+from factories import hardware_input, hardware_model
 from lava.magma.compiler.compiler_graphs import find_processes
 from lava.magma.core.decorator import implements, requires, tag
 from lava.magma.core.model.py.model import PyLoihiProcessModel
 from lava.magma.core.model.py.ports import PyInPort, PyOutPort
 from lava.magma.core.model.py.type import LavaPyType
+from lava.magma.core.process.variable import Var
 from lava.magma.core.resources import CPU
 from lava.magma.core.run_configs import Loihi2HwCfg, Loihi2SimCfg
 from lava.magma.core.sync.protocols.loihi_protocol import LoihiProtocol
-from lava.magma.core.process.variable import Var
 from lava.proc.dense.process import DelayDense, Dense
 from lava.proc.io.sink import RingBuffer as Sink
 from lava.proc.io.source import RingBuffer as Source
@@ -27,46 +28,27 @@ from lava.proc.lif.process import LIF, LIFReset
 from lava.proc.monitor.process import Monitor
 from lava.proc.sparse.process import DelaySparse, Sparse
 
-from lava_convdelay.model import SpikingNetwork
-from lava_convdelay.readout import to_voltage_units
-from netx_export.description import CubaParams, LayerSpec, NetworkSpec
+from lava_convdelay.nn.readout import to_voltage_units
 from netx_export.exporter import blocks_to_spec
-from sim.adapters.models import NxInputAdapterModel, NxOutputAdapterModel
-from sim.adapters.process import InputAdapter, OutputAdapter
-from sim.calibration import calibrate
+from netx_export.spec import CubaParams, LayerSpec, NetworkSpec
 from sim.fixed_point import simulate
-from sim.hardware_backend import CpuRehearsal, Loihi2Hardware
-from sim.hardware_runner import HardwareRunner, Offsets, compare_with_exact
-from sim.schedule import LATENCY_ALLOWANCE
+from sim.loihi2.adapters.models import NxInputAdapterModel, NxOutputAdapterModel
+from sim.loihi2.adapters.process import InputAdapter, OutputAdapter
+from sim.loihi2.backend import CpuRehearsal, Loihi2Hardware
+from sim.loihi2.calibration import calibrate
+from sim.loihi2.runner import HardwareRunner, Offsets, compare_with_exact
+from sim.loihi2.schedule import LATENCY_ALLOWANCE
 
 NEURON = {"threshold": 1.0, "current_decay": 0.5, "voltage_decay": 0.2}
 CHIP = (LIF, Dense, Sparse, DelayDense, DelaySparse)
 HOST = (Source, Sink)
 
 
-def make_model(seed=2, weight_scale=2.0, output="dense"):
-    """Feed-forward delays, a conv and a dense delayed recurrence, an output
-    layer (``"affine"``: non-spiking, a voltage readout)."""
-    torch.manual_seed(seed)
-    model = SpikingNetwork({"input_size": 8, "neuron": NEURON, "layers": [
-        {"type": "dense", "neurons": 10, "delay": True, "weight_scale": weight_scale},
-        {"type": "conv_delay_rec", "neurons": 12, "max_delay": 15, "weight_scale": weight_scale},
-        {"type": "delay_rec", "neurons": 8, "max_delay": 9, "weight_scale": weight_scale},
-        {"type": output, "neurons": 3, "weight_scale": weight_scale}]}).eval()
-    with torch.no_grad():  # SLAYER's feed-forward delays: spread them
-        model.blocks[0].delay.delay.copy_(torch.randint(0, 7, (10,)).float() + 0.4)
-    return model
-
-
-def make_input(seed=2, samples=4, steps=30):
-    return (np.random.default_rng(seed).random((samples, 8, steps)) < 0.3).astype(np.int8)
-
-
 @pytest.fixture(scope="module")
 def quiet():
     """A network whose activity dies out within 128 steps of each sample's start."""
-    model = make_model()
-    return model, blocks_to_spec(list(model.blocks)), make_input()
+    model = hardware_model()
+    return model, blocks_to_spec(list(model.blocks)), hardware_input()
 
 
 def edges(processes):
@@ -154,10 +136,10 @@ def test_voltage_readout_equals_each_sample_alone():
     """A non-spiking output layer (the voltage readout): its integer voltage
     per step equals the training side's, sample by sample, and so do the
     decisions."""
-    model = make_model(output="affine")
+    model = hardware_model(output="affine")
     spec = blocks_to_spec(list(model.blocks))
     assert spec.readout == "voltage_sum"
-    x = make_input(samples=3)
+    x = hardware_input(samples=3)
     runner = HardwareRunner(spec, "cpu")
     graph, _ = runner.build(runner.plan(x), x)
     # Lava's LIF threshold is "unsigned 17-bit integer (0 to 131071)"; the file says 2^18 - 1
@@ -214,8 +196,8 @@ def test_leaks_are_predicted_and_measured():
     """At the shortest period the samples' activity is still going at the
     resets: the plan says which samples are exposed; every other sample is
     exact, and the exposed ones are reported as measured."""
-    spec = blocks_to_spec(list(make_model().blocks))
-    x = make_input()
+    spec = blocks_to_spec(list(hardware_model().blocks))
+    x = hardware_input()
     runner = HardwareRunner(spec, "cpu")
     planned = runner.plan(x)
     short = runner.plan(x, period=64)

@@ -3,15 +3,16 @@ spike in every layer at every step; stock NetX files in stock NetX."""
 import numpy as np
 import pytest
 import torch
+from factories import SWEEP_SEEDS
 from lava.lib.dl import slayer
 
-from lava_convdelay.model import SpikingNetwork
-from lava_convdelay.readout import to_voltage_units
-from lava_convdelay.train import normalise_config, train
+from lava_convdelay.nn.model import SpikingNetwork
+from lava_convdelay.nn.readout import to_voltage_units
+from lava_convdelay.training import normalise_config, train
 from netx_export.exporter import blocks_to_spec, export_blocks
 from netx_export.reader import read_network
+from sim.cpu.runner import LavaRunner
 from sim.fixed_point import simulate
-from sim.lava_runner import LavaRunner
 
 NEURON = {"threshold": 1.0, "current_decay": 0.2, "voltage_decay": 0.1}
 
@@ -62,7 +63,7 @@ def _compare(model, x, runner_input=None):
     return lava
 
 
-@pytest.mark.parametrize("seed", [0, 1, 2])
+@pytest.mark.parametrize("seed", SWEEP_SEEDS)
 @pytest.mark.parametrize("stack", sorted(STACKS))
 def test_random_networks_match_spike_for_spike(seed, stack):
     torch.manual_seed(seed)
@@ -105,14 +106,14 @@ def test_weights_past_the_8bit_range_match_spike_for_spike(tmp_path):
 
 
 def test_trained_network_matches(tmp_path):
-    from test_train import CONFIG, DATA
-    config = normalise_config(CONFIG)
+    from factories import TRAIN_CONFIG, toy_datasets
+    config = normalise_config(TRAIN_CONFIG)
     config["model"]["layers"][0]["max_delay"] = 30
     config["train"]["epochs"] = 3
     config["train"]["lr_delay"] = 1.0  # make the learned delays move visibly
-    model = train(config, tmp_path, progress=False, datasets=DATA).eval()
+    model = train(config, tmp_path, progress=False, datasets=toy_datasets()).eval()
     assert len(set(model.blocks[0].integer_delays().tolist())) > 5  # non-trivial learned delays
-    x = torch.stack([DATA[1][i][0] for i in range(3)])
+    x = torch.stack([toy_datasets()[1][i][0] for i in range(3)])
     _compare(model, x)
 
 

@@ -11,8 +11,8 @@ descent through the annealed triangular kernel.
 import pytest
 import torch
 
-from lava_convdelay.block.cuba import DelayRecurrent
-from lava_convdelay.delays import SigmaSchedule
+from lava_convdelay.nn.blocks import DelayRecurrent
+from lava_convdelay.nn.delays import SigmaSchedule
 
 FAST = dict(threshold=1.0, current_decay=1.0, voltage_decay=0.5, tau_grad=0.03, scale_grad=3)
 STEPS, GAP, EPOCHS = 50, 20, 40

@@ -2,10 +2,10 @@
 import numpy as np
 
 from lava_convdelay.cli import main
-from netx_export.description import ConvRecurrence, CubaParams, LayerSpec, NetworkSpec
 from netx_export.reader import read_network
+from netx_export.spec import ConvRecurrence, CubaParams, LayerSpec, NetworkSpec
 from netx_export.writer import write_network
-from sim.loihi2_resources import chip_fit, layer_resources, weight_bits
+from sim.loihi2.resources import chip_fit, layer_resources, weight_bits
 
 CUBA = CubaParams(1024, 128, 64)
 

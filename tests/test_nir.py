@@ -6,20 +6,19 @@ import re
 import nir
 import numpy as np
 import pytest
+from factories import NETWORKS, even_weights, hdf5_contents, make_spec, toy_datasets
 
 from lava_convdelay.cli import main
-from lava_convdelay.encoding import InputEncoding
+from lava_convdelay.data.encoding import InputEncoding
 from lava_convdelay.errors import DelayRangeError, UserError
-from lava_convdelay.train import normalise_config, train
-from netx_export.description import VTH_NON_SPIKING, CubaParams, LayerSpec, NetworkSpec
+from lava_convdelay.limits import VTH_NON_SPIKING
+from lava_convdelay.training import normalise_config, train
 from netx_export.errors import QuantizationError, UnsupportedLayerError
 from netx_export.nir_export import spec_to_nir, write_nir
 from netx_export.nir_import import graph_to_spec, read_nir
 from netx_export.reader import read_network
+from netx_export.spec import CubaParams, LayerSpec, NetworkSpec
 from netx_export.writer import write_network
-from test_export import datasets
-from test_sim_lava import NETWORKS, even_weights, make_spec
-from test_train import DATA
 
 DT = 1e-3
 
@@ -34,7 +33,7 @@ def with_readout(spec, seed=0):
 
 
 def assert_same_file(a, b):
-    (fa, attrs_a), (fb, attrs_b) = datasets(a), datasets(b)
+    (fa, attrs_a), (fb, attrs_b) = hdf5_contents(a), hdf5_contents(b)
     assert attrs_a == attrs_b and fa.keys() == fb.keys()
     for key in fa:
         assert fa[key][1] == fb[key][1] and np.array_equal(fa[key][0], fb[key][0]), key
@@ -102,7 +101,7 @@ def test_trained_run_round_trips_through_the_command_line(tmp_path, capsys):
                    {"type": "rec", "neurons": 6},
                    {"type": "affine", "neurons": 3}]},
         "train": {"epochs": 1, "batch_size": 16, "sigma_init": 0}})
-    train(config, tmp_path / "run", progress=False, datasets=DATA)
+    train(config, tmp_path / "run", progress=False, datasets=toy_datasets())
     assert main(["export", str(tmp_path / "run" / "checkpoint.pt"), "-o", str(tmp_path / "a.h5")]) == 0
     assert main(["export-nir", str(tmp_path / "run"), "-o", str(tmp_path / "a.nir"), "--dt", "0.01"]) == 0
     assert main(["import-nir", str(tmp_path / "a.nir"), "-o", str(tmp_path / "b.h5")]) == 0
@@ -209,7 +208,8 @@ def test_other_neuron_models_sub_graphs_flatten_and_conv1d():
     assert (conv.type, conv.conv.channels, conv.conv.kernel_size, conv.max_delay) == ("conv_rec", 2, 3, 5)
     np.testing.assert_array_equal(conv.conv.kernel, np.arange(12).reshape(2, 2, 3) * 8)
     np.testing.assert_array_equal(conv.delay_rec, np.arange(6))
-    assert conv.weight_rec[0, 1] == 8 * 2 and conv.weight_rec[3, 0] == 8 * 7  # (o0,f0)<-(i0,f1): tap 2; (o1,f0)<-(i0,f0): tap 1
+    # (o0,f0)<-(i0,f1): tap 2; (o1,f0)<-(i0,f0): tap 1
+    assert conv.weight_rec[0, 1] == 8 * 2 and conv.weight_rec[3, 0] == 8 * 7
     assert (readout.neuron.i_decay, readout.neuron.v_decay, readout.neuron.vth_mant) == (4096, 2048, VTH_NON_SPIKING)
 
 

@@ -4,7 +4,6 @@ Lava, and networks of this project run in snnTorch neurons."""
 import importlib.util
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 pytest.importorskip("snntorch")
@@ -15,7 +14,7 @@ _spec = importlib.util.spec_from_file_location(
 interop = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(interop)
 
-from test_sim_lava import make_input, make_spec  # noqa: E402
+from factories import make_spec, random_spikes  # noqa: E402
 
 
 def test_snntorch_network_runs_on_lava_as_its_nir_graph_states():
@@ -36,6 +35,6 @@ def test_networks_of_this_project_run_in_snntorch(name):
     """Conv and delayed recurrences, feed-forward delays: snnTorch's float neurons against
     Lava's fixed point (truncated decays) on the same NIR graph."""
     spec = make_spec(name, 0)
-    result = interop.lava_to_snntorch(spec, make_input(0, spec.input_size, 3, 60))
+    result = interop.lava_to_snntorch(spec, random_spikes(0, spec.input_size, 3, 60))
     assert result["output"]["spikes"][0] > 100
     assert result["output"]["equal"] >= 0.99

@@ -2,28 +2,10 @@
 train -> evaluate (float / quantized / fixed / Lava) -> export -> verify."""
 import json
 
-import numpy as np
+from factories import toy_shd
 
 from lava_convdelay.cli import main
-from lava_convdelay.data import write_shd
 from netx_export.reader import read_network
-
-KEYS = ["low", "mid", "high"]
-
-
-def toy_shd(path, n, seed):
-    """Three classes: bursts in the low / middle / high third of the 700 channels."""
-    rng = np.random.default_rng(seed)
-    times, units, labels = [], [], []
-    for i in range(n):
-        label = i % 3
-        t = np.sort(rng.uniform(0.0, 0.3, 120))
-        u = rng.integers(label * 233, (label + 1) * 233, 120)
-        noise_t, noise_u = rng.uniform(0.0, 0.3, 20), rng.integers(0, 700, 20)
-        times.append(np.concatenate([t, noise_t]))
-        units.append(np.concatenate([u, noise_u]))
-        labels.append(label)
-    return write_shd(path, times, units, labels, KEYS, speaker=np.zeros(n, int))
 
 
 def test_train_evaluate_export_verify(tmp_path, capsys):

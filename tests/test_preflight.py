@@ -1,8 +1,9 @@
-"""Preflight (sim/preflight.py): every process's model is listed, and a
+"""Preflight (sim/loihi2/preflight.py): every process's model is listed, and a
 chip-side process that got a CPU model stops the run -- shown under
 Loihi2SimCfg, where Lava's bit-accurate models stand for the chip's."""
 import numpy as np
 import pytest
+from factories import hardware_input, hardware_model
 from lava.magma.core.run_configs import AbstractNcProcessModel, Loihi2SimCfg
 from lava.proc.lif.models import PyLifResetModelBitAcc, PyLifResetModelFloat
 from lava.proc.lif.process import LIFReset
@@ -11,14 +12,12 @@ from lava.proc.sparse.process import DelaySparse
 
 from netx_export.exporter import blocks_to_spec
 from sim.errors import ChipFallbackError
-from sim.hardware_backend import CpuRehearsal, Loihi2Hardware
-from sim.hardware_runner import HardwareRunner
-from sim.preflight import ModelChoice, check_on_chip, model_table
+from sim.loihi2.backend import CpuRehearsal, Loihi2Hardware
+from sim.loihi2.preflight import ModelChoice, check_on_chip, model_table
+from sim.loihi2.runner import HardwareRunner
 
-from test_hardware_graph import make_input, make_model
-
-SPEC = blocks_to_spec(list(make_model().blocks))
-X = make_input(samples=1)
+SPEC = blocks_to_spec(list(hardware_model().blocks))
+X = hardware_input(samples=1)
 
 
 class ForcedOntoCpu(CpuRehearsal):
@@ -36,7 +35,8 @@ def test_every_process_is_listed_with_its_model():
     compiled = runner.compile(runner.plan(X), X, record_voltage=True)
     names = {c.process for c in compiled.choices}
     assert {"input_source", "input_adapter", "layer4.output_adapter", "layer4.sink", "layer4.lif.v.reader"} <= names
-    assert {f"layer{i}.{part}" for i in range(1, 5) for part in ("lif", "dense")} | {"layer2.rec", "layer3.rec"} <= names
+    layer_parts = {f"layer{i}.{part}" for i in range(1, 5) for part in ("lif", "dense")}
+    assert layer_parts | {"layer2.rec", "layer3.rec"} <= names
     assert len(names) == 5 + 4 * 2 + 2
     chip = [c for c in compiled.choices if c.chip_side]
     assert len(chip) == 10 and all(c.on_chip for c in chip)

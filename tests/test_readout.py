@@ -5,8 +5,9 @@ import numpy as np
 import pytest
 import torch
 
-from lava_convdelay.readout import count_ce_loss, decide, rate_loss
-from lava_convdelay.train import TrainConfigError, normalise_config
+from lava_convdelay.nn.readout import decide
+from lava_convdelay.training import TrainConfigError, normalise_config
+from lava_convdelay.training.losses import count_ce_loss, rate_loss
 
 
 def spikes_with_counts(counts, steps=10):
@@ -55,7 +56,7 @@ def test_unknown_loss_is_refused():
 
 
 def test_voltage_sum_decides_by_integer_voltage_sums_first_on_ties():
-    from lava_convdelay.readout import to_voltage_units
+    from lava_convdelay.nn.readout import to_voltage_units
     # SLAYER-unit voltages that are exact multiples of 1/4096, as the training side gives
     v = torch.tensor([[[0.5, -0.25], [0.0, 0.5], [1.0, -0.75]],
                       [[1 / 4096, 0.0], [0.0, 1 / 4096], [-2.0, 0.0]]])
@@ -70,7 +71,7 @@ def test_voltage_sum_decides_by_integer_voltage_sums_first_on_ties():
 
 
 def test_voltage_ce_loss_is_cross_entropy_of_the_scaled_mean_voltage():
-    from lava_convdelay.readout import voltage_ce_loss
+    from lava_convdelay.training.losses import voltage_ce_loss
     v = torch.tensor([[[1.0, 3.0], [0.0, 0.0]]])  # means 2, 0
     expected = -0.5 * 2 + math.log(math.exp(1.0) + 1.0)  # logits 1, 0 at scale 0.5; label 0
     assert voltage_ce_loss(v, torch.tensor([0]), scale=0.5).item() == pytest.approx(expected, rel=1e-6)
@@ -90,8 +91,8 @@ def test_the_loss_follows_the_output_layer():
 
 
 def test_evaluate_warns_when_the_readout_voltage_saturates():
-    from lava_convdelay.evaluate import fixed_predictions
-    from lava_convdelay.model import SpikingNetwork
+    from lava_convdelay.app.evaluation import fixed_predictions
+    from lava_convdelay.nn.model import SpikingNetwork
     from netx_export.exporter import blocks_to_spec
 
     model = SpikingNetwork({"input_size": 64, "layers": [
@@ -111,7 +112,7 @@ def test_evaluate_warns_when_the_readout_voltage_saturates():
 
 def test_inspect_names_the_voltage_readout(tmp_path, capsys):
     from lava_convdelay.cli import main
-    from lava_convdelay.model import SpikingNetwork
+    from lava_convdelay.nn.model import SpikingNetwork
     from netx_export.exporter import export_blocks
 
     model = SpikingNetwork({"input_size": 8, "layers": [{"type": "affine", "neurons": 3, "neuron": {

@@ -4,9 +4,9 @@ import numpy as np
 import pytest
 import torch
 from lava.lib.dl import slayer
-
-from lava_convdelay.block.cuba import ConvDelayRecurrent, DelayRecurrent
 from naive_reference import naive_banded, naive_delay_recurrent
+
+from lava_convdelay.nn.blocks import ConvDelayRecurrent, DelayRecurrent
 
 NEURON = dict(threshold=1.0, current_decay=0.2, voltage_decay=0.1)
 I_DECAY, V_DECAY, VTH_MANT = round(4096 * 0.2), round(4096 * 0.1), 64
@@ -235,8 +235,8 @@ def test_fused_loop_matches_stepwise_autograd(cls, options, sigma, dropout, prod
     (cuba_step), for the input current, the recurrent weights and the delays:
     the compiled CPU steps and the tensor operations (other devices), the
     convolution as its taps and as its banded matrix."""
-    from lava_convdelay import cuba_recurrence
-    from lava_convdelay.cuba_step import stepwise_recurrence
+    from lava_convdelay.nn import cuba_recurrence
+    from lava_convdelay.nn.cuba_step import stepwise_recurrence
 
     monkeypatch.setattr(cuba_recurrence, "COMPILED_ON_CPU", compiled)
     torch.manual_seed(4)
@@ -309,7 +309,7 @@ def test_compiled_steps_equal_tensor_operations(cls, monkeypatch):
     the same sums in the same order, up to a fused multiply-add), also
     without autograd (where they keep no history for a backward), and their
     gradients to float32 rounding."""
-    from lava_convdelay import cuba_recurrence
+    from lava_convdelay.nn import cuba_recurrence
 
     torch.manual_seed(2)
     block = cls(NEURON, 12, 48, weight_scale=3, max_delay=20, delay_init=(0, 20), rec_dropout=0.3, sigma=2.5)
@@ -339,7 +339,7 @@ def test_conv_product_against_conv1d(channels, kernel, positions):
     summed over steps."""
     import torch.nn.functional as F
 
-    from lava_convdelay.recurrent_synapse import ConvProduct
+    from lava_convdelay.nn.recurrent_synapse import ConvProduct
 
     gen = torch.Generator().manual_seed(channels * 10 + kernel)
     steps, batch, n = 7, 5, channels * positions
@@ -368,7 +368,7 @@ def test_conv_product_against_conv1d(channels, kernel, positions):
 def test_recurrent_product_choice():
     """The banded matrix while ``N^2 < TAP_COST * k * C``, the taps from there
     on; a forced choice is kept; anything else is an error."""
-    from lava_convdelay.recurrent_synapse import TAP_COST, ConvProduct, ConvRecurrentSynapse, DenseProduct
+    from lava_convdelay.nn.recurrent_synapse import TAP_COST, ConvProduct, ConvRecurrentSynapse, DenseProduct
 
     assert TAP_COST == 10_000  # the measured crossover (BENCHMARKS.md) the cases below are written for
     for neurons, channels, kernel, dense in [(172, 1, 3, True), (174, 1, 3, False), (444, 4, 5, True),

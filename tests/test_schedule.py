@@ -1,16 +1,15 @@
-"""The between-sample schedule (sim/schedule.py): which samples leak into the
+"""The between-sample schedule (sim/loihi2/schedule.py): which samples leak into the
 next one, on one-neuron networks whose spike times follow by hand from
 docs/hdf5-format.md (a spike of the input at t reaches layer 1 at t + 1 + D;
 a recurrent spike of neuron j at t arrives at t + 1 + d_j), and how the
 period is chosen."""
 import numpy as np
 import pytest
+from naive_reference import reference_network
 
-from netx_export.description import CubaParams, LayerSpec, NetworkSpec
+from netx_export.spec import CubaParams, LayerSpec, NetworkSpec
 from sim.errors import ScheduleError
-from sim.schedule import LATENCY_ALLOWANCE, Schedule, leaks, plan, shortest_period
-
-from test_sim_lava import reference_network
+from sim.loihi2.schedule import LATENCY_ALLOWANCE, Schedule, leaks, plan, shortest_period
 
 #: u is gone after each step, v nearly: the neuron fires exactly in the steps
 #: a spike of weight 254 arrives (v = 254 * 64 > 100 * 64) and never from weight 2
@@ -30,7 +29,7 @@ def spike_at(*columns, steps):
 def test_schedule_must_be_a_power_of_two_holding_the_input():
     assert Schedule(30, 64).silent == 34
     reset = Schedule(30, 64).reset
-    assert (reset.interval, [reset.layer_offset(l) for l in (1, 2, 3)]) == (64, [2, 3, 4])
+    assert (reset.interval, [reset.layer_offset(layer) for layer in (1, 2, 3)]) == (64, [2, 3, 4])
     with pytest.raises(ScheduleError, match="power of 2.*got 100"):
         Schedule(30, 100)
     with pytest.raises(ScheduleError, match="shorter than the 40 input steps"):

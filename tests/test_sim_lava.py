@@ -10,133 +10,15 @@ import dataclasses
 import h5py
 import numpy as np
 import pytest
+from factories import NETWORKS, SWEEP_SEEDS, make_layer, make_spec, random_spikes
+from naive_reference import reference_network
 
-from naive_reference import naive_banded, trunc_shift12
-from netx_export.description import ConvRecurrence, CubaParams, LayerSpec, NetworkSpec
-
-UV_LIMIT = 1 << 23
-
+from netx_export.spec import CubaParams, LayerSpec, NetworkSpec
 
 # --------------------------------------------------------------------------- reference
 
-def reference_layer(x, weight, neuron, delay=None, weight_rec=None, delay_rec=None):
-    """One layer from rest: ``x`` ``[in, S]`` presynaptic spikes at the layer
-    (already one step late) -> (spikes ``[N, S]``, v after each step ``[N, S]``)."""
-    n, steps = weight.shape[0], x.shape[1]
-    ff_delay = np.zeros(n, np.int64) if delay is None else delay
-    rec_delay = np.zeros(n, np.int64) if delay_rec is None else delay_rec
-    u = np.zeros(n, np.int64)
-    v = np.zeros(n, np.int64)
-    s = np.zeros((n, steps), np.int64)
-    volts = np.zeros((n, steps), np.int64)
-    for t in range(steps):
-        a = np.zeros(n, np.int64)
-        for i in range(n):
-            total = 0
-            src = t - int(ff_delay[i])
-            if src >= 0:
-                total += int(np.dot(weight[i], x[:, src]))
-            if weight_rec is not None:
-                for j in range(n):
-                    back = t - 1 - int(rec_delay[j])
-                    if back >= 0 and s[j, back]:
-                        total += int(weight_rec[i, j])
-            a[i] = total
-        u = trunc_shift12(u * (4096 - neuron.i_decay)) + 64 * a
-        v = trunc_shift12(v * (4096 - neuron.v_decay)) + u
-        # the reference leaves out Lava's 24-bit wrap / saturation: stay clear of it
-        assert np.abs(u).max() < UV_LIMIT and np.abs(v).max() < UV_LIMIT, "test network saturates"
-        fired = v > 64 * neuron.vth_mant
-        s[:, t] = fired
-        v[fired] = 0
-        volts[:, t] = v
-    return s, volts
-
-
-def reference_network(spec, spikes):
-    """Every layer's spikes and the last layer's v for input ``[C, S]``:
-    ``x^(1)(t) = in(t - 1)``, ``x^(l)(t) = s^(l-1)(t - 1)``."""
-    pre = spikes.astype(np.int64)
-    layers, volts = [], None
-    for layer in spec.layers:
-        late = np.zeros_like(pre)
-        late[:, 1:] = pre[:, :-1]
-        pre, volts = reference_layer(late, layer.weight, layer.neuron, layer.delay,
-                                     layer.weight_rec, layer.delay_rec)
-        layers.append(pre)
-    return layers, volts
-
 
 # --------------------------------------------------------------------------- random specs
-
-def even_weights(rng, shape, low=-180, high=160, corners=True):
-    """Even integers; the corners -256 and 254 of the 8-bit range are planted
-    unless ``corners`` is False (then Lava's weight exponent is not 0)."""
-    w = 2 * rng.integers(low // 2, high // 2 + 1, size=shape)
-    flat = w.reshape(-1)
-    if corners and flat.size >= 2:
-        flat[rng.integers(flat.size)] = 254
-        flat[rng.integers(flat.size)] = -256
-    return w.astype(np.int64)
-
-
-def cuba(rng, scale=1):
-    return CubaParams(i_decay=int(rng.integers(600, 2500)), v_decay=int(rng.integers(300, 1500)),
-                      vth_mant=int(rng.integers(100, 220)) // scale)
-
-
-def make_layer(rng, kind, n, n_in, *, ff_delay=0, max_delay=0, channels=1, k=3, rec=(-200, 120), small=False):
-    """A random layer; ``small``: weights and threshold / 8, no range corners (weight_exp < 0)."""
-    scale = 8 if small else 1
-
-    def weights(shape, low=-180, high=160):
-        return even_weights(rng, shape, low // scale, high // scale, corners=not small)
-    w = weights((n, n_in))
-    neuron = cuba(rng, scale)
-    if kind == "dense":
-        delay = rng.integers(0, ff_delay + 1, n).astype(np.int64) if ff_delay else None
-        return LayerSpec("dense", w, neuron, delay=delay)
-    if kind == "dense_rec":
-        return LayerSpec("dense_rec", w, neuron, weight_rec=weights((n, n), *rec))
-    delays = rng.integers(0, max_delay + 1, n).astype(np.int64)
-    delays[rng.integers(n)] = max_delay
-    if kind == "delay_rec":
-        return LayerSpec("delay_rec", w, neuron, weight_rec=weights((n, n), *rec),
-                         delay_rec=delays, max_delay=max_delay)
-    kernel = weights((channels, channels, k), *rec)
-    return LayerSpec("conv_rec", w, neuron, weight_rec=naive_banded(kernel, n // channels),
-                     delay_rec=delays, max_delay=max_delay, conv=ConvRecurrence(channels, k, kernel))
-
-
-#: name -> (input channels, [(kind, neurons, options)])
-NETWORKS = {
-    "conv k3 C1": (10, [("conv_rec", 16, dict(k=3, max_delay=62))]),
-    "conv k5 C2": (10, [("conv_rec", 18, dict(k=5, channels=2, max_delay=20))]),
-    "conv k7 C3": (10, [("conv_rec", 21, dict(k=7, channels=3, max_delay=9))]),
-    "delay_rec": (10, [("delay_rec", 14, dict(max_delay=30))]),
-    "dense_rec": (10, [("dense_rec", 14, {})]),
-    "dense + ff delay": (10, [("dense", 12, dict(ff_delay=9)), ("dense", 6, dict(ff_delay=4))]),
-    "small weights": (10, [("dense", 12, dict(ff_delay=3, small=True)),
-                           ("conv_rec", 12, dict(k=5, max_delay=12, small=True)),
-                           ("delay_rec", 10, dict(max_delay=8, small=True)),
-                           ("dense_rec", 8, dict(small=True))]),
-    "stack": (10, [("dense", 12, dict(ff_delay=6)), ("conv_rec", 16, dict(k=3, channels=2, max_delay=40)),
-                   ("delay_rec", 12, dict(max_delay=15)), ("dense_rec", 10, {}), ("dense", 5, {})]),
-}
-
-
-def make_spec(name, seed):
-    channels, layers = NETWORKS[name]
-    rng = np.random.default_rng(seed)
-    specs, n_in = [], channels
-    for kind, n, options in layers:
-        specs.append(make_layer(rng, kind, n, n_in, **options))
-        n_in = n
-    return NetworkSpec(channels, specs, source=f"<{name}, seed {seed}>")
-
-
-def make_input(seed, channels, samples, steps, rate=0.2):
-    return (np.random.default_rng(1000 + seed).random((samples, channels, steps)) < rate).astype(np.int8)
 
 
 def max_delay_of(spec):
@@ -146,14 +28,14 @@ def max_delay_of(spec):
 
 # --------------------------------------------------------------------------- tests
 
-@pytest.mark.parametrize("seed", [0, 1, 2])
+@pytest.mark.parametrize("seed", SWEEP_SEEDS)
 @pytest.mark.parametrize("name", list(NETWORKS))
 def test_every_layer_every_step_matches_reference(name, seed):
-    from sim.lava_runner import LavaRunner
+    from sim.cpu.runner import LavaRunner
     spec = make_spec(name, seed)
     steps = 50
     tail = len(spec.layers) + max_delay_of(spec)
-    x = make_input(seed, spec.input_size, 2, steps)
+    x = random_spikes(seed, spec.input_size, 2, steps)
     results = LavaRunner(spec).run_many(x, record_layers=True, record_voltage=True, tail=tail, progress=False)
     assert len(results) == 2
     for b, result in enumerate(results):
@@ -178,9 +60,9 @@ def test_every_layer_every_step_matches_reference(name, seed):
 
 
 def test_tail_only_adds_steps():
-    from sim.lava_runner import LavaRunner
+    from sim.cpu.runner import LavaRunner
     spec = make_spec("delay_rec", 5)
-    x = make_input(5, spec.input_size, 1, 40)[0]
+    x = random_spikes(5, spec.input_size, 1, 40)[0]
     runner = LavaRunner(spec)
     plain = runner.run(x, record_layers=True)
     longer = runner.run(x, record_layers=True, tail=12)
@@ -190,13 +72,14 @@ def test_tail_only_adds_steps():
 
 
 @pytest.mark.parametrize("fast_models", [True, False], ids=["models rest", "Var.set"])
+@pytest.mark.slow  # Lava's Var.set path: a message per element
 def test_samples_are_independent(fast_models):
     """B after A (whose last steps leave spikes in the 62-step delay buffers and
     charged neurons) equals B alone; without the reset it would not."""
-    from sim.lava_runner import LavaRunner
+    from sim.cpu.runner import LavaRunner
     spec = make_spec("stack", 7)
     steps = 60
-    x = make_input(7, spec.input_size, 3, steps)
+    x = random_spikes(7, spec.input_size, 3, steps)
     x[0, :, -10:] = 1  # A ends in a burst
     runner = LavaRunner(spec, fast_models=fast_models)
     both = runner.run_many(x, record_layers=True, record_voltage=True, progress=False)
@@ -220,9 +103,9 @@ def test_samples_are_independent(fast_models):
 def test_stock_and_fast_cpu_models_agree():
     """The fast CPU models (cached delays, rest by themselves, Extractor
     recording) give the stock Lava models' spikes."""
-    from sim.lava_runner import LavaRunner
+    from sim.cpu.runner import LavaRunner
     spec = make_spec("stack", 3)
-    x = make_input(3, spec.input_size, 2, 50)
+    x = random_spikes(3, spec.input_size, 2, 50)
     fast = LavaRunner(spec).run_many(x, record_layers=True, record_voltage=True, progress=False)
     stock = LavaRunner(spec, fast_models=False).run_many(x, record_layers=True, record_voltage=True,
                                                          progress=False)
@@ -240,7 +123,7 @@ def test_shared_weight_scaling_is_exact(case):
     """W and R share one exponent; sign sub-matrices (all <= 0, with -256) keep
     their values: lava-dl's optimize_weight_bits + Lava's clip alone would turn
     -256 into -255 or halve an all-inhibitory layer."""
-    from sim.lava_runner import LavaRunner
+    from sim.cpu.runner import LavaRunner
     neuron = CubaParams(i_decay=4096, v_decay=4096, vth_mant=1000)  # v(t) = 64 * a(t): reads the weights
     n, c = 3, 4
     if case == "inhibitory -256 in a mixed layer":
@@ -326,7 +209,8 @@ def test_stock_file_runs_like_stock_netx_and_reference(tmp_path):
     from lava.magma.core.run_conditions import RunSteps
     from lava.magma.core.run_configs import Loihi2SimCfg
     from lava.proc import io
-    from sim.lava_runner import LavaRunner
+
+    from sim.cpu.runner import LavaRunner
 
     rng = np.random.default_rng(11)
     layers = [make_layer(rng, "dense", 12, 8, ff_delay=5), make_layer(rng, "dense_rec", 10, 12),
@@ -334,7 +218,7 @@ def test_stock_file_runs_like_stock_netx_and_reference(tmp_path):
     spec = NetworkSpec(8, layers)
     path = tmp_path / "stock.h5"
     write_network(path, spec, extension=False)
-    x = make_input(11, 8, 1, 60)[0]
+    x = random_spikes(11, 8, 1, 60)[0]
     ours = LavaRunner(path).run(x, record_layers=True)
     want, _ = reference_network(spec, x)
     for i, (got, w) in enumerate(zip(ours.layers, want), start=1):
@@ -355,11 +239,11 @@ def test_stock_file_runs_like_stock_netx_and_reference(tmp_path):
 
 
 def test_extension_file_matches_reference(tmp_path):
-    from sim.lava_runner import LavaRunner
+    from sim.cpu.runner import LavaRunner
     spec = make_spec("stack", 4)
     path = tmp_path / "ext.h5"
     write_network(path, spec, extension=True)
-    x = make_input(4, spec.input_size, 2, 45)
+    x = random_spikes(4, spec.input_size, 2, 45)
     results = LavaRunner(str(path)).run_many(x, record_layers=True, progress=False)
     for b in range(2):
         want, _ = reference_network(spec, x[b])
@@ -370,7 +254,7 @@ def test_extension_file_matches_reference(tmp_path):
 @pytest.mark.parametrize("extension", [False, True])
 def test_unknown_layer_type_in_file_is_an_error(tmp_path, extension):
     from lava_convdelay.errors import UserError
-    from sim.lava_runner import LavaRunner
+    from sim.cpu.runner import LavaRunner
     spec = make_spec("dense_rec", 0)
     path = tmp_path / "odd.h5"
     write_network(path, spec, extension=extension, extra_type="pooling")
@@ -380,7 +264,8 @@ def test_unknown_layer_type_in_file_is_an_error(tmp_path, extension):
 
 def test_runtime_is_stopped_when_a_run_fails(monkeypatch):
     from lava.magma.core.process.process import AbstractProcess
-    from sim.lava_runner import CpuBackend, LavaRunner
+
+    from sim.cpu.runner import CpuBackend, LavaRunner
 
     stopped = []
     original = AbstractProcess.stop
@@ -396,8 +281,8 @@ def test_runtime_is_stopped_when_a_run_fails(monkeypatch):
 
     spec = make_spec("dense_rec", 1)
     with pytest.raises(RuntimeError, match="boom"):
-        LavaRunner(spec, backend=Failing()).run_many(make_input(1, 10, 2, 10), progress=False)
+        LavaRunner(spec, backend=Failing()).run_many(random_spikes(1, 10, 2, 10), progress=False)
     assert stopped == [True]
     stopped.clear()
-    LavaRunner(spec).run(make_input(1, 10, 1, 10)[0])
+    LavaRunner(spec).run(random_spikes(1, 10, 1, 10)[0])
     assert stopped == [True]

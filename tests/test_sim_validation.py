@@ -4,15 +4,16 @@ import dataclasses
 
 import numpy as np
 import pytest
+import torch
+from naive_reference import naive_banded
 
 from lava_convdelay.errors import UserError
-from netx_export.description import ConvRecurrence, CubaParams, LayerSpec, NetworkSpec
+from lava_convdelay.nn.recurrent_synapse import conv_to_dense
 from netx_export.errors import UnsupportedLayerError
+from netx_export.spec import ConvRecurrence, CubaParams, LayerSpec, NetworkSpec
+from sim.cpu.runner import LavaRunner
 from sim.errors import InputSpikesError, InvalidSpecError
-from sim.lava_network import banded_matrix, build_network, layer_weights, validate_spec
-from sim.lava_runner import LavaRunner
-
-from naive_reference import naive_banded
+from sim.lava_network import build_network, layer_weights
 
 NEURON = CubaParams(i_decay=1024, v_decay=512, vth_mant=80)
 
@@ -43,11 +44,12 @@ BAD = {
     "unknown type": (spec_of(dataclasses.replace(dense(), type="pooling")),
                      UnsupportedLayerError, r"net\.h5: layer 1 \(pooling\): unknown layer type 'pooling'"),
     "input size": (spec_of(dense(), input_size=5), InvalidSpecError, r"layer 1 \(dense\): 'weight' has shape \(3, 4\)"),
-    "sizes do not chain": (spec_of(dense(), dense(n_in=4)), InvalidSpecError, r"layer 2 .*shape \(3, 4\), expected \(3, 3\)"),
+    "sizes do not chain": (spec_of(dense(), dense(n_in=4)), InvalidSpecError,
+                           r"layer 2 .*shape \(3, 4\), expected \(3, 3\)"),
     "weight range": (spec_of(dataclasses.replace(dense(), weight=np.full((3, 4), 256))), InvalidSpecError,
-                     r"layer 1 .*'weight' value 256 at \(0, 0\) is outside \[-256, 254\]"),
+                     r"layer 1 \(dense\): weight 256 at index \(0, 0\) of 'weight' is outside \[-256, 254\]"),
     "fractional weight": (spec_of(dataclasses.replace(dense(), weight=np.full((3, 4), 2.5))), InvalidSpecError,
-                          r"'weight' must hold finite integers, got 2.5"),
+                          r"'weight' must hold integers, got 2.5"),
     "iDecay 0": (spec_of(dataclasses.replace(dense(), neuron=CubaParams(0, 10, 10))), UnsupportedLayerError,
                  r"layer 1 .*iDecay = 0"),
     "vDecay range": (spec_of(dataclasses.replace(dense(), neuron=CubaParams(10, 5000, 10))), InvalidSpecError,
@@ -57,7 +59,7 @@ BAD = {
     "ff delay on recurrent": (spec_of(delay_rec(delay=np.ones(3, np.int64))), UnsupportedLayerError,
                               r"layer 1 \(delay_rec\): a feed-forward 'delay' on a 'delay_rec' layer"),
     "ff delay range": (spec_of(dense(delay=np.array([0, 63, 1]))), InvalidSpecError,
-                       r"'delay' value 63 at \(1,\) is outside \[0, 62\]"),
+                       r"delay 63 at index \(1,\) of 'delay' is outside \[0, 62\]"),
     "dense with weight_rec": (spec_of(dense(weight_rec=np.zeros((3, 3), np.int64))), InvalidSpecError,
                               r"a 'dense' layer has no 'weight_rec'"),
     "dense_rec with delays": (spec_of(LayerSpec("dense_rec", np.full((3, 4), 2), NEURON,
@@ -67,7 +69,7 @@ BAD = {
     "missing weight_rec": (spec_of(delay_rec(weight_rec=None)), InvalidSpecError, r"needs 'weight_rec'"),
     "missing delay_rec": (spec_of(delay_rec(delay_rec=None)), InvalidSpecError, r"needs 'delay_rec'"),
     "delay above maxDelay": (spec_of(delay_rec(delay_rec=np.array([0, 5, 1]), max_delay=4)), InvalidSpecError,
-                             r"'delay_rec' value 5 at \(1,\) is outside \[0, 4\]"),
+                             r"recurrent delay 5 at index \(1,\) of 'delay_rec' is outside \[0, 4\]"),
     "maxDelay above 62": (spec_of(delay_rec(max_delay=63)), InvalidSpecError, r"'maxDelay'=63 is outside \[0, 62\]"),
     "conv without kernel": (spec_of(conv_rec(conv=None)), InvalidSpecError, r"'conv_rec' needs its convolution"),
     "even kernel": (spec_of(conv_rec(k=2, weight_rec=None)), InvalidSpecError, r"kernelSize=2 do not fit N=6"),
@@ -91,7 +93,7 @@ def test_invalid_specs_are_user_errors_that_say_where(case):
 
 def test_valid_spec_passes_and_conv_band_is_filled_in():
     layer = conv_rec(n=12, channels=3, k=5, seed=3)
-    checked = validate_spec(spec_of(dataclasses.replace(layer, weight_rec=None), dense(n_in=12)))
+    checked = spec_of(dataclasses.replace(layer, weight_rec=None), dense(n_in=12)).validate()
     np.testing.assert_array_equal(checked.layers[0].weight_rec, layer.weight_rec)
     rows_nonzero = (checked.layers[0].weight_rec != 0).sum(axis=1)
     assert rows_nonzero.max() <= 5 * 3
@@ -100,7 +102,8 @@ def test_valid_spec_passes_and_conv_band_is_filled_in():
 @pytest.mark.parametrize("channels,k,positions", [(1, 3, 8), (2, 5, 6), (3, 7, 4), (1, 1, 5)])
 def test_banded_matrix_equals_loop_version(channels, k, positions):
     kernel = np.random.default_rng(k).integers(-100, 100, (channels, channels, k))
-    np.testing.assert_array_equal(banded_matrix(kernel, positions), naive_banded(kernel, positions))
+    np.testing.assert_array_equal(conv_to_dense(torch.from_numpy(kernel), positions).numpy(),
+                                  naive_banded(kernel, positions))
 
 
 def test_bad_input_spikes():

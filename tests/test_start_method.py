@@ -5,8 +5,6 @@ import subprocess
 import sys
 import textwrap
 
-import pytest
-
 
 def _run(code: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-c", textwrap.dedent(code)], capture_output=True, text=True,
@@ -18,15 +16,15 @@ def test_training_side_imports_keep_a_spawn_start_method():
         import multiprocessing
         multiprocessing.set_start_method("spawn")
         import torch
-        import lava_convdelay, lava_convdelay.cli, lava_convdelay.train, lava_convdelay.evaluate
+        import lava_convdelay, lava_convdelay.cli, lava_convdelay.training, lava_convdelay.app
         import netx_export.exporter, netx_export.reader, sim.fixed_point
-        from lava_convdelay.model import SpikingNetwork
+        from lava_convdelay.nn.model import SpikingNetwork
         model = SpikingNetwork({"input_size": 4, "neuron": {"threshold": 1.0, "current_decay": 0.2,
                                 "voltage_decay": 0.1}, "layers": [{"type": "conv_delay_rec", "neurons": 6}]})
         model(torch.ones(1, 4, 5))
         print("method", multiprocessing.get_start_method())
         try:  # Lava itself cannot run under 'spawn': a named error, the method left alone
-            import sim.lava_runner
+            import sim.cpu.runner
         except Exception as err:
             print(type(err).__name__, err, multiprocessing.get_start_method())
     """)
@@ -43,8 +41,8 @@ def test_lava_runs_where_the_default_method_was_already_fixed():
         import multiprocessing
         multiprocessing.get_start_method()  # fixes the default method, as a Pool would
         import numpy as np
-        from netx_export.description import CubaParams, LayerSpec, NetworkSpec
-        from sim.lava_runner import LavaRunner
+        from netx_export.spec import CubaParams, LayerSpec, NetworkSpec
+        from sim.cpu.runner import LavaRunner
         from sim.fixed_point import simulate
         spec = NetworkSpec(3, [LayerSpec("dense", np.array([[100, 0, 0], [0, 100, 100]]), CubaParams(1024, 1024, 64))])
         spikes = (np.random.default_rng(0).random((3, 20)) < 0.5).astype(np.int8)

@@ -8,40 +8,18 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from torch.utils.data import TensorDataset
+from factories import TRAIN_CONFIG, TRAIN_NEURON, assert_same_state, toy_datasets
 
-from lava_convdelay.checkpoint import load_model, read_checkpoint
 from lava_convdelay.errors import UserError
-from lava_convdelay.model import SpikingNetwork
-from lava_convdelay.train import TrainConfigError, load_config, normalise_config, train
+from lava_convdelay.nn.checkpoint import load_model, read_checkpoint
+from lava_convdelay.nn.model import SpikingNetwork
+from lava_convdelay.training import TrainConfigError, load_config, normalise_config, train
 from netx_export.exporter import export_blocks
 from netx_export.reader import read_network
 
-NEURON = {"threshold": 1.0, "current_decay": 0.25, "voltage_decay": 0.03, "tau_grad": 0.03, "scale_grad": 3}
-CONFIG = {
-    "seed": 3,
-    "model": {"neuron": NEURON, "layers": [
-        {"type": "conv_delay_rec", "neurons": 16, "max_delay": 10, "rec_dropout": 0.2},
-        {"type": "dense", "neurons": 3}]},
-    "train": {"epochs": 4, "batch_size": 8, "sigma_init": 3},
-}
-
-
-def toy_data(n, seed):
-    """Three classes, each a burst on its own group of 4 channels."""
-    gen = torch.Generator().manual_seed(seed)
-    y = torch.arange(n) % 3
-    x = (torch.rand(n, 12, 40, generator=gen) < 0.05).float()
-    for i in range(n):
-        x[i, 4 * y[i]:4 * y[i] + 4, 5:35:3] = 1
-    return TensorDataset(x, y)
-
-
-DATA = (toy_data(48, 0), toy_data(24, 1))
-
 
 def test_training_learns_and_writes_run_directory(tmp_path):
-    model = train(normalise_config(CONFIG), tmp_path, progress=False, datasets=DATA)
+    model = train(normalise_config(TRAIN_CONFIG), tmp_path, progress=False, datasets=toy_datasets())
     history = json.loads((tmp_path / "metrics.json").read_text())
     assert [h["epoch"] for h in history] == [1, 2, 3, 4]
     assert history[-1]["sigma"] == 0.0
@@ -51,8 +29,7 @@ def test_training_learns_and_writes_run_directory(tmp_path):
     for name in ("curves.png", "delays.png", "raster.png"):
         assert (tmp_path / "plots" / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     loaded, _ = load_model(tmp_path / "checkpoint.pt")
-    for a, b in zip(model.state_dict().values(), loaded.state_dict().values()):
-        assert torch.equal(a, b)
+    assert_same_state(model, loaded)
     delays = loaded.blocks[0].axonal_delay.delay
     assert float(delays.min()) >= 0 and float(delays.max()) <= 10
     # the recorded movement of the delays, recomputed from the checkpoint by hand
@@ -63,7 +40,7 @@ def test_training_learns_and_writes_run_directory(tmp_path):
 
 
 def test_delay_movement_by_hand():
-    model = SpikingNetwork({**CONFIG["model"], "input_size": 12})
+    model = SpikingNetwork({**TRAIN_CONFIG["model"], "input_size": 12})
     with torch.no_grad():
         model.blocks[0].axonal_delay.delay.copy_(torch.tensor([0.0, 2.4, 2.6, 9.5] * 4))
     initial = [torch.tensor([0, 2, 2, 8] * 4)]
@@ -75,8 +52,8 @@ def test_delay_movement_by_hand():
 def test_large_learning_rate_keeps_weights_where_the_quantizer_can_move_them(tmp_path):
     """SLAYER's quantize_8bit clamps weights to [-4, 3.96875] in the forward pass; training projects
     them back after each step, so none sits past the clamp (no gradient) and export clamps nothing."""
-    config = normalise_config({**CONFIG, "train": {**CONFIG["train"], "epochs": 1, "lr": 2.0}})
-    model = train(config, tmp_path, progress=False, datasets=DATA)
+    config = normalise_config({**TRAIN_CONFIG, "train": {**TRAIN_CONFIG["train"], "epochs": 1, "lr": 2.0}})
+    model = train(config, tmp_path, progress=False, datasets=toy_datasets())
     weights = [model.blocks[0].input_synapse.weight, model.blocks[0].recurrent_synapse.weight,
                model.blocks[1].synapse.weight]
     for w in weights:
@@ -97,13 +74,13 @@ class Interrupt(Exception):
 
 def test_interrupted_and_resumed_run_equals_uninterrupted(tmp_path, monkeypatch):
     # with augmentation on: its draws must resume where they stopped too
-    config = normalise_config({**CONFIG, "train": {**CONFIG["train"], "time_shift": 3, "channel_shift": 1,
+    config = normalise_config({**TRAIN_CONFIG, "train": {**TRAIN_CONFIG["train"], "time_shift": 3, "channel_shift": 1,
                                                    "thinning": 0.3}})
-    full = train(config, tmp_path / "full", progress=False, datasets=DATA)
-    plain = train(normalise_config(CONFIG), tmp_path / "plain", progress=False, datasets=DATA)
+    full = train(config, tmp_path / "full", progress=False, datasets=toy_datasets())
+    plain = train(normalise_config(TRAIN_CONFIG), tmp_path / "plain", progress=False, datasets=toy_datasets())
     assert not torch.equal(full.blocks[0].input_synapse.weight, plain.blocks[0].input_synapse.weight)
 
-    import lava_convdelay.train as train_module
+    import lava_convdelay.training.loop as train_module
     real_save, saves = train_module.save_checkpoint, []
 
     def save_then_die(*args, **kwargs):  # die mid-run, right after epoch 2's checkpoint
@@ -113,25 +90,25 @@ def test_interrupted_and_resumed_run_equals_uninterrupted(tmp_path, monkeypatch)
             raise Interrupt
     monkeypatch.setattr(train_module, "save_checkpoint", save_then_die)
     with pytest.raises(Interrupt):
-        train(config, tmp_path / "cut", progress=False, datasets=DATA)
+        train(config, tmp_path / "cut", progress=False, datasets=toy_datasets())
     monkeypatch.setattr(train_module, "save_checkpoint", real_save)
     assert read_checkpoint(tmp_path / "cut" / "checkpoint.pt")["epoch"] == 1
     with pytest.raises(TrainConfigError, match="already holds a run"):
-        train(config, tmp_path / "cut", progress=False, datasets=DATA)
-    resumed = train(config, tmp_path / "cut", resume=True, progress=False, datasets=DATA)
-    for (name, a), b in zip(full.state_dict().items(), resumed.state_dict().values()):
-        assert torch.equal(a, b), name
+        train(config, tmp_path / "cut", progress=False, datasets=toy_datasets())
+    resumed = train(config, tmp_path / "cut", resume=True, progress=False, datasets=toy_datasets())
+    assert_same_state(full, resumed)
     history = json.loads((tmp_path / "cut" / "metrics.json").read_text())
     assert [h["epoch"] for h in history] == [1, 2, 3, 4]
 
 
 def test_resume_refuses_changed_training_settings(tmp_path):
-    config = normalise_config({**CONFIG, "train": {**CONFIG["train"], "epochs": 1}})
-    train(config, tmp_path, progress=False, datasets=DATA)
-    changed = normalise_config({**CONFIG, "seed": 4, "train": {**CONFIG["train"], "epochs": 1, "thinning": 0.2}})
+    config = normalise_config({**TRAIN_CONFIG, "train": {**TRAIN_CONFIG["train"], "epochs": 1}})
+    train(config, tmp_path, progress=False, datasets=toy_datasets())
+    changed = normalise_config({**TRAIN_CONFIG, "seed": 4,
+                                "train": {**TRAIN_CONFIG["train"], "epochs": 1, "thinning": 0.2}})
     with pytest.raises(TrainConfigError, match=r"checkpoint.pt: was trained with other settings for "
                                                r"seed, train.thinning; resume with the original config"):
-        train(changed, tmp_path, resume=True, progress=False, datasets=DATA)
+        train(changed, tmp_path, resume=True, progress=False, datasets=toy_datasets())
     before = read_checkpoint(tmp_path / "checkpoint.pt")
     assert before["epoch"] == 0 and before["recipe"]["train"]["thinning"] == 0.0  # untouched
 
@@ -140,7 +117,7 @@ def test_bad_config_files(tmp_path):
     (tmp_path / "a.json").write_text("{not json")
     with pytest.raises(TrainConfigError, match="a.json: invalid JSON"):
         load_config(tmp_path / "a.json")
-    (tmp_path / "b.json").write_text(json.dumps({**CONFIG, "train": {"epochz": 3}}))
+    (tmp_path / "b.json").write_text(json.dumps({**TRAIN_CONFIG, "train": {"epochz": 3}}))
     with pytest.raises(TrainConfigError, match=r"b.json: unknown train key\(s\) \['epochz'\]"):
         load_config(tmp_path / "b.json")
     with pytest.raises(TrainConfigError, match="no such config file"):
@@ -158,7 +135,7 @@ def test_bad_config_files(tmp_path):
 ])
 def test_numeric_train_keys_are_checked(tmp_path, key, value, message):
     path = tmp_path / "c.json"
-    path.write_text(json.dumps({**CONFIG, "train": {key: value}}))
+    path.write_text(json.dumps({**TRAIN_CONFIG, "train": {key: value}}))
     with pytest.raises(TrainConfigError, match=f"c.json: {message}$"):
         load_config(path)
 
@@ -180,26 +157,26 @@ def test_numeric_train_keys_are_checked(tmp_path, key, value, message):
      r"layer 1 \(conv_delay_rec\): max_delay must be an integer >= 0 and <= 62, got 63"),
     ("model", {"layers": [{"type": "conv_delay_rec", "neurons": 16, "kernel_size": "3"}]},
      r"layer 1 \(conv_delay_rec\): kernel_size must be an integer >= 1, got '3'"),
-    ("model", {"neuron": {**NEURON, "voltage_decay": 2}, "layers": [{"type": "dense", "neurons": 3}]},
+    ("model", {"neuron": {**TRAIN_NEURON, "voltage_decay": 2}, "layers": [{"type": "dense", "neurons": 3}]},
      r"layer 1 \(dense\): neuron.voltage_decay must be a number >= 0 and <= 1, got 2"),
     ("model", {"layers": [{"type": "dense", "neurons": 3}]},
      r"layer 1 \(dense\): neuron parameters \['threshold', 'current_decay', 'voltage_decay'\] missing"),
-    ("model", {"neuron": NEURON, "layers": []}, r"model config has no layers"),
+    ("model", {"neuron": TRAIN_NEURON, "layers": []}, r"model config has no layers"),
     ("seed", "x", r"seed must be an integer >= 0, got 'x'"),
     ("epochz", 3, r"unknown key\(s\) \['epochz'\]; known: \['description', 'seed'"),
 ])
 def test_data_and_model_sections_are_checked_naming_the_file(tmp_path, section, value, message):
     path = tmp_path / "x.json"
-    path.write_text(json.dumps({**CONFIG, section: value}))
+    path.write_text(json.dumps({**TRAIN_CONFIG, section: value}))
     with pytest.raises(UserError, match=f"^{path}: {message}"):
         load_config(path)
 
 
 def test_model_input_size_must_match_the_data(tmp_path):
-    config = normalise_config({**CONFIG, "model": {**CONFIG["model"], "input_size": 14}})
+    config = normalise_config({**TRAIN_CONFIG, "model": {**TRAIN_CONFIG["model"], "input_size": 14}})
     with pytest.raises(TrainConfigError, match=r"the training data: the data gives 12 input channels but the "
                                                r"model's input_size is 14"):
-        train(config, tmp_path / "run", progress=False, datasets=DATA)
+        train(config, tmp_path / "run", progress=False, datasets=toy_datasets())
     assert not (tmp_path / "run").exists()
 
 
@@ -207,16 +184,17 @@ DDP_SCRIPT = r"""
 import json, os, sys, torch
 import torch.distributed as dist
 sys.path.insert(0, sys.argv[2])
-from test_train import CONFIG, DATA
-from lava_convdelay.train import normalise_config, train
-config = normalise_config(CONFIG)
+from factories import TRAIN_CONFIG, toy_datasets
+from lava_convdelay.training import normalise_config, train
+config = normalise_config(TRAIN_CONFIG)
 config["train"]["epochs"] = 3
-model = train(config, sys.argv[1], progress=False, datasets=DATA)
+model = train(config, sys.argv[1], progress=False, datasets=toy_datasets())
 flat = torch.cat([p.detach().flatten() for p in model.parameters()])
 torch.save(flat, os.path.join(sys.argv[1], f"params_rank{os.environ['RANK']}.pt"))
 """
 
 
+@pytest.mark.slow  # two torchrun processes
 def test_torchrun_two_processes_stay_synchronised(tmp_path):
     script = tmp_path / "ddp_train.py"
     script.write_text(DDP_SCRIPT)
@@ -232,8 +210,8 @@ def test_torchrun_two_processes_stay_synchronised(tmp_path):
     rank1 = torch.load(tmp_path / "run" / "params_rank1.pt")
     assert torch.equal(rank0, rank1)  # gradients were all-reduced every step
     initial = torch.cat([p.detach().flatten() for p in
-                         __import__("lava_convdelay.model", fromlist=["x"]).SpikingNetwork(
-                             {**CONFIG["model"], "input_size": 12}).parameters()])
+                         __import__("lava_convdelay.nn.model", fromlist=["x"]).SpikingNetwork(
+                             {**TRAIN_CONFIG["model"], "input_size": 12}).parameters()])
     assert not torch.equal(rank0, initial)
     history = json.loads((tmp_path / "run" / "metrics.json").read_text())
     assert history[-1]["loss"] < history[0]["loss"]
@@ -246,7 +224,7 @@ def test_torchrun_two_processes_stay_synchronised(tmp_path):
                                          ("crsnn_fixed_delay", 2 * (3 + 256))])
 def test_shipped_configs_build(name, params):
     config = load_config(Path(__file__).parent.parent / "configs" / f"{name}.json")
-    from lava_convdelay.model import SpikingNetwork
+    from lava_convdelay.nn.model import SpikingNetwork
     model = SpikingNetwork({**config["model"], "input_size": 140})
     assert model.recurrent_param_count == params
     learned = sum(p.numel() for p in model.delay_parameters())

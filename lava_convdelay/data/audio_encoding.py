@@ -72,7 +72,7 @@ class AudioEncoding:
                 raise AudioEncodingError(f"{where}: {name} must be one of {choices}, got {getattr(self, name)!r}")
 
     @classmethod
-    def shd(cls, duration: float | None = 1.0) -> "AudioEncoding":
+    def shd(cls, duration: float | None = 1.0) -> AudioEncoding:
         """The chain of SHD and the embedded data: no trimming, the recording at the
         start of the buffer (``None``: at its own length, as SHD's aligned
         recordings were converted), the buffer normalised, 30-ms ramps (the SHD
@@ -85,7 +85,7 @@ class AudioEncoding:
         return json.dumps(asdict(self), sort_keys=True)
 
     @classmethod
-    def from_json(cls, text: str, where: str = "") -> "AudioEncoding":
+    def from_json(cls, text: str, where: str = "") -> AudioEncoding:
         try:
             settings = json.loads(text)
             names = {f.name for f in fields(cls)}

@@ -17,8 +17,8 @@ What is different is only how it is computed:
   binomial (the same distribution); the fibres' synaptic currents add
   linearly, so one summed current per channel replaces 40.
 
-``lauscher`` needs ~30 s per half-second utterance here; this needs well under
-a second per second of audio (docs/data.md gives the measurements).
+It is much faster than ``lauscher`` (BENCHMARKS.md, "Cochlea cost", and
+docs/data.md give the measurements).
 """
 from __future__ import annotations
 

@@ -135,6 +135,7 @@ def utterance_audio(synth, label: int, voice: Voice, rng: np.random.Generator) -
 def _speaker_job(args):
     """Runs in a fresh worker: one speaker's utterances -> spike events."""
     import ctypes
+
     from lava_convdelay.data.speech import Synthesizer
     config, speaker, voice, utterances = args
     ctypes.CDLL(None).srand(config.seed * 100003 + utterances[0][0])

@@ -35,9 +35,9 @@ from lava_convdelay.atomic import atomic_output
 from lava_convdelay.data.audio import MAX_SECONDS, SAMPLE_RATE, AudioFileError, read_wav
 from lava_convdelay.data.audio_encoding import AudioEncoding
 from lava_convdelay.data.cochlea import BasilarMembrane, padded_length
+from lava_convdelay.data.encoding import InputEncoding
 from lava_convdelay.data.recordings import Recording, RecordingsError, find_recordings, split_recordings
 from lava_convdelay.data.shd import write_shd
-from lava_convdelay.encoding import InputEncoding
 
 CHUNK = 16  # recordings per task and per saved part (fixed: part of what makes runs resumable)
 VERSION = 1

@@ -17,9 +17,8 @@ import torch
 from torch.utils.data import Dataset
 
 from lava_convdelay.atomic import atomic_output
-from lava_convdelay.encoding import SHD_CHANNELS, InputEncoding
+from lava_convdelay.data.encoding import SHD_CHANNELS, InputEncoding
 from lava_convdelay.errors import UserError
-
 
 #: root attribute of a file from ``data import``: how its recordings became spikes (JSON)
 AUDIO_ENCODING_ATTR = "lava_convdelay_audio_encoding"

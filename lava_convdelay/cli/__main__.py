@@ -1,0 +1,5 @@
+import sys
+
+from lava_convdelay.cli import main
+
+sys.exit(main())

@@ -1,0 +1,187 @@
+"""CLI: ``data generate``, ``data show``, ``data import`` and ``encode``."""
+from __future__ import annotations
+
+import argparse
+import json
+from dataclasses import asdict
+from pathlib import Path
+
+import numpy as np
+
+from lava_convdelay.atomic import check_output_path
+from lava_convdelay.bounds import Bounds, check_value
+from lava_convdelay.data.encoding import ENCODING_BOUNDS, InputEncoding
+from lava_convdelay.errors import UserError
+
+
+def run_generate(args: argparse.Namespace) -> int:
+    from lava_convdelay.data.generate import GeneratorConfig, cache_dir, generate
+    config = GeneratorConfig(**{**asdict(GeneratorConfig()),
+                                **{k: v for k, v in (("per_class", args.per_class), ("seed", args.seed),
+                                                     ("test_per_class", args.test_per_class)) if v is not None}})
+    if args.workers is not None:
+        check_value(args.workers, "--workers", Bounds(True, 1))
+    try:
+        train, test = generate(args.out or cache_dir(config), config, workers=args.workers, progress=True)
+    except ValueError as err:
+        raise UserError(str(err)) from None
+    print(f"wrote {train} and {test}")
+    return 0
+
+
+def run_show(args: argparse.Namespace) -> int:
+    from lava_convdelay.data.shd import SHDDataset
+    from lava_convdelay.training.plots import plot_dataset
+    check_value(args.per_class, "--per-class", Bounds(True, 1))
+    check_value(args.dt, "--dt", ENCODING_BOUNDS["dt"])
+    if args.duration is not None:
+        check_value(args.duration, "--duration", ENCODING_BOUNDS["duration"])
+    check_output_path(args.output or args.file.with_suffix(".png"))
+    data = SHDDataset(args.file, dt=args.dt, pool=1, duration=args.duration)
+    out = args.output or args.file.with_suffix(".png")
+    plot_dataset(data, out, per_class=args.per_class)
+    print(f"wrote {out}")
+    return 0
+
+
+def _seconds_or(word: str):
+    """argparse type: a number of seconds, or ``word`` (-> None)."""
+    def parse(text: str):
+        if text == word:
+            return None
+        try:
+            return float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a number of seconds or '{word}', got {text!r}") from None
+    return parse
+
+
+def import_encoding(args: argparse.Namespace):
+    """The :class:`AudioEncoding` that ``data import``'s options ask for, and whether the
+    band comes from the recordings' rates."""
+    from lava_convdelay.data.audio_encoding import AudioEncoding
+    if args.shd:
+        chosen = [f"--{k.replace('_', '-')}" for k in ("placement", "trim_db", "level", "max_frequency", "normalise")
+                  if getattr(args, k) is not None]
+        if chosen:
+            raise UserError(f"--shd fixes the chain; drop {', '.join(chosen)}")
+        return AudioEncoding.shd(args.duration), False
+    default = AudioEncoding()
+    band = args.max_frequency or "auto"
+    settings = {"duration": args.duration,
+                "placement": args.placement or default.placement,
+                "trim_db": default.trim_db if args.trim_db is None else (None if args.trim_db == "off" else
+                                                                          _number(args.trim_db, "--trim-db")),
+                "normalise": args.normalise or default.normalise,
+                "level": default.level if args.level is None else args.level,
+                "max_frequency": None if band in ("auto", "shd") else _number(band, "--max-frequency")}
+    return AudioEncoding(**settings), band == "auto"
+
+
+def _number(text: str, option: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        raise UserError(f"{option} must be a number, got {text!r}") from None
+
+
+def run_import(args: argparse.Namespace) -> int:
+    from lava_convdelay.data.importer import import_recordings
+    check_value(args.test_fraction, "--test-fraction", Bounds(False, 0, 1, low_allowed=False, high_allowed=False))
+    check_value(args.seed, "--seed", Bounds(True, 0))
+    check_value(args.max_seconds, "--max-seconds", Bounds(False, 0, low_allowed=False))
+    if args.workers is not None:
+        check_value(args.workers, "--workers", Bounds(True, 1))
+    encoding, band_from_rates = import_encoding(args)
+    result = import_recordings(args.recordings, args.out, encoding, args.test_fraction, args.seed, args.skip_bad,
+                               args.workers, progress=True, max_seconds=args.max_seconds,
+                               band_from_rates=band_from_rates)
+    print(f"wrote {result.train} ({result.counts['train']} recordings) and {result.test} "
+          f"({result.counts['test']}); {len(result.classes)} classes: {', '.join(result.classes)}")
+    print(f"split: {result.split}; encoding: {result.encoding.describe()}")
+    if result.cut:
+        print(f"note: {result.cut} recording(s) longer than {result.encoding.duration:g} s were cut to it")
+    if result.skipped:
+        print(f"skipped {len(result.skipped)} recording(s), listed in {args.out / 'skipped.txt'}")
+    print(f'train with "data": {json.dumps(result.data_section())}')
+    return 0
+
+
+def run_encode(args: argparse.Namespace) -> int:
+    from lava_convdelay.app.spike_files import save_npy
+    from lava_convdelay.data.audio import read_wav
+    from lava_convdelay.data.audio_encoding import AudioEncoding
+    from lava_convdelay.data.shd import bin_spikes
+    InputEncoding(args.dt, args.pool, 1.0 if args.duration is None else args.duration,
+                  min_spikes=args.min_spikes).check(prefix="--")
+    check_value(args.seed, "--seed", Bounds(True, 0))
+    check_output_path(args.output)
+    audio, rate = read_wav(args.input)
+    times, units = AudioEncoding.shd(duration=None).spikes(audio, rate, seed=args.seed)
+    duration = args.duration or audio.size / rate
+    binned = bin_spikes(times, units, args.dt, args.pool, duration,
+                        min_spikes=args.min_spikes).numpy().astype(np.uint8)
+    save_npy(binned, args.output)
+    print(f"wrote {args.output}: spikes [{binned.shape[0]} channels, {binned.shape[1]} steps], "
+          f"{int(binned.sum())} spikes")
+    return 0
+
+
+def add_parser(subparsers) -> None:
+    data = subparsers.add_parser("data", help="generate or look at spike datasets")
+    sub = data.add_subparsers(dest="data_command", metavar="ACTION", required=True)
+    gen = sub.add_parser("generate", help="synthesize the spoken-digit set (SHD format)")
+    gen.add_argument("--out", type=Path, help="folder for train.h5 and test.h5 (default: the cache "
+                     "that training with \"source\": \"generated\" reads, see docs/data.md)")
+    gen.add_argument("--per-class", type=int, help="training utterances per class (default 30)")
+    gen.add_argument("--test-per-class", type=int, help="test utterances per class (default 10)")
+    gen.add_argument("--seed", type=int, help="default 0")
+    gen.add_argument("--workers", type=int, help="processes (default: all cores)")
+    gen.set_defaults(func=run_generate)
+    show = sub.add_parser("show", help="save a spike-raster PNG of a few samples per class")
+    show.add_argument("file", type=Path, help="SHD-format file")
+    show.add_argument("-o", "--output", type=Path, help="PNG path (default: FILE.png)")
+    show.add_argument("--per-class", type=int, default=2)
+    show.add_argument("--dt", type=float, default=1e-3, help="raster bin, seconds")
+    show.add_argument("--duration", type=float, help="seconds (default: the file's longest sample)")
+    show.set_defaults(func=run_show)
+
+    imp = sub.add_parser("import", help="labelled WAV recordings -> SHD-format train.h5 / test.h5",
+                         description="Import a folder of labelled recordings (RECORDINGS/<class>/*.wav) or a CSV "
+                         "manifest (header: path,label[,speaker][,split]) into SHD-format train.h5 / test.h5 and "
+                         "import.json (the settings); see docs/data.md. Re-running continues an interrupted import.")
+    imp.add_argument("recordings", type=Path, help="folder of class folders, or a CSV manifest")
+    imp.add_argument("-o", "--out", type=Path, required=True, help="folder for train.h5, test.h5, import.json")
+    imp.add_argument("--duration", type=_seconds_or("own"), default=1.0,
+                     help="seconds per sample: recordings are padded / cut to it (default 1); 'own': each its own "
+                          "length")
+    imp.add_argument("--placement", choices=("centre", "start"), help="where a recording goes in the buffer "
+                     "(default centre)")
+    imp.add_argument("--trim-db", help="trim leading / trailing audio more than this many dB below the loudest "
+                     "10-ms frame (default 20); 'off': keep it")
+    imp.add_argument("--normalise", choices=("clip", "buffer"), help="scale the recording (default) or the whole "
+                     "padded buffer (SHD) to the RMS level")
+    imp.add_argument("--level", type=float, help="RMS level (default 0.3, SHD's)")
+    imp.add_argument("--max-frequency", help="Hz of the highest cochlea channel; 'auto' (default): the Nyquist "
+                     "frequency of the lowest-rate recording, at most 8000; 'shd': SHD's channel map")
+    imp.add_argument("--shd", action="store_true", help="the SHD / embedded-data chain: no trimming, recording "
+                     "at the buffer's start, buffer normalised, SHD's channels (for SHD comparability)")
+    imp.add_argument("--test-fraction", type=float, default=0.2, help="share of recordings (or of speakers' "
+                     "recordings) for testing, where the manifest gives no split (default 0.2)")
+    imp.add_argument("--seed", type=int, default=0, help="seed of the split and of the cochlea (default 0)")
+    imp.add_argument("--skip-bad", action="store_true", help="leave out recordings that cannot be used, listing "
+                     "them in skipped.txt (default: stop)")
+    imp.add_argument("--workers", type=int, help="processes (default: all cores)")
+    imp.add_argument("--max-seconds", type=float, default=20.0, help="longest recording accepted (default 20)")
+    imp.set_defaults(func=run_import)
+
+    enc = subparsers.add_parser("encode", help="turn a WAV recording into spikes [channels, time] (.npy)")
+    enc.add_argument("input", type=Path, help="PCM WAV file (mono, or averaged to mono)")
+    enc.add_argument("-o", "--output", type=Path, required=True)
+    enc.add_argument("--dt", type=float, default=10e-3, help="time step, seconds")
+    enc.add_argument("--pool", type=int, default=5, help="channel pooling (700 / pool channels)")
+    enc.add_argument("--duration", type=float, help="seconds (default: the recording's length)")
+    enc.add_argument("--min-spikes", type=int, default=1,
+                     help="events of the pooled channels that make a bin 1 (the network's training binning)")
+    enc.add_argument("--seed", type=int, default=0, help="seed of the stochastic bushy-cell stage")
+    enc.set_defaults(func=run_encode)

@@ -1,0 +1,156 @@
+"""CLI: ``simulate`` a network file on Lava's CPU simulator, ``deploy`` it as
+the Loihi 2 graph (on Loihi 2, or rehearsed on the CPU), and ``verify`` it
+against the training-side quantized model."""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import numpy as np
+from lava.utils.loihi import ChipGeneration
+
+from lava_convdelay.app.agreement import spike_agreement
+from lava_convdelay.app.spike_files import check_binning, load_spikes, per_input, save_npy
+from lava_convdelay.atomic import check_output_path
+from lava_convdelay.bounds import Bounds, check_value
+from lava_convdelay.errors import UserError
+from netx_export.reader import read_network
+
+
+def run_simulate(args: argparse.Namespace) -> int:
+    from sim.cpu.runner import LavaRunner
+    check_output_path(args.output)
+    runner = LavaRunner(args.network)
+    spikes = load_spikes(args.input, runner.spec.input_size)
+    check_binning(args.input, spikes, runner.spec, args.allow_other_binning)
+    results = runner.run_many(spikes, progress=len(spikes) > 1)
+    output = per_input(np.stack([r.output for r in results]).astype(np.uint8), args.input)
+    save_npy(output, args.output)
+    counts = output.reshape(-1, *output.shape[-2:]).sum(-1)
+    print(f"wrote {args.output}: output spikes {list(output.shape)}; spike counts per output neuron "
+          f"(sample 0): {counts[0].tolist()}")
+    return 0
+
+
+def run_deploy(args: argparse.Namespace) -> int:
+    from sim.loihi2.backend import make_hardware_backend
+    from sim.loihi2.runner import HardwareRunner, compare_with_exact
+
+    backend = make_hardware_backend(args.backend, args.loihi_gen, args.partition)
+    if args.input is None and not args.dry_run:
+        backend.check_available()  # fails with a clear message where the backend is missing
+        print(f"{backend.describe()}: available; pass --input SPIKES.npy -o OUT.npy to run, or --dry-run")
+        return 0
+    spec = read_network(args.network)
+    if args.input is None and args.steps < 1:
+        raise UserError(f"--steps must be at least 1, got {args.steps}")
+    spikes = load_spikes(args.input, spec.input_size) if args.input is not None \
+        else np.zeros((1, spec.input_size, args.steps), np.int8)
+    if args.input is not None:
+        check_binning(args.input, spikes, spec, args.allow_other_binning)
+        if not args.dry_run:
+            check_output_path(args.output)
+    runner = HardwareRunner(spec, backend, "dense" if args.delay_dense else "sparse", log=print)
+    voltage = spec.readout == "voltage_sum"  # a non-spiking output layer: its voltage is the output
+    if args.dry_run:
+        if args.input is None:
+            print(f"no --input: one silent sample of {args.steps} steps (the activity check needs real input)")
+        runner.preflight(spikes, period=args.period, record_voltage=voltage)
+        print("dry run: the graph compiles and every chip-side process got a chip model; nothing ran")
+        return 0
+    results = runner.run_many(spikes, record_voltage=voltage, period=args.period, progress=len(spikes) > 1)
+    output = per_input(np.stack([r.voltage if voltage else r.output.astype(np.uint8) for r in results]),
+                       args.input)
+    save_npy(output, args.output)
+    agreement = compare_with_exact(runner.spec, spikes, results)
+    print(f"wrote {args.output}: output {'voltages' if voltage else 'spikes'} {list(output.shape)}; "
+          + agreement.describe())
+    exposed = runner.last_plan.exposed
+    if exposed.size:
+        print(f"of the {exposed.size} sample(s) run after a sample still active at the resets, "
+              f"{int(agreement.equal[exposed].sum())} equal their exact result alone")
+    return 0 if agreement.equal.all() else 1
+
+
+def run_verify(args: argparse.Namespace) -> int:
+    from netx_export.to_model import spec_to_model
+
+    check_value(args.samples, "--samples", Bounds(True, 1))
+    check_value(args.steps, "--steps", Bounds(True, 1))
+    check_value(args.rate, "--rate", Bounds(False, 0, 1, low_allowed=False))
+    check_value(args.seed, "--seed", Bounds(True, 0))
+    spec = read_network(args.network)
+    if args.input is not None:
+        spikes = load_spikes(args.input, spec.input_size)[: args.samples]
+    else:
+        gen = np.random.default_rng(args.seed)
+        spikes = (gen.random((args.samples, spec.input_size, args.steps)) < args.rate).astype(np.int8)
+    rows, _ = spike_agreement(spec_to_model(spec), spec, spikes)
+    print(f"{args.network}: {len(spikes)} sample(s) x {spikes.shape[-1]} steps, "
+          f"training-side quantized model vs Lava (CPU, fixed_pt)")
+    print("layer  type       neurons  spikes (train)  spikes (lava)  agreement")
+    for i, (layer, (agreement, n_train, n_lava, _)) in enumerate(zip(spec.layers, rows), start=1):
+        kind = layer.type if layer.neuron.spiking else "voltage"  # activity: non-zero voltages
+        print(f"{i:<6} {kind:<10} {layer.num_neurons:<8} {n_train:<15} {n_lava:<14} {100 * agreement:.4f} %")
+    if not all(row[3] for row in rows):
+        print("verdict: MISMATCH")
+        return 1
+    silent = [str(i) for i, row in enumerate(rows, start=1) if row[1] == row[2] == 0]
+    if silent:  # equal because empty (no spike, or a readout voltage of 0 throughout): nothing compared
+        what = ("no layer spiked, on either side: nothing was compared" if len(silent) == len(rows) else
+                f"layer(s) {', '.join(silent)} stayed silent on both sides: their spikes were not compared")
+        print(f"verdict: NOT VERIFIED: {what}; give input that makes every layer spike (a higher --rate, "
+              f"more --steps, or real samples with --input)")
+        return 1
+    print("verdict: spike-exact (100 %)")
+    return 0
+
+
+ALLOW_HELP = ("run input whose number of time steps differs from the training input's "
+              "(which the network file records)")
+
+
+def add_parser(subparsers) -> None:
+    simulate = subparsers.add_parser("simulate", help="run a network file on the Lava CPU simulator")
+    simulate.add_argument("network", type=Path, help="network file (.h5)")
+    simulate.add_argument("--input", type=Path, required=True,
+                          help="0/1 spikes .npy [channels, time] (or [samples, channels, time])")
+    simulate.add_argument("-o", "--output", type=Path, required=True,
+                          help="output spikes .npy [output neurons, time] (or per sample)")
+    simulate.add_argument("--allow-other-binning", action="store_true", help=ALLOW_HELP)
+    simulate.set_defaults(func=run_simulate)
+
+    deploy = subparsers.add_parser(
+        "deploy", help="run a network file as the Loihi 2 graph: on Loihi 2 (lava-loihi), or rehearsed on the "
+                       "CPU; exit 0 only if every sample equals its exact result (docs/loihi2.md)")
+    deploy.add_argument("network", type=Path, help="network file (.h5)")
+    deploy.add_argument("--backend", choices=("loihi2", "cpu"), default="loihi2",
+                        help="loihi2, or cpu: the same graph and schedule on Lava's CPU simulator")
+    deploy.add_argument("--input", type=Path, help="0/1 spikes .npy [channels, time] (or [samples, channels, time])")
+    deploy.add_argument("-o", "--output", type=Path, default=Path("output_spikes.npy"),
+                        help="the output layer's spikes, or its integer voltages if it is a voltage readout")
+    deploy.add_argument("--allow-other-binning", action="store_true", help=ALLOW_HELP)
+    deploy.add_argument("--dry-run", action="store_true",
+                        help="compile the graph, print every process's model and stop (error if a chip-side "
+                             "process fell back to a CPU model)")
+    deploy.add_argument("--steps", type=int, default=100, help="steps per sample for --dry-run without --input")
+    deploy.add_argument("--period", type=int,
+                        help="steps per sample, a power of 2 (default: the shortest in which activity dies out)")
+    deploy.add_argument("--delay-dense", action="store_true",
+                        help="build delayed recurrent synapses as DelayDense instead of DelaySparse")
+    deploy.add_argument("--loihi-gen", choices=[g.value for g in ChipGeneration],
+                        help="Loihi chip generation (sets LOIHI_GEN; default: LOIHI_GEN, else N3B3)")
+    deploy.add_argument("--partition", help="Loihi 2 partition (sets PARTITION; default: PARTITION, else oheogulch)")
+    deploy.set_defaults(func=run_deploy)
+
+    verify = subparsers.add_parser(
+        "verify", help="compare Lava with the training-side quantized model, per layer; "
+                       "exit 0 only at 100 %% agreement with spikes in every layer")
+    verify.add_argument("network", type=Path, help="network file (.h5)")
+    verify.add_argument("--samples", type=int, default=4, help="random samples (with --input: the first N)")
+    verify.add_argument("--steps", type=int, default=100, help="steps per random sample")
+    verify.add_argument("--rate", type=float, default=0.05,
+                        help="random input spike probability per step, in (0, 1]")
+    verify.add_argument("--seed", type=int, default=0, help="seed of the random input (>= 0)")
+    verify.add_argument("--input", type=Path, help="use these spikes (.npy) instead of random ones")
+    verify.set_defaults(func=run_verify)

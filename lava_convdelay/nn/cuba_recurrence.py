@@ -1,0 +1,430 @@
+"""The time loop of a recurrent CUBA-LIF layer as one autograd function.
+
+A recurrent layer must step time; stepping it with autograd records some
+forty small operations per step and replays them backwards, which dominates
+training time on a CPU. :func:`recurrent_cuba` runs the loop once without
+autograd, in the exact fixed-point arithmetic of SLAYER's CUBA neuron (so the
+spikes are bit-identical to SLAYER's and Lava's)::
+
+    I(t)   = z(t) + R read(t),   read_j(t) = sum_c K[j, c] h_j(t - 1 - c)
+    u      = trunc0(u * (4096 - iDecay) / 4096) + trunc0(4096 * I)
+    v      = trunc0(v * (4096 - vDecay) / 4096) + u
+    s      = v >= 4096 * threshold;   v = 0 where s
+    h(t)   = s(t) * mask
+
+(states in units of 1/4096; ``K`` the ``[N, L]`` lag kernel of
+:func:`lava_convdelay.nn.delays.delay_kernel`, column ``c`` = lag ``c + 1``;
+``mask`` the recurrent dropout), and back-propagates through time by hand,
+with the gradients SLAYER's backward uses: straight through the rounding and
+the reset, ``u`` and ``v`` decaying by ``(4096 - decay) / 4096``, and SLAYER's
+surrogate ``scale_rho / (2 tau_rho) exp(-|v - threshold| / tau_rho)`` for
+the spike. What does not depend on time order is done once per sequence
+(surrogate, weight and kernel gradients).
+
+``R`` is the recurrent synapse's *product*
+(:mod:`lava_convdelay.nn.recurrent_synapse`): a dense matrix, or a convolution
+applied as its taps (``O(N k C)`` per step); the loop calls it once per step
+forward and once backward and asks it for the weight gradient at the end.
+Inside the loop a step's signal is ``[N, B]`` (neuron-major: a neuron's batch
+is contiguous). On the CPU the rest of a step -- the neurons' integer
+arithmetic and the next read forward, the chain through ``u`` and ``v``
+backward -- is one compiled (numba) call working in place, so a step costs
+its arithmetic rather than a dozen tensor operations and their allocations;
+on other devices the same steps run as tensor operations (the same
+arithmetic, up to fused multiply-adds in float reads: the tests run both).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numba
+import numpy as np
+import torch
+from lava.lib.dl.slayer.neuron import cuba
+from lava.lib.dl.slayer.utils import quantize
+
+
+def check_supported(neuron: cuba.Neuron) -> None:
+    """Reject neuron options the loop does not implement (rather than ignore them)."""
+    problems = []
+    if not neuron.shared_param:
+        problems.append("shared_param=False (per-neuron decays)")
+    if neuron.requires_grad:
+        problems.append("requires_grad=True (learnable decays)")
+    if neuron.graded_spike:
+        problems.append("graded_spike=True")
+    if neuron.norm is not None:
+        problems.append("norm (use an explicit normalisation layer)")
+    if neuron.drop is not None:
+        problems.append("dropout (use the block's 'dropout' / 'rec_dropout' options)")
+    if problems:
+        raise ValueError("unsupported CUBA neuron option(s) for delay blocks: " + ", ".join(problems))
+
+
+@dataclass(frozen=True)
+class CubaConstants:
+    """A CUBA neuron's fixed-point constants and surrogate gradient."""
+
+    scale: int  # state units per SLAYER unit (4096)
+    i_keep: int  # 4096 - iDecay
+    v_keep: int  # 4096 - vDecay
+    threshold: float  # SLAYER units; a spike where v >= threshold
+    tau_rho: float
+    scale_rho: float
+
+    @classmethod
+    def of(cls, neuron: cuba.Neuron) -> CubaConstants:
+        return cls(scale=int(neuron.s_scale),
+                   i_keep=(1 << 12) - int(quantize(neuron.current_decay).item()),
+                   v_keep=(1 << 12) - int(quantize(neuron.voltage_decay).item()),
+                   threshold=float(neuron.threshold + neuron.threshold_eps),
+                   tau_rho=float(neuron.tau_rho * cuba.TAU_RHO_MULT),
+                   scale_rho=float(neuron.scale_rho * cuba.SCALE_RHO_MULT))
+
+    def surrogate(self, v: torch.Tensor) -> torch.Tensor:
+        """SLAYER's spike derivative at voltage ``v`` (SLAYER units), in one new tensor."""
+        out = torch.sub(v, self.threshold).abs_().div_(-self.tau_rho).exp_()
+        return out.mul_(self.scale_rho / 2 / self.tau_rho)
+
+
+@numba.njit(cache=True, nogil=True)
+def _compiled_step(t, current, u, v, i_keep, v_keep, threshold, scale, mask, spikes, voltage, history,
+                   kernel_rows, lag_rows, reads):
+    """Step ``t`` of the neurons on the CPU, in place: ``current`` ``[N, B]``
+    -> ``u``, ``v`` (int64 ``[N * B]``), ``spikes[t]``,
+    ``voltage[t % len(voltage)]`` and ``h(t)`` = ``history[L + t]``; then
+    read ``t + 1`` into ``reads[(t + 1) % len(reads)]``: one row per neuron
+    for a one-hot kernel (``lag_rows``, else empty), else pulled lag by lag
+    (``kernel_rows`` ``[L, N]``), streaming through whole history rows.
+
+    What :class:`_TensorNeurons` computes: the float32 comparison torch
+    makes, and each read summed oldest spike first, as its scatter adds them
+    (the last bit of a read can differ where one of them fuses a
+    multiply-add; in integer mode every term is exact). The neuron update is one flat, branch-free loop, so that it
+    compiles to vector instructions."""
+    steps, n, batch = spikes.shape
+    lags = history.shape[0] - steps
+    x, m = current.ravel(), mask.ravel()
+    fired_t, h = spikes[t].ravel(), history[lags + t].ravel()
+    before_reset = voltage[t % voltage.shape[0]].ravel()
+    for k in range(x.size):
+        p = u[k] * i_keep
+        uu = ((p + ((p >> 63) & 4095)) >> 12) + np.int64(x[k] * scale)
+        q = v[k] * v_keep
+        vv = ((q + ((q >> 63) & 4095)) >> 12) + uu
+        u[k] = uu
+        before_reset[k] = vv
+        fired = np.float32(vv) >= threshold  # torch compares int64 with a float in float32
+        fired_t[k] = fired
+        h[k] = fired_t[k] * m[k]
+        v[k] = 0 if fired else vv
+    if t + 1 == steps:
+        return
+    target = reads[(t + 1) % reads.shape[0]]
+    if lag_rows.shape[0] > 0:  # read_j(t + 1) = h_j(t - d_j)
+        for j in range(n):
+            for b in range(batch):
+                target[j, b] = history[t + 1 + lag_rows[j], j, b]
+        return
+    total = target.ravel()  # read_j(t + 1) = sum_c K[j, c] h_j(t - c)
+    total[:] = 0
+    for c in range(lags - 1, -1, -1):
+        past, weights = history[lags + t - c].ravel(), kernel_rows[c]
+        for j in range(n):  # flat indexes, no test for zero weights: this form vectorizes
+            weight, first = weights[j], j * batch
+            for b in range(batch):
+                total[first + b] += weight * past[first + b]
+
+
+@numba.njit(cache=True, nogil=True)
+def _compiled_back_step(t, i_keep, v_keep, mask, grad_spikes, surrogate, kernel_rows, lag_rows, grad_reads,
+                        grad_h, grad_v, grad_current):
+    """Step ``t`` of the backward on the CPU, in place: ``dL/dh(t)`` (into
+    ``grad_h`` ``[N, B]``) pulled from the later reads' gradients
+    ``grad_reads`` (latest read first, as :class:`_TensorBackward` scatters
+    them), then ``grad_v`` and ``grad_current[t]`` (``dL/du(t)``)."""
+    steps, n, batch = grad_spikes.shape
+    lags = kernel_rows.shape[0]
+    grad_h[:] = 0
+    if lag_rows.shape[0] > 0:  # one-hot kernel: h_j(t) was read at t + 1 + d_j only
+        for j in range(n):
+            later = t + lags - lag_rows[j]
+            if later < steps:
+                for b in range(batch):
+                    grad_h[j, b] = grad_reads[later, j, b]
+    else:
+        total = grad_h.ravel()
+        for c in range(min(lags, steps - 1 - t) - 1, -1, -1):
+            later, weights = grad_reads[t + 1 + c].ravel(), kernel_rows[c]
+            for j in range(n):
+                weight, first = weights[j], j * batch
+                for b in range(batch):
+                    total[first + b] += weight * later[first + b]
+    for j in range(n):
+        for b in range(batch):
+            grad_s = grad_spikes[t, j, b] + grad_h[j, b] * mask[j, b]
+            gv = grad_v[j, b] * v_keep + grad_s * surrogate[t, j, b]
+            grad_v[j, b] = gv
+            later_u = grad_current[t + 1, j, b] if t + 1 < steps else 0
+            grad_current[t, j, b] = gv + i_keep * later_u
+
+
+class _CompiledNeurons:
+    """The forward's neurons and reads on the CPU (:func:`_compiled_step`);
+    ``keep``: keep every read (for the backward), else two rows."""
+
+    def __init__(self, c: CubaConstants, current, kernel, lag_rows, mask, spikes, voltage, history, keep):
+        steps, n, batch = spikes.shape
+        self.reads = current.new_zeros(steps if keep else 2, n, batch)
+        mask = torch.ones_like(current) if mask is None else mask
+        if not keep:  # nothing to keep: one scratch row
+            voltage = torch.empty_like(current)[None]
+        lag_rows = torch.zeros(0, dtype=torch.int64) if lag_rows is None else lag_rows
+        self.args = (current.numpy(), np.zeros(n * batch, np.int64), np.zeros(n * batch, np.int64),
+                     c.i_keep, c.v_keep, np.float32(c.threshold * c.scale), c.scale, mask.numpy(),
+                     spikes.numpy(), voltage.numpy(), history.numpy(), kernel.detach().T.contiguous().numpy(),
+                     lag_rows.numpy(), self.reads.numpy())
+
+    def read(self, t: int) -> torch.Tensor:
+        """``[N, B]`` read(t), once steps ``< t`` are done."""
+        return self.reads[t % self.reads.shape[0]]
+
+    def step(self, t: int) -> None:
+        _compiled_step(t, *self.args)
+
+
+class _TensorNeurons:
+    """The forward's neurons and reads as tensor operations (any device): what
+    :class:`_CompiledNeurons` computes."""
+
+    def __init__(self, c: CubaConstants, current, kernel, lag_rows, mask, spikes, voltage, history, keep):
+        steps, n, batch = spikes.shape
+        lags = kernel.shape[1]
+        self.c, self.current, self.mask = c, current, mask
+        self.spikes, self.voltage, self.history, self.keep = spikes, voltage, history, keep
+        self.u = torch.zeros(n, batch, dtype=torch.int64, device=current.device)
+        self.v, self.scaled = torch.zeros_like(self.u), torch.zeros_like(self.u)
+        self.fired = torch.zeros_like(self.u, dtype=torch.bool)
+        self.rows = self.kernel_rows = None
+        if lag_rows is not None:  # read_j(t) is row lag_rows[j] * N + j of history[t:t + L] as [L * N, B]
+            self.rows = lag_rows * n + torch.arange(n, device=current.device)
+            self.reads = current.new_zeros(steps if keep else 2, n, batch)
+        else:  # row t collects read(t): each h(t') is spread onto rows t' + 1 .. t' + L
+            self.reads = current.new_zeros(steps + lags, n, batch)
+            # [L, N, B]: row c is lag c + 1, expanded so the scatter runs over contiguous memory
+            self.kernel_rows = kernel.T[:, :, None].expand(lags, n, batch).contiguous()
+
+    def read(self, t: int) -> torch.Tensor:
+        """``[N, B]`` read(t), once steps ``< t`` are done."""
+        return self.reads[t % self.reads.shape[0]]
+
+    def step(self, t: int) -> None:
+        c, u, v = self.c, self.u, self.v
+        lags = self.history.shape[0] - self.spikes.shape[0]
+        torch.div(u.mul_(c.i_keep), 4096, rounding_mode="trunc", out=u)
+        u.add_(self.scaled.copy_(self.current.mul_(c.scale)))  # the copy truncates toward zero
+        torch.div(v.mul_(c.v_keep), 4096, rounding_mode="trunc", out=v)
+        v.add_(u)
+        torch.ge(v, c.threshold * c.scale, out=self.fired)
+        if self.keep:
+            self.voltage[t].copy_(v)
+        s = self.spikes[t].copy_(self.fired)
+        h = self.history[lags + t]
+        if self.mask is None:
+            h.copy_(s)
+        else:
+            torch.mul(s, self.mask, out=h)
+        v.masked_fill_(self.fired, 0)
+        if self.rows is None:
+            self.reads[t + 1:t + 1 + lags].addcmul_(self.kernel_rows, h)
+        elif t + 1 < self.spikes.shape[0]:
+            n, batch = h.shape
+            torch.index_select(self.history[t + 1:t + 1 + lags].view(lags * n, batch), 0, self.rows,
+                               out=self.reads[(t + 1) % self.reads.shape[0]])
+
+
+class _CompiledBackward:
+    """The backward's steps on the CPU (:func:`_compiled_back_step`)."""
+
+    def __init__(self, c: CubaConstants, kernel, lag_rows, mask, grad_spikes, surrogate, grad_reads,
+                 grad_current):
+        mask = torch.ones_like(grad_spikes[0]) if mask is None else mask
+        lag_rows = torch.zeros(0, dtype=torch.int64) if lag_rows is None else lag_rows
+        scratch = np.zeros((2,) + mask.shape, grad_spikes.numpy().dtype)
+        self.args = (c.i_keep / 4096, c.v_keep / 4096, mask.numpy(), grad_spikes.numpy(), surrogate.numpy(),
+                     kernel.detach().T.contiguous().numpy(), lag_rows.numpy(), grad_reads.numpy(), scratch[0], scratch[1],
+                     grad_current.numpy())
+
+    def step(self, t: int) -> None:
+        """``grad_current[t]``, once ``grad_reads`` of the later steps are known."""
+        _compiled_back_step(t, *self.args)
+
+
+class _TensorBackward:
+    """The backward's steps as tensor operations (any device): what
+    :class:`_CompiledBackward` computes."""
+
+    def __init__(self, c: CubaConstants, kernel, lag_rows, mask, grad_spikes, surrogate, grad_reads,
+                 grad_current):
+        steps, n, batch = grad_spikes.shape
+        lags = kernel.shape[1]
+        self.i_keep, self.v_keep = c.i_keep / 4096, c.v_keep / 4096
+        self.mask, self.grad_spikes, self.surrogate = mask, grad_spikes, surrogate
+        self.grad_reads, self.grad_current = grad_reads, grad_current
+        self.rows = self.flipped_rows = None
+        if lag_rows is not None:
+            self.rows = lag_rows * n + torch.arange(n, device=lag_rows.device)
+        else:  # [L, N, B]: row m is lag L - m
+            self.flipped_rows = kernel.flip(1).T[:, :, None].expand(lags, n, batch).contiguous()
+        # row L + t collects dL/dh(t): dL/d read(t) is spread back onto h(t - 1 - c), c < L
+        self.grad_history = grad_spikes.new_zeros(lags + steps, n, batch)
+        self.grad_s = torch.empty_like(grad_spikes[0])
+        self.grad_v = torch.zeros_like(self.grad_s)
+
+    def step(self, t: int) -> None:
+        """``grad_current[t]``, once ``grad_reads`` of the later steps are known."""
+        lags = self.grad_history.shape[0] - self.grad_spikes.shape[0]
+        if t + 1 < self.grad_spikes.shape[0]:  # spread dL/d read(t + 1) back
+            later, grad_read = self.grad_history[t + 1:t + 1 + lags], self.grad_reads[t + 1]
+            if self.rows is None:
+                later.addcmul_(self.flipped_rows, grad_read)
+            else:  # one-hot kernel: all of it goes back to the one row the forward read
+                later.view(-1, grad_read.shape[1]).index_add_(0, self.rows, grad_read)
+        grad_h, grad_s, grad_v = self.grad_history[lags + t], self.grad_s, self.grad_v
+        if self.mask is None:
+            torch.add(self.grad_spikes[t], grad_h, out=grad_s)
+        else:
+            torch.addcmul(self.grad_spikes[t], grad_h, self.mask, out=grad_s)
+        grad_v.mul_(self.v_keep).addcmul_(grad_s, self.surrogate[t])
+        if t + 1 < self.grad_spikes.shape[0]:
+            torch.add(grad_v, self.grad_current[t + 1] * self.i_keep, out=self.grad_current[t])
+        else:
+            self.grad_current[t].copy_(grad_v)
+
+
+#: Run the loops' steps and the kernel gradient compiled on the CPU (tests switch
+#: it off to check the tensor operations, which run on other devices).
+COMPILED_ON_CPU = True
+
+
+def _compiled(x: torch.Tensor) -> bool:
+    return COMPILED_ON_CPU and x.device.type == "cpu"
+
+
+def _forward_loop(z, product, kernel, lag_rows, mask, c: CubaConstants, keep: bool):
+    """Exact forward: ``z`` ``[T, N, B]`` -> spikes ``[T, N, B]``, and if
+    ``keep`` (for the backward) the pre-reset voltages (SLAYER units),
+    recurrent reads ``[T, N, B]`` and history ``[L + T, N, B]`` (row ``L + t``
+    holds ``h(t)``). ``lag_rows`` ``[N]`` (one-hot kernel, else None) is each
+    neuron's kernel column counted from the last, ``L - 1 - d``."""
+    steps, n, batch = z.shape
+    history = z.new_zeros(kernel.shape[1] + steps, n, batch)
+    spikes = torch.empty_like(z)
+    voltage = torch.empty_like(z) if keep else None
+    current = torch.empty_like(z[0])
+    neurons = (_CompiledNeurons if _compiled(z) else _TensorNeurons)(
+        c, current, kernel, lag_rows, mask, spikes, voltage, history, keep)
+    for t in range(steps):
+        product.propagate(neurons.read(t), z[t], out=current)
+        neurons.step(t)
+    if not keep:
+        return spikes, None, None, None
+    return spikes, voltage.div_(c.scale), neurons.reads[:steps], history
+
+
+class _RecurrentCuba(torch.autograd.Function):
+    """``[T, N, B]`` in and out; see :func:`recurrent_cuba`."""
+
+    @staticmethod
+    def forward(ctx, z, weight, kernel, lag_rows, mask, constants, product):
+        keep = any(ctx.needs_input_grad)
+        spikes, voltage, reads, history = _forward_loop(z, product, kernel, lag_rows, mask, constants, keep)
+        if keep:
+            ctx.save_for_backward(kernel, lag_rows, mask, voltage, reads, history)
+            ctx.constants = constants
+            ctx.product = product
+        return spikes
+
+    @staticmethod
+    def backward(ctx, grad_spikes):
+        kernel, lag_rows, mask, voltage, reads, history = ctx.saved_tensors
+        grad_spikes = grad_spikes.contiguous()
+        grad_current = torch.empty_like(grad_spikes)  # row t: dL/dI(t) = dL/du(t)
+        grad_reads = torch.empty_like(grad_spikes)  # row t: dL/d read(t)
+        steps = grad_spikes.shape[0]
+        back = (_CompiledBackward if _compiled(grad_spikes) else _TensorBackward)(
+            ctx.constants, kernel, lag_rows, mask, grad_spikes, ctx.constants.surrogate(voltage), grad_reads,
+            grad_current)
+        for t in range(steps - 1, -1, -1):
+            back.step(t)
+            ctx.product.propagate_transposed(grad_current[t], out=grad_reads[t])
+        grad_weight = grad_kernel = None
+        if ctx.needs_input_grad[1]:
+            grad_weight = ctx.product.weight_gradient(grad_current, reads)
+        if ctx.needs_input_grad[2]:
+            grad_kernel = _kernel_gradient(grad_reads, history)
+        return grad_current, grad_weight, grad_kernel, None, None, None, None
+
+
+@numba.njit(cache=True, nogil=True)
+def _compiled_kernel_gradient(grad_reads, history, out):
+    """:func:`_kernel_gradient` on the CPU: neuron by neuron, so each
+    neuron's rows stay in cache for all its lags; partial sums per batch
+    entry (contiguous, so vectorized)."""
+    steps, n, batch = grad_reads.shape
+    lags = history.shape[0] - steps
+    partial = np.empty(batch, grad_reads.dtype)
+    for j in range(n):
+        for c in range(lags):
+            partial[:] = 0
+            for t in range(steps):
+                for b in range(batch):
+                    partial[b] += grad_reads[t, j, b] * history[lags - 1 - c + t, j, b]
+            out[j, c] = partial.sum()
+
+
+def _kernel_gradient(grad_reads: torch.Tensor, history: torch.Tensor) -> torch.Tensor:
+    """``[N, L]``: ``dL/dK[:, c] = sum over t, b of dL/d read(t) * h(t - 1 - c)``,
+    from ``grad_reads`` ``[T, N, B]`` and ``history`` ``[L + T, N, B]``."""
+    steps, n, batch = grad_reads.shape
+    lags = history.shape[0] - steps
+    if _compiled(grad_reads):
+        out = grad_reads.new_empty(n, lags)
+        _compiled_kernel_gradient(grad_reads.numpy(), history.numpy(), out.numpy())
+        return out
+    # neuron-major copies: each lag is a product and a sum over contiguous memory
+    grads = grad_reads.transpose(0, 1).reshape(n, steps * batch)
+    past = history.transpose(0, 1).reshape(n, -1)  # [N, (L + T) * B]
+    products = torch.empty_like(grads)
+    result = grads.new_empty(lags, n)
+    for c in range(lags):
+        start = (lags - 1 - c) * batch
+        torch.sum(torch.mul(grads, past[:, start:start + steps * batch], out=products), 1, out=result[c])
+    return result.T
+
+
+def recurrent_cuba(z: torch.Tensor, product, kernel: torch.Tensor, constants: CubaConstants,
+                   mask: torch.Tensor | None = None, one_hot: bool = False) -> torch.Tensor:
+    """Spikes ``[B, N, T]`` of a recurrent CUBA layer driven by ``z`` ``[B, N, T]``.
+
+    Args:
+        z: feed-forward input current per step (SLAYER units).
+        product: the recurrent synapse's product
+            (:meth:`~lava_convdelay.nn.recurrent_synapse.ConvRecurrentSynapse.recurrent_product`):
+            applies ``R`` and its transpose to one step's ``[N, B]`` and gives
+            the gradient of its quantized ``weight`` over the sequence.
+        kernel: ``[N, L]`` lag kernel; column ``c`` weighs the spike of step
+            ``t - 1 - c`` (delay ``d``: one-hot at column ``d``).
+        mask: ``[B, N]`` recurrent dropout (scales what the recurrence sees).
+        one_hot: the kernel is one-hot (integer delays): the forward gathers
+            one lag per neuron instead of weighing all of them (same values).
+    Differentiable in ``z``, ``product.weight`` and ``kernel``.
+    """
+    lag_rows = None
+    if one_hot:  # the kernel column of each neuron's lag, counted from the last
+        lag_rows = kernel.detach().flip(1).argmax(1)
+    if mask is not None:
+        mask = mask.T.to(z.dtype).contiguous()
+    z = z.permute(2, 1, 0).contiguous()  # [T, N, B]
+    spikes = _RecurrentCuba.apply(z, product.weight, kernel, lag_rows, mask, constants, product)
+    return spikes.permute(2, 1, 0)

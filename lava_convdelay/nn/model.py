@@ -1,0 +1,126 @@
+"""A feed-forward stack of SLAYER-style blocks described by a plain config.
+
+The config is JSON-compatible (stored in checkpoints, readable by
+``torch.load(weights_only=True)``)::
+
+    {"input_size": 140,
+     "neuron": {"threshold": 4.0, "current_decay": 0.5, "voltage_decay": 0.2},
+     "layers": [
+        {"type": "conv_delay_rec", "neurons": 256, "kernel_size": 3, "channels": 1,
+         "max_delay": 30, "delay_init": [10, 30], "learn_delays": true},
+        {"type": "delay_rec", "neurons": 256, "max_delay": 30},
+        {"type": "rec", "neurons": 256},          # plain recurrence (SLAYER Recurrent)
+        {"type": "dense", "neurons": 20},         # SLAYER Dense (optional "delay": true)
+        {"type": "affine", "neurons": 20}]}       # non-spiking readout (last layer only)
+
+Layer keys other than ``type`` and ``neurons`` are passed to the block; a layer
+may override ``neuron`` parameters with its own ``"neuron"`` dict. The output
+layer's kind sets the decision rule (:mod:`lava_convdelay.nn.readout`): an
+``affine`` output is read by its voltage, a spiking one by its spike counts.
+"""
+from __future__ import annotations
+
+import copy
+
+import torch
+from lava.lib.dl import slayer
+
+from lava_convdelay.nn.blocks import Affine, ConvDelayRecurrent, DelayRecurrent
+from lava_convdelay.nn.layer_config import ConfigError, check_layer, check_model
+
+
+def _build_block(index: int, layer: dict, in_neurons: int, neuron: dict) -> torch.nn.Module:
+    params = check_layer(index, layer, neuron)
+    layer = dict(layer)
+    kind = layer.pop("type")
+    out_neurons = layer.pop("neurons")
+    layer.pop("neuron", None)
+    if "delay_init" in layer:
+        layer["delay_init"] = tuple(layer["delay_init"])
+    try:
+        if kind == "conv_delay_rec":
+            return ConvDelayRecurrent(params, in_neurons, out_neurons, **layer)
+        if kind == "delay_rec":
+            return DelayRecurrent(params, in_neurons, out_neurons, **layer)
+        if kind == "rec":
+            return DelayRecurrent(params, in_neurons, out_neurons, delays=False, **layer)
+        if kind == "affine":
+            return Affine(params, in_neurons, out_neurons, **layer)
+        block = slayer.block.cuba.Dense(params, in_neurons, out_neurons, **layer)
+        if block.delay is not None:  # SLAYER sizes feed-forward delays on first use
+            block.delay(torch.zeros(1, out_neurons, 1))
+        return block
+    except (TypeError, ValueError, AssertionError) as err:  # SLAYER validates with assert
+        raise ConfigError(f"layer {index} ({kind}): {err}") from None
+
+
+class SpikingNetwork(torch.nn.Module):
+    """Blocks applied in sequence; input/output ``[batch, neurons, time]`` spikes."""
+
+    def __init__(self, config: dict):
+        super().__init__()
+        check_model(config)
+        self.config = copy.deepcopy(config)
+        neuron = dict(config.get("neuron", {}))
+        blocks, size = [], config["input_size"]
+        for i, layer in enumerate(config["layers"], start=1):
+            if layer.get("type") == "affine" and i < len(config["layers"]):
+                raise ConfigError(f"layer {i} (affine): a non-spiking layer can only be the output layer "
+                                  f"(it sends no spikes on)")
+            blocks.append(_build_block(i, layer, size, neuron))
+            size = layer["neurons"]
+        self.blocks = torch.nn.ModuleList(blocks)
+
+    def forward(self, x: torch.Tensor, all_layers: bool = False):
+        """Output ``[B, N_out, T]`` (spikes, or an ``affine`` output's voltage),
+        or every layer's output if ``all_layers``."""
+        outputs = []
+        for block in self.blocks:
+            x = block(x)
+            outputs.append(x)
+        return outputs if all_layers else x
+
+    @property
+    def readout(self) -> str:
+        """The decision rule its output layer implies (:data:`lava_convdelay.nn.readout.READOUTS`)."""
+        return "voltage_sum" if isinstance(self.blocks[-1], Affine) else "spike_count"
+
+    def delay_blocks(self):
+        return [b for b in self.blocks if getattr(b, "axonal_delay", None) is not None]
+
+    def set_sigma(self, sigma: float) -> None:
+        for block in self.delay_blocks():
+            block.set_sigma(sigma)
+
+    def clamp_delays(self) -> None:
+        for block in self.delay_blocks():
+            block.clamp_delays()
+
+    @property
+    def recurrent_param_count(self) -> int:
+        total = 0
+        for block in self.blocks:
+            if hasattr(block, "recurrent_param_count"):
+                total += block.recurrent_param_count
+            elif isinstance(block, slayer.block.cuba.Recurrent):
+                total += block.recurrent_synapse.weight.numel()
+        return total
+
+    def delay_parameters(self) -> list[torch.nn.Parameter]:
+        return [b.axonal_delay.delay for b in self.delay_blocks() if b.axonal_delay.delay.requires_grad]
+
+    def integer_delays(self) -> list[torch.Tensor]:
+        """Each delay block's deployed delays, ``[neurons]`` int64 steps, in block order."""
+        return [b.axonal_delay.integer_delays() for b in self.delay_blocks()]
+
+    def delay_movement(self, initial: list[torch.Tensor]) -> dict[str, float]:
+        """How far the learned integer delays are from ``initial`` (:meth:`integer_delays`
+        at the start): ``delay_moved`` the mean absolute change in steps and
+        ``delays_changed`` the fraction that differ, over the blocks that learn delays;
+        empty when none does."""
+        pairs = [(now, start) for block, now, start in zip(self.delay_blocks(), self.integer_delays(), initial)
+                 if block.axonal_delay.delay.requires_grad]
+        if not pairs:
+            return {}
+        change = torch.cat([(now - start.to(now.device)).abs() for now, start in pairs]).float()
+        return {"delay_moved": float(change.mean()), "delays_changed": float((change > 0).float().mean())}

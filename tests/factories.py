@@ -1,0 +1,185 @@
+"""Networks, specs and data the tests share (factories, not tests): random
+specs of every layer type, toy SHD files and datasets, small trained-side
+models for the Loihi 2 graph, and a reader of HDF5 contents."""
+import functools
+
+import h5py
+import numpy as np
+import pytest
+import torch
+from naive_reference import naive_banded
+from torch.utils.data import TensorDataset
+
+from lava_convdelay.data import write_shd
+from lava_convdelay.nn.model import SpikingNetwork
+from netx_export.spec import ConvRecurrence, CubaParams, LayerSpec, NetworkSpec
+
+#: seeds of the equivalence sweeps: seed 0 also in `make test-fast`, the others only in `make test`
+SWEEP_SEEDS = [0, pytest.param(1, marks=pytest.mark.slow), pytest.param(2, marks=pytest.mark.slow)]
+
+
+# --------------------------------------------------------------------------- random specs (every layer type)
+
+
+def even_weights(rng, shape, low=-180, high=160, corners=True):
+    """Even integers; the corners -256 and 254 of the 8-bit range are planted
+    unless ``corners`` is False (then Lava's weight exponent is not 0)."""
+    w = 2 * rng.integers(low // 2, high // 2 + 1, size=shape)
+    flat = w.reshape(-1)
+    if corners and flat.size >= 2:
+        flat[rng.integers(flat.size)] = 254
+        flat[rng.integers(flat.size)] = -256
+    return w.astype(np.int64)
+
+
+def cuba(rng, scale=1):
+    return CubaParams(i_decay=int(rng.integers(600, 2500)), v_decay=int(rng.integers(300, 1500)),
+                      vth_mant=int(rng.integers(100, 220)) // scale)
+
+
+def make_layer(rng, kind, n, n_in, *, ff_delay=0, max_delay=0, channels=1, k=3, rec=(-200, 120), small=False):
+    """A random layer; ``small``: weights and threshold / 8, no range corners (weight_exp < 0)."""
+    scale = 8 if small else 1
+
+    def weights(shape, low=-180, high=160):
+        return even_weights(rng, shape, low // scale, high // scale, corners=not small)
+    w = weights((n, n_in))
+    neuron = cuba(rng, scale)
+    if kind == "dense":
+        delay = rng.integers(0, ff_delay + 1, n).astype(np.int64) if ff_delay else None
+        return LayerSpec("dense", w, neuron, delay=delay)
+    if kind == "dense_rec":
+        return LayerSpec("dense_rec", w, neuron, weight_rec=weights((n, n), *rec))
+    delays = rng.integers(0, max_delay + 1, n).astype(np.int64)
+    delays[rng.integers(n)] = max_delay
+    if kind == "delay_rec":
+        return LayerSpec("delay_rec", w, neuron, weight_rec=weights((n, n), *rec),
+                         delay_rec=delays, max_delay=max_delay)
+    kernel = weights((channels, channels, k), *rec)
+    return LayerSpec("conv_rec", w, neuron, weight_rec=naive_banded(kernel, n // channels),
+                     delay_rec=delays, max_delay=max_delay, conv=ConvRecurrence(channels, k, kernel))
+
+#: name -> (input channels, [(kind, neurons, options)])
+NETWORKS = {
+    "conv k3 C1": (10, [("conv_rec", 16, dict(k=3, max_delay=62))]),
+    "conv k5 C2": (10, [("conv_rec", 18, dict(k=5, channels=2, max_delay=20))]),
+    "conv k7 C3": (10, [("conv_rec", 21, dict(k=7, channels=3, max_delay=9))]),
+    "delay_rec": (10, [("delay_rec", 14, dict(max_delay=30))]),
+    "dense_rec": (10, [("dense_rec", 14, {})]),
+    "dense + ff delay": (10, [("dense", 12, dict(ff_delay=9)), ("dense", 6, dict(ff_delay=4))]),
+    "small weights": (10, [("dense", 12, dict(ff_delay=3, small=True)),
+                           ("conv_rec", 12, dict(k=5, max_delay=12, small=True)),
+                           ("delay_rec", 10, dict(max_delay=8, small=True)),
+                           ("dense_rec", 8, dict(small=True))]),
+    "stack": (10, [("dense", 12, dict(ff_delay=6)), ("conv_rec", 16, dict(k=3, channels=2, max_delay=40)),
+                   ("delay_rec", 12, dict(max_delay=15)), ("dense_rec", 10, {}), ("dense", 5, {})]),
+}
+
+
+def make_spec(name, seed):
+    channels, layers = NETWORKS[name]
+    rng = np.random.default_rng(seed)
+    specs, n_in = [], channels
+    for kind, n, options in layers:
+        specs.append(make_layer(rng, kind, n, n_in, **options))
+        n_in = n
+    return NetworkSpec(channels, specs, source=f"<{name}, seed {seed}>")
+
+
+def random_spikes(seed, channels, samples, steps, rate=0.2):
+    """0/1 input ``[samples, channels, steps]`` int8, spikes with probability ``rate``."""
+    return (np.random.default_rng(1000 + seed).random((samples, channels, steps)) < rate).astype(np.int8)
+
+
+# --------------------------------------------------------------------------- toy SHD files
+
+TOY_KEYS = ["low", "mid", "high"]
+
+
+def toy_shd(path, n, seed):
+    """Three classes: bursts in the low / middle / high third of the 700 channels."""
+    rng = np.random.default_rng(seed)
+    times, units, labels = [], [], []
+    for i in range(n):
+        label = i % 3
+        t = np.sort(rng.uniform(0.0, 0.3, 120))
+        u = rng.integers(label * 233, (label + 1) * 233, 120)
+        noise_t, noise_u = rng.uniform(0.0, 0.3, 20), rng.integers(0, 700, 20)
+        times.append(np.concatenate([t, noise_t]))
+        units.append(np.concatenate([u, noise_u]))
+        labels.append(label)
+    return write_shd(path, times, units, labels, TOY_KEYS, speaker=np.zeros(n, int))
+
+
+# --------------------------------------------------------------------------- training
+
+TRAIN_NEURON = {"threshold": 1.0, "current_decay": 0.25, "voltage_decay": 0.03, "tau_grad": 0.03, "scale_grad": 3}
+
+TRAIN_CONFIG = {
+    "seed": 3,
+    "model": {"neuron": TRAIN_NEURON, "layers": [
+        {"type": "conv_delay_rec", "neurons": 16, "max_delay": 10, "rec_dropout": 0.2},
+        {"type": "dense", "neurons": 3}]},
+    "train": {"epochs": 4, "batch_size": 8, "sigma_init": 3},
+}
+
+
+def toy_data(n, seed):
+    """Three classes, each a burst on its own group of 4 channels."""
+    gen = torch.Generator().manual_seed(seed)
+    y = torch.arange(n) % 3
+    x = (torch.rand(n, 12, 40, generator=gen) < 0.05).float()
+    for i in range(n):
+        x[i, 4 * y[i]:4 * y[i] + 4, 5:35:3] = 1
+    return TensorDataset(x, y)
+
+
+@functools.cache
+def toy_datasets():
+    """(train, test) of :func:`toy_data`, made once per process."""
+    return toy_data(48, 0), toy_data(24, 1)
+
+
+def assert_same_state(a: torch.nn.Module, b: torch.nn.Module) -> None:
+    """``a`` and ``b`` hold the same parameters and buffers, every one equal (a key
+    missing on either side fails, as a plain zip over the values would not)."""
+    left, right = a.state_dict(), b.state_dict()
+    assert list(left) == list(right), sorted(set(left) ^ set(right))
+    for name, value in left.items():
+        assert torch.equal(value, right[name]), name
+
+
+# --------------------------------------------------------------------------- files
+
+
+def hdf5_contents(path):
+    """``({name: (value, dtype, shape)} of every dataset, root attributes)`` of an HDF5 file."""
+    out = {}
+    with h5py.File(path, "r") as f:
+        f.visititems(lambda name, obj: out.__setitem__(name, (obj[()], obj.dtype, obj.shape))
+                     if isinstance(obj, h5py.Dataset) else None)
+        attrs = dict(f.attrs)
+    return out, attrs
+
+
+# --------------------------------------------------------------------------- the Loihi 2 graph
+
+HARDWARE_NEURON = {"threshold": 1.0, "current_decay": 0.5, "voltage_decay": 0.2}
+
+
+def hardware_model(seed=2, weight_scale=2.0, output="dense"):
+    """Feed-forward delays, a conv and a dense delayed recurrence, an output
+    layer (``"affine"``: non-spiking, a voltage readout)."""
+    torch.manual_seed(seed)
+    model = SpikingNetwork({"input_size": 8, "neuron": HARDWARE_NEURON, "layers": [
+        {"type": "dense", "neurons": 10, "delay": True, "weight_scale": weight_scale},
+        {"type": "conv_delay_rec", "neurons": 12, "max_delay": 15, "weight_scale": weight_scale},
+        {"type": "delay_rec", "neurons": 8, "max_delay": 9, "weight_scale": weight_scale},
+        {"type": output, "neurons": 3, "weight_scale": weight_scale}]}).eval()
+    with torch.no_grad():  # SLAYER's feed-forward delays: spread them
+        model.blocks[0].delay.delay.copy_(torch.randint(0, 7, (10,)).float() + 0.4)
+    return model
+
+
+def hardware_input(seed=2, samples=4, steps=30):
+    return (np.random.default_rng(seed).random((samples, 8, steps)) < 0.3).astype(np.int8)
