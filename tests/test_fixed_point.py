@@ -194,6 +194,7 @@ def test_conv_sum_bound_from_kernel_equals_banded_rows(channels, feed_forward, w
     (no N x N pass): at the int16 limit it picks what the banded matrix's row
     sums (naive, by loops) give, for positions that see every tap (F >= k)."""
     from naive_reference import naive_banded
+
     from sim.fixed_point import _kernel_args
     positions, size = 9, 9
     n = channels * positions

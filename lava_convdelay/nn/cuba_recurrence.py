@@ -43,6 +43,8 @@ import torch
 from lava.lib.dl.slayer.neuron import cuba
 from lava.lib.dl.slayer.utils import quantize
 
+from lava_convdelay.limits import STATE_UNIT
+
 
 def check_supported(neuron: cuba.Neuron) -> None:
     """Reject neuron options the loop does not implement (rather than ignore them)."""
@@ -65,9 +67,9 @@ def check_supported(neuron: cuba.Neuron) -> None:
 class CubaConstants:
     """A CUBA neuron's fixed-point constants and surrogate gradient."""
 
-    scale: int  # state units per SLAYER unit (4096)
-    i_keep: int  # 4096 - iDecay
-    v_keep: int  # 4096 - vDecay
+    scale: int  # state units per SLAYER unit (STATE_UNIT)
+    i_keep: int  # STATE_UNIT - iDecay
+    v_keep: int  # STATE_UNIT - vDecay
     threshold: float  # SLAYER units; a spike where v >= threshold
     tau_rho: float
     scale_rho: float
@@ -75,8 +77,8 @@ class CubaConstants:
     @classmethod
     def of(cls, neuron: cuba.Neuron) -> CubaConstants:
         return cls(scale=int(neuron.s_scale),
-                   i_keep=(1 << 12) - int(quantize(neuron.current_decay).item()),
-                   v_keep=(1 << 12) - int(quantize(neuron.voltage_decay).item()),
+                   i_keep=STATE_UNIT - int(quantize(neuron.current_decay).item()),
+                   v_keep=STATE_UNIT - int(quantize(neuron.voltage_decay).item()),
                    threshold=float(neuron.threshold + neuron.threshold_eps),
                    tau_rho=float(neuron.tau_rho * cuba.TAU_RHO_MULT),
                    scale_rho=float(neuron.scale_rho * cuba.SCALE_RHO_MULT))
@@ -221,9 +223,9 @@ class _TensorNeurons:
     def step(self, t: int) -> None:
         c, u, v = self.c, self.u, self.v
         lags = self.history.shape[0] - self.spikes.shape[0]
-        torch.div(u.mul_(c.i_keep), 4096, rounding_mode="trunc", out=u)
+        torch.div(u.mul_(c.i_keep), STATE_UNIT, rounding_mode="trunc", out=u)
         u.add_(self.scaled.copy_(self.current.mul_(c.scale)))  # the copy truncates toward zero
-        torch.div(v.mul_(c.v_keep), 4096, rounding_mode="trunc", out=v)
+        torch.div(v.mul_(c.v_keep), STATE_UNIT, rounding_mode="trunc", out=v)
         v.add_(u)
         torch.ge(v, c.threshold * c.scale, out=self.fired)
         if self.keep:
@@ -251,9 +253,9 @@ class _CompiledBackward:
         mask = torch.ones_like(grad_spikes[0]) if mask is None else mask
         lag_rows = torch.zeros(0, dtype=torch.int64) if lag_rows is None else lag_rows
         scratch = np.zeros((2,) + mask.shape, grad_spikes.numpy().dtype)
-        self.args = (c.i_keep / 4096, c.v_keep / 4096, mask.numpy(), grad_spikes.numpy(), surrogate.numpy(),
-                     kernel.detach().T.contiguous().numpy(), lag_rows.numpy(), grad_reads.numpy(), scratch[0], scratch[1],
-                     grad_current.numpy())
+        self.args = (c.i_keep / STATE_UNIT, c.v_keep / STATE_UNIT, mask.numpy(), grad_spikes.numpy(),
+                     surrogate.numpy(), kernel.detach().T.contiguous().numpy(), lag_rows.numpy(), grad_reads.numpy(),
+                     scratch[0], scratch[1], grad_current.numpy())
 
     def step(self, t: int) -> None:
         """``grad_current[t]``, once ``grad_reads`` of the later steps are known."""
@@ -268,7 +270,7 @@ class _TensorBackward:
                  grad_current):
         steps, n, batch = grad_spikes.shape
         lags = kernel.shape[1]
-        self.i_keep, self.v_keep = c.i_keep / 4096, c.v_keep / 4096
+        self.i_keep, self.v_keep = c.i_keep / STATE_UNIT, c.v_keep / STATE_UNIT
         self.mask, self.grad_spikes, self.surrogate = mask, grad_spikes, surrogate
         self.grad_reads, self.grad_current = grad_reads, grad_current
         self.rows = self.flipped_rows = None
@@ -327,7 +329,7 @@ def _forward_loop(z, product, kernel, lag_rows, mask, c: CubaConstants, keep: bo
     for t in range(steps):
         product.propagate(neurons.read(t), z[t], out=current)
         neurons.step(t)
-    if not keep:
+    if voltage is None:  # nothing kept: no gradient is needed
         return spikes, None, None, None
     return spikes, voltage.div_(c.scale), neurons.reads[:steps], history
 

@@ -25,6 +25,8 @@ from lava.lib.dl.slayer.neuron import cuba
 from lava.lib.dl.slayer.spike.spike import Spike
 from lava.lib.dl.slayer.utils import quantize
 
+from lava_convdelay.limits import STATE_UNIT
+
 
 class CubaStepper:
     """Steps a ``[batch, N]`` population of ``neuron`` from rest, one step per call."""
@@ -32,8 +34,8 @@ class CubaStepper:
     def __init__(self, neuron: cuba.Neuron, batch: int, num_neurons: int,
                  device, dtype: torch.dtype = torch.float32):
         self.scale = int(neuron.s_scale)
-        self.i_keep = (1 << 12) - int(quantize(neuron.current_decay).item())
-        self.v_keep = (1 << 12) - int(quantize(neuron.voltage_decay).item())
+        self.i_keep = STATE_UNIT - int(quantize(neuron.current_decay).item())
+        self.v_keep = STATE_UNIT - int(quantize(neuron.voltage_decay).item())
         self.threshold = neuron.threshold + neuron.threshold_eps
         self.threshold_int = self.threshold * self.scale
         self.tau_rho = neuron.tau_rho * cuba.TAU_RHO_MULT
@@ -48,9 +50,9 @@ class CubaStepper:
     def step(self, x: torch.Tensor) -> torch.Tensor:
         """Input current ``x`` ``[B, N]`` (SLAYER units) -> spikes ``[B, N]``."""
         with torch.no_grad():
-            self.u_int = (torch.div(self.u_int * self.i_keep, 1 << 12, rounding_mode="trunc")
+            self.u_int = (torch.div(self.u_int * self.i_keep, STATE_UNIT, rounding_mode="trunc")
                           + (self.scale * x).to(torch.int64))
-            self.v_int = (torch.div(self.v_int * self.v_keep, 1 << 12, rounding_mode="trunc")
+            self.v_int = (torch.div(self.v_int * self.v_keep, STATE_UNIT, rounding_mode="trunc")
                           + self.u_int)
             fired = self.v_int >= self.threshold_int
             v_int, self.v_int = self.v_int, torch.where(fired, 0, self.v_int)
@@ -59,9 +61,9 @@ class CubaStepper:
         else:
             u_exact = self.u_int.to(x.dtype) / self.scale
             v_exact = v_int.to(x.dtype) / self.scale
-            u = self.u * (self.i_keep / 4096) + x
+            u = self.u * (self.i_keep / STATE_UNIT) + x
             u = u + (u_exact - u).detach()
-            v = self.v * (self.v_keep / 4096) + u
+            v = self.v * (self.v_keep / STATE_UNIT) + u
             v = v + (v_exact - v).detach()
             spikes = Spike.apply(v, self.threshold, self.tau_rho, self.scale_rho, False, 0, 1)
             # reset in value only: SLAYER's backward ignores the reset too
