@@ -360,3 +360,79 @@ def test_the_files_the_toolkit_writes_pass_the_check(tmp_path):
     shutil.copy(network_file(tmp_path), tmp_path / "copy.h5")
     assert len(read_network(tmp_path / "copy.h5").layers) == 1
     assert len(read_shd(shd_file(tmp_path))["labels"]) == 6
+
+
+# --------------------------------------------------------------------------- NIR metadata and sizes
+
+def _graph(**metadata):
+    from test_nir import recurrent_graph
+    graph = recurrent_graph(type_check=False)
+    graph.metadata = {"dt": 0.001, **metadata}
+    return graph
+
+
+def _node_metadata(node, key, value):
+    graph = _graph()
+    graph.nodes[node].metadata[key] = value
+    return graph
+
+
+def _readout(vth):
+    return nir.NIRGraph({"in": nir.Input(np.array([2])), "w": nir.Linear(np.ones((2, 2))),
+                         "li": nir.LI(tau=np.full(2, 0.002), r=np.full(2, 2.0), v_leak=np.zeros(2),
+                                      metadata={"vThMant": vth}),
+                         "out": nir.Output(np.array([2]))}, [("in", "w"), ("w", "li"), ("li", "out")],
+                        metadata={"dt": 0.001})
+
+
+def _sized(inputs, neurons):
+    from test_nir import lif
+    return nir.NIRGraph({"in": nir.Input(np.array([inputs])), "w": nir.Linear(np.ones((neurons, inputs))),
+                         "lif": lif(neurons), "out": nir.Output(np.array([neurons]))},
+                        [("in", "w"), ("w", "lif"), ("lif", "out")], metadata={"dt": 0.001}, type_check=False)
+
+
+def _complex_weights():
+    graph = _graph()
+    graph.nodes["w"] = nir.Linear(graph.nodes["w"].weight + 0.5j)
+    return graph
+
+
+NIR_METADATA = {
+    "dt a string": (lambda: _graph(dt="0.001s"), r"graph metadata 'dt' must be real numbers, got '0.001s'"),
+    "dt an array": (lambda: _graph(dt=np.array([0.001, 0.002])), r"graph metadata 'dt' must be one number, got 2 "
+                                                                 r"values"),
+    "class_names a string": (lambda: _graph(class_names="abc"),
+                             r"graph metadata 'class_names' must be a list of strings, got 'abc'"),
+    "class_names numbers": (lambda: _graph(class_names=np.arange(3)),
+                            r"graph metadata 'class_names' must be a list of strings, got array\(\[0, 1, 2\]\)"),
+    "maxDelay a string": (lambda: _node_metadata("d", "maxDelay", "x"),
+                          r"node 'd' \(Delay\): metadata 'maxDelay' must be real numbers, got 'x'"),
+    "maxDelay fractional": (lambda: _node_metadata("d", "maxDelay", 4.5),
+                            r"node 'd' \(Delay\): metadata 'maxDelay' must be one integer, got 4.5"),
+    "convKernel a string": (lambda: _node_metadata("rec", "convKernel", "k"),
+                            r"node 'rec' \(Linear\): metadata 'convKernel' must be real numbers, got 'k'"),
+    "vThMant a string": (lambda: _readout("high"), r"node 'li' \(LI\): metadata 'vThMant' must be real numbers, "
+                                                   r"got 'high'"),
+    "a 0-neuron layer": (lambda: _sized(2, 0), r"node 'w' \(Linear\): weight has shape \(0, 2\), expected \(post, "
+                                               r"pre\) with 1 .. 16777216 neurons"),
+    "a 0-wide input": (lambda: _sized(0, 2), r"node 'in' \(Input\): shape \[0\] is not a size of 1 .. 16777216"),
+    "complex weights": (_complex_weights, r"node 'w' \(Linear\): 'weight' must be real numbers"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(NIR_METADATA))
+def test_nir_values_of_the_wrong_type_are_one_error_naming_node_and_key(case):
+    from netx_export.nir_import import graph_to_spec
+    make, message = NIR_METADATA[case]
+    with pytest.raises(UserError, match="^g.nir: " + message) as info:
+        graph_to_spec(make(), "g.nir")
+    assert "\n" not in str(info.value)
+
+
+def test_a_readout_threshold_out_of_range_is_reported():
+    from netx_export.nir_import import graph_to_spec
+    result = graph_to_spec(_readout(5), "g.nir")
+    assert result.spec.layers[0].neuron.vth_mant == 262143
+    assert result.notes == ["node 'li': metadata vThMant 5 is not a non-spiking threshold (131072 .. 262143); "
+                            "262143 used"]
