@@ -126,26 +126,41 @@ def read_shd(path: str | os.PathLike, channels: int = SHD_CHANNELS) -> dict:
             "audio_encoding": audio}
 
 
+#: The factor of the binning rule: float32 storage moves a time by up to 2^-24 (6e-8) of
+#: its value, and this puts every time within 1e-6 of its value below a bin edge onto the
+#: edge, so a spike emitted on an edge (every 80th cochlea sample at 10 ms) stays in the
+#: later bin. It is binary64 0x1.000010c6f7a0bp+0 (docs/hdf5-format.md, "Input binning").
+EDGE_FACTOR = 1 + 1e-6
+
+
+def bin_index(times, dt: float) -> np.ndarray:
+    """The step of each spike time (seconds), float64 and integer valued, by the one binning
+    rule (docs/hdf5-format.md): the time rounded to float32 (the value an SHD file holds;
+    a float32 stays as it is), then ``floor((t / dt) * EDGE_FACTOR)`` in binary64."""
+    return np.floor(np.asarray(times, dtype=np.float32).astype(np.float64) / dt * EDGE_FACTOR)
+
+
 def bin_spikes(times: np.ndarray, units: np.ndarray, dt: float = 10e-3, pool: int = 5,
                duration: float = 1.0, channels: int = SHD_CHANNELS, min_spikes: int = 1) -> torch.Tensor:
-    """Events -> 0/1 tensor ``[channels / pool, round(duration / dt)]``.
+    """Events -> 0/1 tensor ``[channels / pool, round(duration / dt)]`` by the binning rule
+    of docs/hdf5-format.md, for every path (files, ``encode``, ``classify``): times
+    are taken as the float32 values a file holds, so events straight from the
+    cochlea (float64) bin as the imported file's do.
 
     A bin holds 1 if its pooled channels spiked at least ``min_spikes`` times in
-    it (1: any spike); spikes at or after ``duration`` are dropped.
+    it (1: any spike); spikes whose step is ``round(duration / dt)`` or later are dropped.
     """
     steps = int(round(duration / dt))
     out = torch.zeros(channels // pool, steps)
-    # Files keep times as float32, which moves a spike lying exactly on a bin edge
-    # (every 80th cochlea sample at 10 ms) to either side of it; a relative
-    # tolerance well above float32's 6e-8 puts it right of the edge, as in float64.
-    t = np.floor(np.asarray(times, dtype=np.float64) / dt * (1 + 1e-6)).astype(np.int64)
-    keep = t < steps
+    step = bin_index(times, dt)
+    keep = step < steps  # compared in float64: a huge time never wraps into an int64 index
+    t = step[keep].astype(np.int64)
     rows = np.asarray(units).astype(np.int64)[keep] // pool
     if min_spikes == 1:
-        out[torch.as_tensor(rows), torch.as_tensor(t[keep])] = 1.0
+        out[torch.as_tensor(rows), torch.as_tensor(t)] = 1.0
         return out
     counts = np.zeros(tuple(out.shape), np.int64)
-    np.add.at(counts, (rows, t[keep]), 1)
+    np.add.at(counts, (rows, t), 1)
     return torch.as_tensor(counts >= min_spikes, dtype=out.dtype)
 
 
