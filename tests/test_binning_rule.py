@@ -99,3 +99,17 @@ def test_counting_bins_use_the_same_steps(min_spikes):
     times = np.array([0.01, 0.0199, 0.00999998999801])
     out = bin_spikes(times, np.array([0, 0, 0]), DT, pool=7, duration=0.05, min_spikes=min_spikes)
     assert out[0].tolist() == [0, 1, 0, 0, 0]
+
+
+def test_a_file_without_min_spikes_bins_any_event(tmp_path):
+    """docs/hdf5-format.md: minSpikes is optional; files written before it existed bin with 1."""
+    import h5py
+
+    from netx_export.reader import read_network
+    spec = NetworkSpec(100, [LayerSpec("dense", np.zeros((1, 100), np.int64), CubaParams(2048, 1024, 64))],
+                       encoding=InputEncoding(DT, 7, 1.0, 700, min_spikes=3))
+    write_network(spec, tmp_path / "net.h5")
+    assert read_network(tmp_path / "net.h5").encoding.min_spikes == 3
+    with h5py.File(tmp_path / "net.h5", "a") as f:
+        del f["lava_convdelay_meta/input/minSpikes"]
+    assert read_network(tmp_path / "net.h5").encoding.min_spikes == 1

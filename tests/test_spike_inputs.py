@@ -153,3 +153,18 @@ def test_simulate_decides_from_spike_counts_for_a_spiking_output(tmp_path, capsy
     counts = expected.reshape(3, 30).sum(-1)
     text = capsys.readouterr().out
     assert f"sample 0: output {int(np.argmax(counts))}; spike count per output neuron: {counts.tolist()}" in text
+
+
+def test_simulate_refuses_a_layer_without_current_decay(tmp_path, capsys):
+    """iDecay = 0 is valid in the format but Lava's LIF cannot express it (docs/hdf5-format.md)."""
+    from netx_export.spec import CubaParams, LayerSpec, NetworkSpec
+    from netx_export.writer import write_network
+    write_network(NetworkSpec(4, [LayerSpec("dense", np.full((3, 4), 64), CubaParams(0, 100, 64))]),
+                  tmp_path / "net.h5")
+    np.save(tmp_path / "x.npy", np.ones((4, 5), np.int8))
+    assert main(["simulate", str(tmp_path / "net.h5"), "--input", str(tmp_path / "x.npy"),
+                 "-o", str(tmp_path / "o.npy")]) == 2
+    err = capsys.readouterr().err
+    assert err == (f"lava-convdelay simulate: error: {tmp_path / 'net.h5'}: layer 1 (dense): iDecay = 0 (no current "
+                   f"decay) cannot be expressed by Lava's LIF (du = iDecay - 1 must be >= 0)\n")
+    assert not (tmp_path / "o.npy").exists()
