@@ -113,7 +113,19 @@ def _check_attributes(obj, where: str, error: type[Exception]) -> None:
 def check_structure(f: h5py.File, source: str, error: type[Exception], max_elements: int | None = None) -> None:
     """Refuse the links, storage and types listed in the module's docstring anywhere in
     ``f`` (opened from ``source``), without reading any dataset's data; with
-    ``max_elements``, also datasets declaring more elements than that in all."""
+    ``max_elements``, also datasets declaring more elements than that in all. A
+    file too damaged to walk is refused as unreadable."""
+    try:
+        _walk(f, source, error, max_elements)
+    except (OSError, RuntimeError, KeyError, ValueError, TypeError) as err:  # HDF5's errors on damaged files
+        raise error(f"{source}: not a readable HDF5 file ({_one_line(err)})") from None
+
+
+def _one_line(err: Exception) -> str:
+    return shown(" ".join(str(err).split()))
+
+
+def _walk(f: h5py.File, source: str, error: type[Exception], max_elements: int | None) -> None:
     # the first link that is not a hard link, if any (an exception raised inside
     # h5py's link visitor does not come out as itself)
     found = f.visititems_links(lambda name, target: None if isinstance(target, h5py.HardLink) else (name, target))
@@ -155,7 +167,7 @@ def open_hdf5(path: str | os.PathLike, error: type[Exception], max_elements: int
     try:
         f = h5py.File(path, "r")
     except (OSError, ValueError) as err:
-        raise error(f"{path}: not a readable {what} ({err})") from None
+        raise error(f"{path}: not a readable {what} ({_one_line(err)})") from None
     try:
         check_structure(f, str(path), error, max_elements)
     except BaseException:
@@ -188,8 +200,8 @@ def read_dataset(item, where: str, error: type[Exception], kind: str = "number",
         raise error(f"{where}: declares strings of {item.dtype.itemsize} bytes each, too long to read")
     try:
         return np.asarray(item[()]) if item.shape is not None else np.zeros(0, item.dtype)
-    except (OSError, ValueError, TypeError) as err:
-        raise error(f"{where}: cannot read ({err})") from None
+    except (OSError, RuntimeError, KeyError, ValueError, TypeError) as err:  # damaged data, missing filters
+        raise error(f"{where}: cannot read ({_one_line(err)})") from None
 
 
 def read_attribute(obj, name: str, where: str, error: type[Exception], kind: str = "string",
@@ -206,5 +218,5 @@ def read_attribute(obj, name: str, where: str, error: type[Exception], kind: str
         raise error(f"{where}: attribute '{name}' has {elements} elements, expected at most {max_elements}")
     try:
         return obj.attrs[name]
-    except (OSError, ValueError, TypeError) as err:
-        raise error(f"{where}: attribute '{name}' cannot be read ({err})") from None
+    except (OSError, RuntimeError, KeyError, ValueError, TypeError) as err:
+        raise error(f"{where}: attribute '{name}' cannot be read ({_one_line(err)})") from None

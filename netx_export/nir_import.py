@@ -140,6 +140,12 @@ class _Graph:
         return path
 
 
+def _shown(value) -> str:
+    """``value`` for a one-line message (an array's repr spans lines), at most 80 characters."""
+    text = " ".join(repr(value).split())
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
 def _numbers(value, what: str, fail) -> np.ndarray:
     """``value`` as a float64 array, or ``fail(message)`` where it is not real numbers (strings,
     objects, complex numbers, whose imaginary part a conversion would drop)."""
@@ -150,15 +156,14 @@ def _numbers(value, what: str, fail) -> np.ndarray:
             raise TypeError
         return array.astype(np.float64)
     except (TypeError, ValueError):
-        shown = repr(value) if np.size(value) <= 4 else f"{type(value).__name__}"
-        raise fail(f"'{what}' must be real numbers, got {shown[:80]}") from None
+        raise fail(f"'{what}' must be real numbers, got {_shown(value)}") from None
 
 
 def _integer(value, what: str, fail) -> int:
     """``value`` as an int: a whole real number, a scalar or one-element array, else ``fail(message)``."""
     array = _numbers(value, what, fail)
     if array.size != 1 or not np.isfinite(array).all() or array.reshape(-1)[0] != np.round(array.reshape(-1)[0]):
-        raise fail(f"'{what}' must be one integer, got {value!r}"[:200])
+        raise fail(f"'{what}' must be one integer, got {_shown(value)}")
     return int(array.reshape(-1)[0])
 
 
@@ -470,7 +475,7 @@ def _metadata(graph: nir.NIRGraph, spec: NetworkSpec, notes: list[str]) -> None:
         raw = np.asarray(meta["class_names"])
         if raw.ndim != 1 or not all(isinstance(n, (str, bytes)) for n in raw):
             raise UnsupportedLayerError(f"{spec.source}: graph metadata 'class_names' must be a list of strings, got "
-                                        f"{meta['class_names']!r}"[:300])
+                                        f"{_shown(meta['class_names'])}")
         try:
             names = [n.decode("utf-8") if isinstance(n, bytes) else str(n) for n in raw]
         except UnicodeDecodeError:

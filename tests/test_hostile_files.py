@@ -436,3 +436,22 @@ def test_a_readout_threshold_out_of_range_is_reported():
     assert result.spec.layers[0].neuron.vth_mant == 262143
     assert result.notes == ["node 'li': metadata vThMant 5 is not a non-spiking threshold (131072 .. 262143); "
                             "262143 used"]
+
+
+@pytest.mark.parametrize("options", [dict(compression="gzip", shuffle=True, fletcher32=True),
+                                     dict(compression="lzf")])
+def test_compressed_files_read_as_before(tmp_path, options):
+    """HDF5's own filters are not refused: a file whose arrays are all compressed reads as
+    the same network."""
+    path = network_file(tmp_path)
+    with h5py.File(path, "a") as f:
+        names = []
+        f.visititems(lambda n, o: names.append(n) if isinstance(o, h5py.Dataset) and o.ndim else None)
+        for name in names:
+            data = f[name][()]
+            del f[name]
+            f.create_dataset(name, data=data, chunks=True, **options)
+    original, compressed = make_spec("dense_rec", 0).validate(), read_network(path)
+    assert len(names) >= 5
+    for a, b in zip(original.layers, compressed.layers):
+        assert np.array_equal(a.weight, b.weight) and np.array_equal(a.weight_rec, b.weight_rec)

@@ -137,7 +137,8 @@ def bin_index(times, dt: float) -> np.ndarray:
     """The step of each spike time (seconds), float64 and integer valued, by the one binning
     rule (docs/hdf5-format.md): the time rounded to float32 (the value an SHD file holds;
     a float32 stays as it is), then ``floor((t / dt) * EDGE_FACTOR)`` in binary64."""
-    return np.floor(np.asarray(times, dtype=np.float32).astype(np.float64) / dt * EDGE_FACTOR)
+    with np.errstate(over="ignore"):  # a time beyond float32's range is infinitely late
+        return np.floor(np.asarray(times, dtype=np.float32).astype(np.float64) / dt * EDGE_FACTOR)
 
 
 def bin_spikes(times: np.ndarray, units: np.ndarray, dt: float = 10e-3, pool: int = 5,
