@@ -249,10 +249,10 @@ def good_nir(tmp_path_factory):
     return path
 
 
-@fuzz(60)
+@fuzz(40)
 @given(data=st.data())
 def test_nir_file_structure(tmp_path, good_nir, secret, data):
-    """60 cases: one or two structural edits of a NIR file, read by import-nir's reader."""
+    """40 cases: one or two structural edits of a NIR file, read by import-nir's reader."""
     path = tmp_path / "g.nir"
     path.write_bytes(good_nir.read_bytes())
     applied = apply_edits(path, secret, data, 2)
@@ -275,7 +275,7 @@ def test_truncated_and_flipped_hdf5(tmp_path, good_network, good_dataset, good_n
         blob = blob[: int(len(blob) * cut)]
     path = tmp_path / "f.h5"
     path.write_bytes(bytes(blob))
-    refused_or(f"{kind} files, damaged bytes", path, read, None)
+    refused_or(f"{ {'nir': 'NIR'}.get(kind, kind)} files, damaged bytes", path, read, None)
 
 
 # --------------------------------------------------------------------------- NIR values and metadata

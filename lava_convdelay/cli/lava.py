@@ -131,7 +131,8 @@ def add_parser(subparsers) -> None:
     simulate.add_argument("--input", type=Path, required=True,
                           help="0/1 spikes .npy [channels, time] (or [samples, channels, time])")
     simulate.add_argument("-o", "--output", type=Path, required=True,
-                          help="output spikes .npy [output neurons, time] (or per sample)")
+                          help="output .npy [output neurons, time] (or per sample): spikes (uint8), or "
+                               "a voltage readout's voltages (int64, 1/4096 units), what the decision reads")
     simulate.add_argument("--allow-other-binning", action="store_true", help=ALLOW_HELP)
     simulate.set_defaults(func=run_simulate)
 
