@@ -59,8 +59,9 @@ def _difference(a: NetworkSpec, b: NetworkSpec) -> str | None:
         for name, (left, right) in pairs.items():
             if left != right:
                 return f"layer {i}: {name} {left}, read back {right}"
-        for name in ("weight", "delay", "weight_rec", "delay_rec"):
-            left, right = getattr(x, name), getattr(y, name)
+        arrays = {name: (getattr(x, name), getattr(y, name)) for name in ("weight", "delay", "weight_rec", "delay_rec")}
+        arrays["weight_rec_conv"] = (x.conv.kernel if x.conv else None, y.conv.kernel if y.conv else None)
+        for name, (left, right) in arrays.items():
             if (left is None) != (right is None) or (left is not None and not np.array_equal(left, right)):
                 return f"layer {i}: '{name}' does not read back as written"
     if a.encoding != b.encoding:

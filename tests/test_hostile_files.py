@@ -313,15 +313,31 @@ def test_write_network_validates_and_leaves_nothing(tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
-def test_write_network_commits_only_what_reads_back(tmp_path, monkeypatch):
-    """A writer that loses something (here: the class names) fails, naming the output, and
-    leaves neither the file nor its temporary."""
+def _weight_written_off_by_two(real):
+    def write_layer(group, layer):
+        real(group, layer)
+        weight = group["weight"][()]
+        weight[0, 0] += 2  # still an even 8-bit weight: the reader alone would accept it
+        group["weight"][...] = weight
+    return write_layer
+
+
+@pytest.mark.parametrize("fault,message", [
+    ("metadata lost", r"\((input encoding|class names) .*read back None\)"),
+    ("a weight changed", r"\(layer 1: 'weight' does not read back as written\)"),
+])
+def test_write_network_commits_only_what_reads_back(tmp_path, monkeypatch, fault, message):
+    """A writer that loses or changes something fails, naming the output, and leaves
+    neither the file nor its temporary."""
     import netx_export.writer as writer
     spec = make_spec("dense_rec", 0)
     spec.class_names = ["a", "b"]
-    monkeypatch.setattr(writer, "_write_meta", lambda f, spec: None)
-    message = r": not written: the file would not read back as the network \((input encoding|class names) .*None\)"
-    with pytest.raises(NetworkFormatError, match=str(tmp_path / "n.h5") + message):
+    if fault == "metadata lost":
+        monkeypatch.setattr(writer, "_write_meta", lambda f, spec: None)
+    else:
+        monkeypatch.setattr(writer, "_write_layer", _weight_written_off_by_two(writer._write_layer))
+    with pytest.raises(NetworkFormatError, match=str(tmp_path / "n.h5") + ": not written: the file would not read "
+                                                 "back as the network " + message):
         write_network(spec, tmp_path / "n.h5")
     assert list(tmp_path.iterdir()) == []
 
