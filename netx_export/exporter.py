@@ -213,7 +213,7 @@ def blocks_to_spec(blocks, source: str = "<memory>", encoding: InputEncoding | N
     if encoding is not None:
         encoding.check(source)
     spec = NetworkSpec(layers[0].in_features, layers, source, encoding,
-                       None if class_names is None else list(class_names))
+                       list(class_names) if isinstance(class_names, tuple) else class_names)
     return spec.validate(names)
 
 

@@ -14,6 +14,7 @@ import h5py
 import numpy as np
 
 from lava_convdelay.data.encoding import EncodingError, InputEncoding
+from lava_convdelay.hdf5_safety import open_hdf5, read_dataset
 from netx_export.errors import NetworkFormatError, UnsupportedLayerError
 from netx_export.spec import (
     EXTENSION_TYPES,
@@ -25,7 +26,14 @@ from netx_export.spec import (
     NetworkSpec,
     int_array,
 )
-from netx_export.writer import EXTENSION_ROOT, META_ROOT, STOCK_ROOT
+
+FORMAT_NAME = "lava-convdelay-netx"
+FORMAT_VERSION = 1
+STOCK_ROOT = "layer"
+EXTENSION_ROOT = "lava_convdelay_layer"
+META_ROOT = "lava_convdelay_meta"  # what the file records of its training data; stock NetX ignores it
+#: most entries of a layer's 'shape' (stock NetX writes [N], convolution layers [C, H, W])
+MAX_SHAPE_ENTRIES = 8
 
 
 class _Fields:
@@ -40,19 +48,15 @@ class _Fields:
     def has(self, key: str) -> bool:
         return key in self.group
 
-    def raw(self, key: str) -> np.ndarray:
+    def raw(self, key: str, limit: int = 1, kind: str = "number") -> np.ndarray:
+        """Dataset ``key``, checked to hold ``kind`` (:func:`lava_convdelay.hdf5_safety.read_dataset`)
+        and to declare at most ``limit`` elements (what the file's other fields allow) before it is read."""
         if key not in self.group:
             raise self.fail(f"missing dataset '{key}'")
-        item = self.group[key]
-        if not isinstance(item, h5py.Dataset):
-            raise self.fail(f"'{key}' is a group, expected a dataset")
-        try:
-            return np.asarray(item[()])
-        except (OSError, ValueError) as err:
-            raise self.fail(f"cannot read '{key}': {err}") from None
+        return read_dataset(self.group[key], f"{self.where}: '{key}'", NetworkFormatError, kind, limit)
 
     def text(self, key: str, codec: str = "ascii") -> str:
-        value = self.raw(key)
+        value = self.raw(key, kind="string")
         if value.shape == (1,):
             value = value[0]
         if isinstance(value, np.ndarray) and value.shape != ():
@@ -91,7 +95,7 @@ class _Fields:
     def numbers(self, key: str, shape: tuple, value: np.ndarray | None = None) -> np.ndarray:
         """Dataset ``key`` (or ``value``, read from it), numeric and of ``shape``; its values
         are checked with the whole network (:meth:`NetworkSpec.validate`)."""
-        value = self.raw(key) if value is None else value
+        value = self.raw(key, int(np.prod(shape))) if value is None else value
         if value.dtype == bool or not np.issubdtype(value.dtype, np.number) or np.iscomplexobj(value):
             raise self.fail(f"'{key}' must be numeric, got dtype {value.dtype}")
         if value.shape != shape:
@@ -101,7 +105,7 @@ class _Fields:
     def matrix(self, key: str, rows: int, columns: int | None) -> np.ndarray:
         """Weights ``[rows, columns]`` as stock NetX reads them: a 1-D dataset is
         reshaped to ``rows`` rows; ``columns=None`` takes the dataset's own."""
-        value = self.raw(key)
+        value = self.raw(key, rows * (MAX_NEURONS if columns is None else columns))
         if value.ndim == 1 and value.size % rows == 0:
             value = value.reshape(rows, -1)
         if columns is None:
@@ -127,7 +131,7 @@ def _neuron(layer: _Fields) -> CubaParams:
 
 def _size(layer: _Fields) -> int:
     """The number of neurons: the product of ``shape``, as stock NetX reads it."""
-    shape = layer.raw("shape")
+    shape = layer.raw("shape", MAX_SHAPE_ENTRIES)
     shape = shape.reshape(1) if shape.ndim == 0 else shape
     if shape.ndim != 1 or not shape.size:
         raise layer.fail(f"'shape' must be a list of sizes, got shape {shape.shape}")
@@ -158,7 +162,7 @@ def _read_layer(layer: _Fields, kind: str, in_features: int | None) -> LayerSpec
                 f"{layer.where}: a feed-forward 'delay' on a '{kind}' layer is not supported "
                 f"(on a recurrent layer an output delay is not an input delay)"
             )
-        delay = layer.raw("delay")
+        delay = layer.raw("delay", max(n, weight.shape[1]))
         if delay.size == 1:  # one delay for every neuron (stock NetX broadcasts it)
             delay = np.full(n, delay.reshape(-1)[0])
         elif delay.shape == (weight.shape[1],) and n != weight.shape[1]:
@@ -184,11 +188,7 @@ def read_network(path: str | os.PathLike) -> NetworkSpec:
     path = Path(path)
     if not path.is_file():
         raise NetworkFormatError(f"{path}: no such file")
-    try:
-        f = h5py.File(path, "r")
-    except OSError as err:
-        raise NetworkFormatError(f"{path}: not a readable HDF5 file ({err})") from None
-    with f:
+    with open_hdf5(path, NetworkFormatError) as f:
         roots = [name for name in (STOCK_ROOT, EXTENSION_ROOT) if name in f]
         if len(roots) != 1:
             raise NetworkFormatError(
@@ -196,6 +196,8 @@ def read_network(path: str | os.PathLike) -> NetworkSpec:
                 f"found {['/' + r for r in roots] or 'neither'}"
             )
         root = f[roots[0]]
+        if not isinstance(root, h5py.Group):
+            raise NetworkFormatError(f"{path}: /{roots[0]} must be a group of layers")
         names = sorted(root.keys(), key=lambda s: (not s.isdigit(), int(s) if s.isdigit() else s))
         if names != [str(i) for i in range(len(names))] or not names:
             raise NetworkFormatError(f"{path}: layers must be named 0..L-1, found {list(root.keys())}")
@@ -252,7 +254,7 @@ def _read_meta(meta, where: str, spec: NetworkSpec) -> None:
             raise NetworkFormatError(str(err)) from None
         spec.encoding = encoding
     if fields.has("classNames"):
-        raw = fields.raw("classNames")
+        raw = fields.raw("classNames", spec.output_size, "string")
         if raw.ndim != 1 or not raw.size or not all(isinstance(n, (bytes, str)) for n in raw):
             raise fields.fail(f"'classNames' must be a non-empty list of strings, got {raw.dtype} {raw.shape}")
         try:

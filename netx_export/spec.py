@@ -151,12 +151,27 @@ class NetworkSpec:
                                    f"the network's {self.input_size} input channels")
         names = self.class_names
         if names is not None:
-            if not all(isinstance(n, str) for n in names) or len(set(names)) != len(names) or not names:
-                raise InvalidSpecError(f"{self.source}: class names must be distinct strings, got {names!r}")
+            if not isinstance(names, list) or not names or not all(isinstance(n, str) for n in names) \
+                    or len(set(names)) != len(names):
+                raise InvalidSpecError(f"{self.source}: class names must be distinct strings, "
+                                       f"got {names!r}"[:300])
+            for i, name in enumerate(names):
+                # a file stores them as NUL-terminated UTF-8 (HDF5 variable-length strings)
+                if "\x00" in name or not _utf8(name):
+                    raise InvalidSpecError(f"{self.source}: class name {i} {name!r} holds a NUL character or a "
+                                           f"lone surrogate, which a file cannot store as UTF-8 text")
             if len(names) > layers[-1].num_neurons:
                 raise InvalidSpecError(f"{self.source}: {len(names)} classes for {layers[-1].num_neurons} "
                                        f"output neurons")
         return replace(self, input_size=int(self.input_size), layers=layers)
+
+
+def _utf8(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate
+        return False
+    return True
 
 
 def int_array(value, name: str, where: str, shape: tuple, low: int, high: int, what: str) -> np.ndarray:

@@ -1,8 +1,11 @@
 """Write a :class:`NetworkSpec` to an HDF5 file (docs/hdf5-format.md).
 
 Stock layer types are written with the same datasets, dtypes and shapes as
-lava-dl's ``export_hdf5``. The file is written to a temporary name in the same
-directory and renamed, so an interrupted export never leaves a partial file.
+lava-dl's ``export_hdf5``. The spec is validated first; the file is written to
+a temporary name in the same directory, read back with the validating reader
+and compared with the spec, and only then renamed: an interrupted export never
+leaves a partial file, and a failed one never leaves a file that does not read
+back as the network it was meant to hold.
 """
 from __future__ import annotations
 
@@ -13,13 +16,9 @@ import h5py
 import numpy as np
 
 from lava_convdelay.atomic import atomic_output
+from netx_export.errors import NetworkFormatError
+from netx_export.reader import EXTENSION_ROOT, FORMAT_NAME, FORMAT_VERSION, META_ROOT, STOCK_ROOT, read_network
 from netx_export.spec import LayerSpec, NetworkSpec
-
-FORMAT_NAME = "lava-convdelay-netx"
-FORMAT_VERSION = 1
-STOCK_ROOT = "layer"
-EXTENSION_ROOT = "lava_convdelay_layer"
-META_ROOT = "lava_convdelay_meta"  # what the file records of its training data; stock NetX ignores it
 
 
 def _write_layer(group: h5py.Group, layer: LayerSpec) -> None:
@@ -48,10 +47,49 @@ def _write_layer(group: h5py.Group, layer: LayerSpec) -> None:
     group.create_dataset("neuron/gradedSpike", data=False)
 
 
+def _difference(a: NetworkSpec, b: NetworkSpec) -> str | None:
+    """The first field in which validated specs ``a`` and ``b`` differ, or ``None``."""
+    if a.input_size != b.input_size or len(a.layers) != len(b.layers):
+        return f"{a.input_size} inputs and {len(a.layers)} layers, read back {b.input_size} and {len(b.layers)}"
+    for i, (x, y) in enumerate(zip(a.layers, b.layers), start=1):
+        pairs = {"type": (x.type, y.type), "neuron": (vars(x.neuron), vars(y.neuron)),
+                 "maxDelay": (x.max_delay, y.max_delay),
+                 "conv": ((x.conv.channels, x.conv.kernel_size) if x.conv else None,
+                          (y.conv.channels, y.conv.kernel_size) if y.conv else None)}
+        for name, (left, right) in pairs.items():
+            if left != right:
+                return f"layer {i}: {name} {left}, read back {right}"
+        arrays = {name: (getattr(x, name), getattr(y, name)) for name in ("weight", "delay", "weight_rec", "delay_rec")}
+        arrays["weight_rec_conv"] = (x.conv.kernel if x.conv else None, y.conv.kernel if y.conv else None)
+        for name, (left, right) in arrays.items():
+            if (left is None) != (right is None) or (left is not None and not np.array_equal(left, right)):
+                return f"layer {i}: '{name}' does not read back as written"
+    if a.encoding != b.encoding:
+        return f"input encoding {a.encoding}, read back {b.encoding}"
+    if a.class_names != b.class_names:
+        return f"class names {a.class_names!r}, read back {b.class_names!r}"
+    return None
+
+
+def _reads_back(spec: NetworkSpec, tmp: Path, path: Path) -> None:
+    """Refuse to commit ``tmp`` (to become ``path``) unless it reads back as ``spec``."""
+    try:
+        written = read_network(tmp)
+    except NetworkFormatError as err:
+        raise NetworkFormatError(f"{path}: not written: the file would not read back "
+                                 f"({str(err).replace(str(tmp), str(path))})") from None
+    difference = _difference(spec, written)
+    if difference is not None:
+        raise NetworkFormatError(f"{path}: not written: the file would not read back as the network "
+                                 f"({difference})")
+
+
 def write_network(spec: NetworkSpec, path: str | os.PathLike) -> Path:
-    """Write ``spec`` to ``path`` atomically; returns the path."""
+    """Write ``spec`` to ``path`` atomically, once it validates and the file written reads
+    back as it (:mod:`netx_export.reader`); returns the path."""
     path = Path(path)
-    with atomic_output(path) as tmp, h5py.File(tmp, "w") as f:
+    spec = spec.validate()
+    with atomic_output(path, check=lambda tmp: _reads_back(spec, tmp, path)) as tmp, h5py.File(tmp, "w") as f:
         f.attrs["format"] = FORMAT_NAME
         f.attrs["format_version"] = FORMAT_VERSION
         root = f.create_group(EXTENSION_ROOT if spec.uses_extension else STOCK_ROOT)

@@ -16,19 +16,34 @@ from lava_convdelay.bounds import Bounds, check_value
 from lava_convdelay.errors import UserError
 from netx_export.reader import read_network
 
+#: samples whose decision `simulate` prints
+SHOWN_DECISIONS = 10
+
 
 def run_simulate(args: argparse.Namespace) -> int:
+    from lava_convdelay.nn.readout import decide, scores
     from sim.cpu.runner import LavaRunner
     check_output_path(args.output)
     runner = LavaRunner(args.network)
-    spikes = load_spikes(args.input, runner.spec.input_size)
-    check_binning(args.input, spikes, runner.spec, args.allow_other_binning)
-    results = runner.run_many(spikes, progress=len(spikes) > 1)
-    output = per_input(np.stack([r.output for r in results]).astype(np.uint8), args.input)
-    save_npy(output, args.output)
-    counts = output.reshape(-1, *output.shape[-2:]).sum(-1)
-    print(f"wrote {args.output}: output spikes {list(output.shape)}; spike counts per output neuron "
-          f"(sample 0): {counts[0].tolist()}")
+    spec = runner.spec
+    spikes = load_spikes(args.input, spec.input_size)
+    check_binning(args.input, spikes, spec, args.allow_other_binning)
+    voltage = spec.readout == "voltage_sum"  # a non-spiking output layer: its voltage is what the decision reads
+    results = runner.run_many(spikes, record_voltage=voltage, progress=len(spikes) > 1)
+    output = np.stack([r.voltage if voltage else r.output.astype(np.uint8) for r in results])
+    written = per_input(output, args.input)
+    save_npy(written, args.output)
+    print(f"wrote {args.output}: output {'voltages (int64, 1/4096 units)' if voltage else 'spikes'} "
+          f"{list(written.shape)}")
+    names = spec.class_names or []
+    label = lambda k: f"{names[k]} (output {k})" if k < len(names) else f"output {k}"  # noqa: E731
+    unit = "summed voltage" if voltage else "spike count"
+    decided, score = decide(output, spec.readout), scores(output, spec.readout)
+    shown = min(len(output), SHOWN_DECISIONS)
+    for i in range(shown):
+        print(f"sample {i}: {label(int(decided[i]))}; {unit} per output neuron: {score[i].tolist()}")
+    if shown < len(output):
+        print(f"... and {len(output) - shown} more sample(s); the decision rule ({spec.readout}) applies to each")
     return 0
 
 
@@ -116,7 +131,8 @@ def add_parser(subparsers) -> None:
     simulate.add_argument("--input", type=Path, required=True,
                           help="0/1 spikes .npy [channels, time] (or [samples, channels, time])")
     simulate.add_argument("-o", "--output", type=Path, required=True,
-                          help="output spikes .npy [output neurons, time] (or per sample)")
+                          help="output .npy [output neurons, time] (or per sample): spikes (uint8), or "
+                               "a voltage readout's voltages (int64, 1/4096 units), what the decision reads")
     simulate.add_argument("--allow-other-binning", action="store_true", help=ALLOW_HELP)
     simulate.set_defaults(func=run_simulate)
 
