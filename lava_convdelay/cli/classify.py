@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from lava_convdelay.bounds import SEED_BOUNDS, Bounds, check_value
+from lava_convdelay.data.audio import MAX_READ_SECONDS
 from lava_convdelay.errors import UserError
 from lava_convdelay.nn.readout import decide, scores
 
@@ -96,8 +97,9 @@ def run_classify(args: argparse.Namespace) -> int:
     check_value(args.seed, "--seed", SEED_BOUNDS)
     check_value(args.top, "--top", Bounds(True, 1))
     if args.window is not None:
-        check_value(args.window, "--window", Bounds(False, 0.01))
-        check_value(args.window if args.hop is None else args.hop, "--hop", Bounds(False, 0.001))
+        # no window or hop beyond the longest recording any command reads
+        check_value(args.window, "--window", Bounds(False, 0.01, MAX_READ_SECONDS))
+        check_value(args.window if args.hop is None else args.hop, "--hop", Bounds(False, 0.001, MAX_READ_SECONDS))
     elif args.hop is not None:
         raise UserError("--hop needs --window")
     spec = read_network(args.network)

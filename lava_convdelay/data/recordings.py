@@ -83,6 +83,8 @@ def _refuse_same_files(recordings: list[Recording], source: Path) -> None:
     seen: dict[str, Recording] = {}
     for recording in recordings:
         real = os.path.realpath(recording.path)
+        if not os.path.lexists(real):  # dangling: each one is reported as a missing file
+            continue
         if real in seen:
             raise RecordingsError(f"{source}: {seen[real].where()} and {recording.where()} are the same file "
                                   f"({real!r}); list each recording once")

@@ -36,7 +36,9 @@ MAX_NEURONS = 2**14
 #: delay kernel's ``sigma``), so none may pass FLOAT32_MAX.
 LAYER_BOUNDS = {
     "neurons": Bounds(True, 1, MAX_NEURONS),
-    "weight_scale": Bounds(False, 0, FLOAT32_MAX, low_allowed=False),
+    # initial weights beyond +-4 (the 8-bit range in SLAYER units) saturate when quantized;
+    # 10^4 leaves room and keeps torch's uniform init range (2 x bound) finite
+    "weight_scale": Bounds(False, 0, 1e4, low_allowed=False),
     "rec_dropout": Bounds(False, 0, 1, high_allowed=False),
     "dropout": Bounds(False, 0, 1, high_allowed=False),
     "max_delay": Bounds(True, 0, MAX_DELAY),

@@ -129,6 +129,8 @@ def normalise_config(config: dict, where: str = "config") -> dict:
                                f"model has {output} output layer; use loss 'auto'")
     for key, bounds in TRAIN_BOUNDS.items():
         check_value(config["train"][key], f"{where}: train.{key}", bounds, TrainConfigError)
+        if not bounds.integer:  # torch cannot take a JSON integer beyond 64 bits as a scale
+            config["train"][key] = float(config["train"][key])
     config.setdefault("seed", 0)
     check_value(config["seed"], f"{where}: seed", SEED_BOUNDS, TrainConfigError)
     config.setdefault("data", {"source": "generated"})
