@@ -14,7 +14,7 @@ import importlib
 import sys
 
 from lava_convdelay import __version__
-from lava_convdelay.errors import UserError
+from lava_convdelay.errors import UserError, one_line
 
 # Modules providing `add_parser(subparsers)`; each sets `func` on its parser.
 _COMMANDS: list[str] = [
@@ -47,7 +47,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return int(args.func(args) or 0)
     except UserError as err:
-        print(f"lava-convdelay {args.command}: error: {err}", file=sys.stderr)
+        print(f"lava-convdelay {args.command}: error: {one_line(str(err))}", file=sys.stderr)
         return 2
 
 

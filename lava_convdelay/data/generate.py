@@ -30,6 +30,7 @@ import numpy as np
 from tqdm import tqdm
 
 from lava_convdelay.atomic import atomic_output
+from lava_convdelay.bounds import SEED_BOUNDS, Bounds, check_value
 from lava_convdelay.data.audio import SAMPLE_RATE, resample
 from lava_convdelay.data.audio_encoding import AudioEncoding, trim_silence
 from lava_convdelay.data.cochlea import BasilarMembrane, padded_length, spikes_to_events
@@ -48,6 +49,9 @@ CHUNK = 10  # utterances per worker task (fixed: part of what makes runs reprodu
 DURATION = 1.0  # longest utterance, seconds (longer words are cut)
 TRIM_DB = 30.0  # eSpeak's lead-in and tail below this many dB under the loudest 10 ms are cut
 VERSION = 2  # 1: 1-s buffers through lauscher's default chain (21 % of pooled bins active in silence)
+#: the most utterances per class and split: 10^4 x 20 classes take about a day on 2 cores
+#: (~0.4 s of CPU each), and every utterance is planned in memory before the first one
+MAX_PER_CLASS = 10000
 
 
 class GeneratorConfigError(UserError, ValueError):
@@ -70,12 +74,13 @@ class GeneratorConfig:
     channels: int = 700
 
     def __post_init__(self):
-        for name in ("per_class", "test_per_class", "train_speakers", "test_speakers", "channels"):
+        for name in ("per_class", "test_per_class"):
+            check_value(getattr(self, name), name, Bounds(True, 1, MAX_PER_CLASS), GeneratorConfigError)
+        for name in ("train_speakers", "test_speakers", "channels"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise GeneratorConfigError(f"{name} must be an integer >= 1, got {value!r}")
-        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
-            raise GeneratorConfigError(f"seed must be an integer >= 0, got {self.seed!r}")
+        check_value(self.seed, "seed", SEED_BOUNDS, GeneratorConfigError)
         if self.train_speakers + self.test_speakers > len(VARIANTS):
             raise GeneratorConfigError(f"at most {len(VARIANTS)} speakers (eSpeak voice variants), "
                                        f"asked for {self.train_speakers + self.test_speakers}")

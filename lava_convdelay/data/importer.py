@@ -1,10 +1,12 @@
 """``data import``: a labelled folder of recordings -> SHD-format ``train.h5`` /
 ``test.h5`` (docs/data.md, "Your own recordings").
 
-1. Every recording is read and checked first (not a WAV file, unreadable,
-   empty, silent, too long): each problem is one line naming the file; the
-   import stops there, or with ``skip_bad`` leaves those files out and lists
-   them in ``skipped.txt``.
+1. Every recording is read and checked first (not a regular file, not a WAV
+   file, unreadable or truncated, empty, silent, too long, failing the audio
+   chain before the cochlea, the same audio as another recording): each problem
+   is one line naming the file; the import stops there, before anything is
+   written, or with ``skip_bad`` leaves those files out and lists them in
+   ``skipped.txt``. An import needs two classes.
 2. The settings, classes, speakers, split and the files' sizes and times go to
    ``import.json``. A later run into the same folder continues an unfinished
    import with the same settings and files, and refuses anything else.
@@ -33,11 +35,12 @@ from tqdm import tqdm
 
 from lava_convdelay.atomic import atomic_output
 from lava_convdelay.data.audio import MAX_SECONDS, SAMPLE_RATE, AudioFileError, read_wav
-from lava_convdelay.data.audio_encoding import AudioEncoding
+from lava_convdelay.data.audio_encoding import AudioEncoding, AudioEncodingError
 from lava_convdelay.data.cochlea import BasilarMembrane, padded_length
 from lava_convdelay.data.encoding import InputEncoding
 from lava_convdelay.data.recordings import Recording, RecordingsError, find_recordings, split_recordings
 from lava_convdelay.data.shd import write_shd
+from lava_convdelay.errors import one_line
 
 CHUNK = 16  # recordings per task and per saved part (fixed: part of what makes runs resumable)
 VERSION = 1
@@ -70,12 +73,22 @@ class ImportResult:
                 "min_spikes": SHD_MIN_SPIKES if shd_chain else MIN_SPIKES}
 
 
-def _check(recording: Recording, encoding: AudioEncoding, max_seconds: float) -> tuple[int, float]:
-    """``(rate, seconds after trimming)`` of a usable recording; :class:`AudioFileError` otherwise."""
+def _check(recording: Recording, encoding: AudioEncoding, max_seconds: float) -> tuple[int, float, str]:
+    """``(rate, seconds after trimming, digest of the audio)`` of a usable recording;
+    :class:`AudioFileError` naming it otherwise. The audio chain runs up to the
+    cochlea, so that what it refuses (samples whose level overflows) is found here."""
     audio, rate = read_wav(recording.path, max_seconds)
-    if encoding.trim_db is None:
-        return rate, audio.size / rate
-    return rate, replace(encoding, duration=None).prepare(audio, rate).size / SAMPLE_RATE
+    try:
+        prepared = replace(encoding, duration=None).prepare(audio, rate)
+    except AudioEncodingError as err:
+        raise AudioFileError(f"{recording.path}: {err}") from None
+    seconds = audio.size / rate if encoding.trim_db is None else prepared.size / SAMPLE_RATE
+    if encoding.duration is None and prepared.size > MAX_SECONDS * SAMPLE_RATE:
+        raise AudioFileError(f"{recording.path}: {prepared.size / SAMPLE_RATE:.1f} s after trimming, but the cochlea "
+                             f"takes at most {MAX_SECONDS:g} s at a recording's own length (~0.5 GB per second); "
+                             f"give --duration or cut it")
+    digest = hashlib.sha256(np.int64(rate).tobytes() + audio.tobytes()).hexdigest()
+    return rate, seconds, digest
 
 
 def _encode_chunk(job) -> str:
@@ -120,12 +133,19 @@ def import_recordings(source: str | os.PathLike, out_dir: str | os.PathLike, enc
     if out.exists() and not out.is_dir():
         raise RecordingsError(f"{out}: is a file, not a folder")
     recordings = find_recordings(source)
-    rates, lengths, bad = {}, {}, []
+    rates, lengths, bad, heard = {}, {}, [], {}
     for recording in tqdm(recordings, desc="checking recordings", unit="file", disable=not progress):
         try:
-            rates[recording.name], lengths[recording.name] = _check(recording, encoding, max_seconds)
+            rate, length, digest = _check(recording, encoding, max_seconds)
         except AudioFileError as err:
-            bad.append(str(err))
+            bad.append(one_line(str(err)))
+            continue
+        if digest in heard:  # the first by name is kept (with skip_bad)
+            bad.append(one_line(f"{recording.path}: the same audio as {heard[digest].where()}, labelled "
+                                f"{heard[digest].label!r} (a copy; it could land in both splits)"))
+            continue
+        heard[digest] = recording
+        rates[recording.name], lengths[recording.name] = rate, length
     if bad:
         for line in bad:
             print(line, file=sys.stderr)
@@ -137,8 +157,11 @@ def import_recordings(source: str | os.PathLike, out_dir: str | os.PathLike, enc
         raise RecordingsError(f"{source}: none of the {len(recordings)} recordings can be used")
     if band_from_rates:
         encoding = replace(encoding, max_frequency=min(SAMPLE_RATE / 2, min(rates.values()) / 2))
-    train, test, how = split_recordings(good, test_fraction, seed, str(source))
     classes = sorted({r.label for r in good})
+    if len(classes) < 2:
+        raise RecordingsError(f"{source}: all {len(good)} usable recordings are of one class ({classes[0]!r}); "
+                              f"a classifier needs at least two")
+    train, test, how = split_recordings(good, test_fraction, seed, str(source))
     speakers = sorted({r.speaker for r in good}) if all(r.speaker for r in good) else None
     stamp = {"version": VERSION, "source": str(Path(source).resolve()), "encoding": asdict(encoding),
              "test_fraction": test_fraction, "seed": seed, "max_seconds": max_seconds, "split": how,

@@ -7,7 +7,7 @@ layer, the key and the value, never a traceback from inside SLAYER.
 """
 from __future__ import annotations
 
-from lava_convdelay.bounds import Bounds, check_value
+from lava_convdelay.bounds import FLOAT32_MAX, Bounds, check_value
 from lava_convdelay.errors import UserError
 from lava_convdelay.limits import MAX_DELAY, VTH_SPIKING_MAX, WEIGHT_UNIT
 
@@ -28,15 +28,23 @@ LAYER_KEYS = {
     "dense": _COMMON + ("delay",),
     "affine": _COMMON,  # the non-spiking readout (output layer only)
 }
+#: The most neurons of a layer: a recurrent layer trains an [N, N] float32 matrix with
+#: its gradient and two Adam moments, 4 GB at N = 16384 (and the config check builds
+#: every layer once).
+MAX_NEURONS = 2**14
+#: Real numbers become float32 tensor entries (weights scaled by ``weight_scale``, the
+#: delay kernel's ``sigma``), so none may pass FLOAT32_MAX.
 LAYER_BOUNDS = {
-    "neurons": Bounds(True, 1),
-    "weight_scale": Bounds(False, 0, low_allowed=False),
+    "neurons": Bounds(True, 1, MAX_NEURONS),
+    # initial weights beyond +-4 (the 8-bit range in SLAYER units) saturate when quantized;
+    # 10^4 leaves room and keeps torch's uniform init range (2 x bound) finite
+    "weight_scale": Bounds(False, 0, 1e4, low_allowed=False),
     "rec_dropout": Bounds(False, 0, 1, high_allowed=False),
     "dropout": Bounds(False, 0, 1, high_allowed=False),
     "max_delay": Bounds(True, 0, MAX_DELAY),
-    "sigma": Bounds(False, 0),
-    "kernel_size": Bounds(True, 1),
-    "channels": Bounds(True, 1),
+    "sigma": Bounds(False, 0, FLOAT32_MAX),
+    "kernel_size": Bounds(True, 1, MAX_NEURONS),
+    "channels": Bounds(True, 1, MAX_NEURONS),
 }
 LAYER_FLAGS = ("learn_delays", "delay")
 NEURON_REQUIRED = ("threshold", "current_decay", "voltage_decay")
@@ -46,8 +54,8 @@ NEURON_BOUNDS = {
     "threshold": Bounds(False, 1 / WEIGHT_UNIT, (VTH_SPIKING_MAX + 1) / WEIGHT_UNIT, high_allowed=False),
     "current_decay": Bounds(False, 0, 1),
     "voltage_decay": Bounds(False, 0, 1),
-    "tau_grad": Bounds(False, 0, low_allowed=False),
-    "scale_grad": Bounds(False, 0, low_allowed=False),
+    "tau_grad": Bounds(False, 0, FLOAT32_MAX, low_allowed=False),
+    "scale_grad": Bounds(False, 0, FLOAT32_MAX, low_allowed=False),
 }
 
 
@@ -62,7 +70,8 @@ def check_model(config) -> None:
     if not isinstance(config, dict) or "layers" not in config or "input_size" not in config:
         raise ConfigError("model config needs 'input_size' and 'layers'")
     _check_keys(config, MODEL_KEYS, "model")
-    check_value(config["input_size"], "input_size", Bounds(True, 1), ConfigError)
+    # input channels: SHD-format files store channels as uint16
+    check_value(config["input_size"], "input_size", Bounds(True, 1, 2**16), ConfigError)
     if not isinstance(config.get("neuron", {}), dict):
         raise ConfigError("'neuron' must be a mapping of neuron parameters")
     if not isinstance(config["layers"], list) or not all(isinstance(x, dict) for x in config["layers"]):

@@ -26,12 +26,16 @@ import torch
 from lava.lib.dl import slayer
 
 from lava_convdelay.nn.blocks import Affine, ConvDelayRecurrent, DelayRecurrent
-from lava_convdelay.nn.layer_config import ConfigError, check_layer, check_model
+from lava_convdelay.nn.layer_config import LAYER_BOUNDS, ConfigError, check_layer, check_model
 
 
 def _build_block(index: int, layer: dict, in_neurons: int, neuron: dict) -> torch.nn.Module:
     params = check_layer(index, layer, neuron)
-    layer = dict(layer)
+    # real-valued settings as floats: a JSON integer such as 10**30 passes the range check
+    # but torch cannot multiply a tensor by an integer beyond 64 bits
+    params = {key: float(value) for key, value in params.items()}
+    layer = {key: float(value) if key in LAYER_BOUNDS and not LAYER_BOUNDS[key].integer else value
+             for key, value in layer.items()}
     kind = layer.pop("type")
     out_neurons = layer.pop("neurons")
     layer.pop("neuron", None)

@@ -9,12 +9,13 @@ binned with the section's :class:`lava_convdelay.data.encoding.InputEncoding`.
 """
 from __future__ import annotations
 
-from lava_convdelay.bounds import Bounds, check_value
+from lava_convdelay.bounds import SEED_BOUNDS, Bounds, check_value
 from lava_convdelay.data.encoding import InputEncoding
+from lava_convdelay.data.generate import MAX_PER_CLASS
 from lava_convdelay.errors import UserError
 
 BINNING_KEYS = ("dt", "pool", "duration", "min_spikes")
-GENERATOR_BOUNDS = {"per_class": Bounds(True, 1), "seed": Bounds(True, 0)}
+GENERATOR_BOUNDS = {"per_class": Bounds(True, 1, MAX_PER_CLASS), "seed": SEED_BOUNDS}
 FILE_SOURCES = ("shd", "ssc", "files")
 SOURCES = ("generated",) + FILE_SOURCES
 
