@@ -26,9 +26,9 @@ layers: Lava's ``Conv`` (``lava.proc.conv``) into a ``LIF`` of shape
 are channel-major (``n = c * F + f``, docs/hdf5-format.md), so every
 connection out of a conv layer to a flat population goes through
 ``s_out.transpose([2, 1, 0]).flatten()`` -- ``(C, 1, F)`` in C order, exactly
-``c * F + f``, what stock NetX's ``flatten`` layer does -- and flat spikes
-into a conv layer (the network input) through the inverse,
-``reshape((C_in, 1, F)).transpose([2, 1, 0])``; conv to conv is direct. The
+``c * F + f``, what stock NetX's ``flatten`` layer does; conv to conv is
+direct, and the network input, one channel of ``F`` positions, is reshaped
+to ``(F, 1, 1)`` (the file allows a conv layer nowhere else). The
 kernel ``K[o, i, m]`` (cross-correlation, as SLAYER and PyTorch) becomes
 Lava's ``weight[o, k - 1 - m, 0, i]`` (``(C_out, kX, kY, C_in)``, a true
 convolution; stock NetX flips it the same way), padding ``(k // 2, 0)``, the
@@ -126,11 +126,9 @@ class LavaLayer:
 
     def receive(self, port) -> None:
         """Connect ``port`` (presynaptic spikes ``[in]``, the file's order) to the synapse."""
-        if not self.is_conv:
-            port.connect(self.synapse.s_in)
-            return
-        positions, _, channels = self.synapse.s_in.shape
-        port.reshape((channels, 1, positions)).transpose([2, 1, 0]).connect(self.synapse.s_in)
+        if self.is_conv:  # only the network input, one channel: (F,) is (F, 1, 1) in any order
+            port = port.reshape(self.synapse.s_in.shape)
+        port.connect(self.synapse.s_in)
 
     def feed(self, target: LavaLayer) -> None:
         """Connect this layer's spikes to ``target``'s synapse."""

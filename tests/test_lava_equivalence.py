@@ -34,6 +34,12 @@ STACKS = {
         {"type": "conv_delay_rec", "neurons": 14, "kernel_size": 7, "channels": 1, "max_delay": 62,
          "delay_init": [40, 62], "weight_scale": 3},
         {"type": "dense", "neurons": 4, "weight_scale": 3}],
+    "conv front end, conv, voltage readout": [
+        {"type": "conv", "channels": 3, "kernel_size": 5, "weight_scale": 3},
+        {"type": "conv", "channels": 2, "kernel_size": 3, "weight_scale": 6},
+        {"type": "conv_delay_rec", "neurons": 20, "kernel_size": 3, "channels": 2, "max_delay": 20,
+         "weight_scale": 3},
+        {"type": "affine", "neurons": 5, "weight_scale": 3, "neuron": {"current_decay": 0.5, "voltage_decay": 0.0}}],
 }
 
 
