@@ -177,6 +177,17 @@ def _read_conv(layer: _Fields, in_features: int | None) -> LayerSpec:
     return conv_layer(np.asarray(weight[:, :, 0, :], np.float64), positions, _neuron(layer), layer.where)
 
 
+def _check_front_end_input(shape: list[int], conv: LayerSpec, where: str) -> None:
+    """The input layer of a conv front end is its ``[C_in, 1, F]`` (stock NetX feeds
+    the conv layer its reverse, Lava's ``(X, Y, C)``)."""
+    assert conv.ff_conv is not None
+    c_in = conv.ff_conv.in_channels
+    expected = [c_in, 1, conv.in_features // c_in]
+    if shape != expected:
+        raise NetworkFormatError(f"{where}: 'shape' {shape} of the input must be {expected} ([channels, 1, "
+                                 f"positions]) for the conv layer it feeds")
+
+
 def _read_layer(layer: _Fields, kind: str, in_features: int | None) -> LayerSpec:
     """One layer; ``in_features`` is the previous layer's size (``None`` for the first
     layer of a file without an input layer: ``inFeatures`` where present, else the weights')."""
@@ -242,7 +253,7 @@ def read_network(path: str | os.PathLike) -> NetworkSpec:
         if names != [str(i) for i in range(len(names))] or not names:
             raise NetworkFormatError(f"{path}: layers must be named 0..L-1, found {list(root.keys())}")
         spec = NetworkSpec(input_size=0, source=str(path))
-        in_features, layer_names, flattened = None, [], False
+        in_features, layer_names, flattened, input_shape = None, [], False, None
         for name in names:
             layer = _Fields(root[name], f"{path}: layer {name}")
             if not isinstance(root[name], h5py.Group):
@@ -252,6 +263,7 @@ def read_network(path: str | os.PathLike) -> NetworkSpec:
                 if name != "0":
                     raise layer.fail("an 'input' layer may only be layer 0")
                 in_features = _size(layer)
+                input_shape = layer.raw("shape").reshape(-1).tolist()
                 continue
             after_conv = bool(spec.layers) and spec.layers[-1].ff_conv is not None
             if kind == "flatten":  # stock NetX's connection from a conv layer to a fully connected one
@@ -267,6 +279,8 @@ def read_network(path: str | os.PathLike) -> NetworkSpec:
                                  f"(stock NetX connects them through it)" if not flattened else
                                  "a 'conv' layer cannot follow a 'flatten' layer")
             flattened = False
+            if not spec.layers and parsed.ff_conv is not None and input_shape is not None:
+                _check_front_end_input(input_shape, parsed, f"{path}: layer 0")
             if not spec.layers:
                 spec.input_size = parsed.in_features
             spec.layers.append(parsed)
