@@ -5,7 +5,8 @@ neuron`` (a ``Delay`` right after a non-recurrent neuron is that layer's output
 delay, which equals the file's input delay for a bias-free neuron starting at
 rest), where a neuron is ``CubaLIF``, ``LIF``, ``IF`` (or ``CubaLI``, ``LI``,
 ``I`` as the non-spiking output layer), optionally with one recurrent cycle
-``neuron -> [Delay] -> Affine | Linear | Conv1d -> neuron``. Sub-graphs are
+``neuron -> [Delay] -> Affine | Linear | Conv1d -> neuron``; the first layers
+may be ``Conv1d -> neuron`` (a ``conv`` front end). Sub-graphs are
 inlined; ``Flatten`` nodes are identities (every shape is flattened in C
 order, so ``Conv1d``'s position ``(c, f)`` is neuron ``c * F + f``).
 
@@ -49,6 +50,7 @@ from netx_export.spec import (
     CubaParams,
     LayerSpec,
     NetworkSpec,
+    conv_layer,
 )
 
 SPIKING = (nir.CubaLIF, nir.LIF, nir.IF)
@@ -310,12 +312,20 @@ def _conv(graph: _Graph, name: str, gain: np.ndarray, n: int, notes: list[str]) 
     kernel = _numbers(node.weight, "weight", lambda message: graph.fail(name, message))
     channels = kernel.shape[0] if kernel.ndim == 3 else 0
     k = kernel.shape[-1] if kernel.ndim == 3 else 0
-    padding = node.padding if isinstance(node.padding, str) else int(np.asarray(node.padding).reshape(-1)[0])
-    settings = {"stride": 1, "dilation": 1, "groups": 1}
     if channels == 0 or kernel.shape[1] != channels or k % 2 == 0 or n % channels or k > 2 * (n // channels) - 1:
         raise graph.fail(name, f"kernel {kernel.shape} is not a recurrence over {n} neurons (need [C, C, k], "
                                f"odd k no wider than the positions, C dividing {n})")
-    for key, want in settings.items():
+    _check_conv_settings(graph, name, gain)
+    return ConvRecurrence(channels, k, _quantized(graph, name, kernel * gain[0], notes, CONV_LAYOUT))
+
+
+def _check_conv_settings(graph: _Graph, name: str, gain: np.ndarray) -> None:
+    """A ``Conv1d`` node the file's convolutions express: stride, dilation and groups 1,
+    "same" padding, no bias, one input gain for all its neurons."""
+    node = graph.nodes[name]
+    k = np.asarray(node.weight).shape[-1]
+    padding = node.padding if isinstance(node.padding, str) else int(np.asarray(node.padding).reshape(-1)[0])
+    for key, want in {"stride": 1, "dilation": 1, "groups": 1}.items():
         if np.any(np.asarray(getattr(node, key)) != want):
             raise graph.fail(name, f"{key}={getattr(node, key)} is not representable (need {want})")
     if padding not in ("same", k // 2):
@@ -325,7 +335,25 @@ def _conv(graph: _Graph, name: str, gain: np.ndarray, n: int, notes: list[str]) 
     if _off(gain, gain[0]).any():
         raise graph.fail(name, f"a convolution into neurons of different input gains ({gain.min():.6g} .. "
                                f"{gain.max():.6g}) has no kernel")
-    return ConvRecurrence(channels, k, _quantized(graph, name, kernel * gain[0], notes, CONV_LAYOUT))
+
+
+def _front_end_conv(graph: _Graph, name: str, in_features: int, neuron: CubaParams, gain: np.ndarray,
+                    notes: list[str]) -> LayerSpec:
+    """A ``conv`` layer from a feed-forward ``Conv1d`` over ``in_features`` neurons."""
+    node = graph.nodes[name]
+    kernel = np.asarray(node.weight, dtype=np.float64)
+    if kernel.ndim != 3 or kernel.shape[1] < 1 or in_features % kernel.shape[1]:
+        raise graph.fail(name, f"kernel {kernel.shape} is not a convolution over the {in_features} neurons before "
+                               f"it (need [C_out, C_in, k], C_in dividing {in_features})")
+    positions = in_features // kernel.shape[1]
+    if node.input_shape is not None and int(np.asarray(node.input_shape).reshape(-1)[0]) != positions:
+        raise graph.fail(name, f"input_shape {node.input_shape}, but {kernel.shape[1]} channels of the "
+                               f"{in_features} neurons before it have {positions} positions")
+    if kernel.shape[2] % 2 == 0:
+        raise graph.fail(name, f"kernel size {kernel.shape[2]} is not representable (need an odd one)")
+    _check_conv_settings(graph, name, gain)
+    mant = _quantized(graph, name, kernel * gain[0], notes, CONV_LAYOUT)
+    return conv_layer(mant, positions, neuron, f"{graph.source}: node '{name}'")
 
 
 def _recorded_conv(graph: _Graph, name: str, gain: np.ndarray, dense: np.ndarray,
@@ -364,7 +392,7 @@ def _chain(graph: _Graph) -> list[_Layer]:
     for name, node in graph.nodes.items():
         if not isinstance(node, SPIKING + NON_SPIKING + WEIGHTS + (nir.Delay, nir.Conv1d, nir.Input, nir.Output)):
             raise graph.fail(name, "node type not supported (supported: CubaLIF, LIF, IF, CubaLI, LI, I, "
-                                   "Affine, Linear, Conv1d in a recurrence, Delay, Flatten, sub-graphs)")
+                                   "Affine, Linear, Conv1d, Delay, Flatten, sub-graphs)")
     layers: list[_Layer] = []
     current, seen = graph.input, set()
     while current != graph.output:
@@ -400,9 +428,9 @@ def _chain(graph: _Graph) -> list[_Layer]:
             if between:
                 raise graph.fail(between[0], "only Delays may follow the output layer")
             break
-        if not between or not isinstance(graph.nodes[between[0]], WEIGHTS) or not all(
+        if not between or not isinstance(graph.nodes[between[0]], WEIGHTS + (nir.Conv1d,)) or not all(
                 isinstance(graph.nodes[n], nir.Delay) for n in between[1:]):
-            raise graph.fail(target, f"its input path {between} is not Affine/Linear -> [Delay]")
+            raise graph.fail(target, f"its input path {between} is not Affine/Linear/Conv1d -> [Delay]")
         layers.append(_Layer(target, between, []))
         seen.add(target)
         current = target
@@ -531,6 +559,15 @@ def graph_to_spec(graph: nir.NIRGraph, source: str, dt: float | None = None) -> 
     for index, layer in enumerate(chain, start=1):
         weight = _numbers(flat.nodes[layer.inputs[0]].weight, "weight",
                           lambda message, name=layer.inputs[0]: flat.fail(name, message))
+        if isinstance(flat.nodes[layer.inputs[0]], nir.Conv1d) and weight.ndim == 3:  # a conv front end
+            n = weight.shape[0] * (in_features // max(1, weight.shape[1]))
+            neuron, gain = _neuron(flat, layer.neuron, dt, n, notes)
+            if len(layer.inputs) > 1 or layer.output_delays or layer.recurrent:
+                raise flat.fail(layer.neuron, "a feed-forward Conv1d layer has no delays and no recurrence "
+                                              "(a 'conv' layer)")
+            spec.layers.append(_front_end_conv(flat, layer.inputs[0], in_features, neuron, gain, notes))
+            in_features = n
+            continue
         if weight.ndim != 2 or not 1 <= weight.shape[0] <= MAX_NEURONS:
             raise flat.fail(layer.inputs[0], f"weight has shape {weight.shape}, expected (post, pre) with 1 .. "
                                              f"{MAX_NEURONS} neurons")
@@ -554,7 +591,7 @@ def graph_to_spec(graph: nir.NIRGraph, source: str, dt: float | None = None) -> 
     if output_size != in_features:
         raise flat.fail(flat.output, f"has {output_size} values but the last layer {in_features} neurons")
     _metadata(graph, spec, notes)
-    return ImportResult(spec.validate(), notes, dt)
+    return ImportResult(spec.validate(), notes, dt)  # the file's rules (a conv front end first, ...)
 
 
 def read_nir(path: str | os.PathLike, dt: float | None = None) -> ImportResult:

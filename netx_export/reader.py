@@ -1,7 +1,8 @@
 """Read and validate a network HDF5 file into a :class:`NetworkSpec`.
 
-Reads stock lava-dl NetX files (``dense``, ``dense_rec`` under ``/layer``) and
-this project's extension (docs/hdf5-format.md). Every structural problem is a
+Reads stock lava-dl NetX files (``dense``, ``dense_rec`` and a ``conv`` front
+end with its ``flatten`` under ``/layer``) and this project's extension
+(docs/hdf5-format.md). Every structural problem is a
 :class:`NetworkFormatError` naming the file, the layer and the field; unknown
 layer types are :class:`UnsupportedLayerError` (stock NetX skips them).
 """
@@ -24,6 +25,7 @@ from netx_export.spec import (
     CubaParams,
     LayerSpec,
     NetworkSpec,
+    conv_layer,
     int_array,
 )
 
@@ -141,12 +143,63 @@ def _size(layer: _Fields) -> int:
     return int(np.prod(sizes))
 
 
+def _pair(layer: _Fields, key: str) -> list[int]:
+    """A ``conv`` setting as SLAYER writes it, ``[height, width]`` integers (a scalar: both)."""
+    value = layer.raw(key, 2)
+    value = np.repeat(value.reshape(1), 2) if value.size == 1 else value
+    return int_array(value, key, layer.where, (2,), 0, MAX_NEURONS, key).tolist()
+
+
+def _read_conv(layer: _Fields, in_features: int | None) -> LayerSpec:
+    """A ``conv`` layer as ``cuba.Conv.export_hdf5`` writes it, of the one form this
+    project runs: shape ``[C, 1, F]``, kernel ``(1, k)``, stride and dilation 1,
+    groups 1, "same" padding ``(0, k // 2)``."""
+    shape = layer.raw("shape", MAX_SHAPE_ENTRIES)
+    if shape.shape != (3,):
+        raise layer.fail(f"'shape' must be [outChannels, 1, positions], got shape {shape.shape}")
+    channels, height, positions = int_array(shape, "shape", layer.where, (3,), 1, MAX_NEURONS, "size").tolist()
+    if height != 1:
+        raise UnsupportedLayerError(f"{layer.where}: 'shape' {[channels, height, positions]}: only a 1-D "
+                                    f"convolution along the width (height 1) is supported")
+    c_in = layer.integer("inChannels", 1, MAX_NEURONS)
+    if layer.integer("outChannels") != channels:
+        raise layer.fail(f"'outChannels'={layer.integer('outChannels')} but 'shape' has {channels} channels")
+    if in_features is not None and in_features != c_in * positions:
+        raise layer.fail(f"{c_in} input channels of {positions} positions, but the layer before has {in_features} "
+                         f"neurons")
+    _, k = _pair(layer, "kernelSize")
+    for key, supported in (("kernelSize", [1, k]), ("stride", [1, 1]), ("dilation", [1, 1]),
+                           ("padding", [0, k // 2])):
+        if _pair(layer, key) != supported:
+            raise UnsupportedLayerError(f"{layer.where}: '{key}'={_pair(layer, key)} is not supported (need "
+                                        f"{supported}: a 1-D, stride-1, \"same\"-padded convolution)")
+    if layer.integer("groups") != 1:
+        raise UnsupportedLayerError(f"{layer.where}: 'groups'={layer.integer('groups')} is not supported (need 1)")
+    if layer.has("delay"):
+        raise UnsupportedLayerError(f"{layer.where}: a 'delay' on a 'conv' layer is not supported")
+    weight = layer.numbers("weight", (channels, c_in, 1, k))
+    return conv_layer(np.asarray(weight[:, :, 0, :], np.float64), positions, _neuron(layer), layer.where)
+
+
+def _check_front_end_input(shape: list[int], conv: LayerSpec, where: str) -> None:
+    """The input layer of a conv front end is its ``[C_in, 1, F]`` (stock NetX feeds
+    the conv layer its reverse, Lava's ``(X, Y, C)``)."""
+    assert conv.ff_conv is not None
+    c_in = conv.ff_conv.in_channels
+    expected = [c_in, 1, conv.in_features // c_in]
+    if shape != expected:
+        raise NetworkFormatError(f"{where}: 'shape' {shape} of the input must be {expected} ([channels, 1, "
+                                 f"positions]) for the conv layer it feeds")
+
+
 def _read_layer(layer: _Fields, kind: str, in_features: int | None) -> LayerSpec:
     """One layer; ``in_features`` is the previous layer's size (``None`` for the first
     layer of a file without an input layer: ``inFeatures`` where present, else the weights')."""
     if kind not in STOCK_TYPES + EXTENSION_TYPES:
-        known = ", ".join(("input",) + STOCK_TYPES + EXTENSION_TYPES)
+        known = ", ".join(("input", "flatten") + STOCK_TYPES + EXTENSION_TYPES)
         raise UnsupportedLayerError(f"{layer.where}: unknown layer type '{kind}' (known: {known})")
+    if kind == "conv":
+        return _read_conv(layer, in_features)
     n = _size(layer)
     if in_features is None and layer.has("inFeatures"):  # the first layer, without an input layer
         in_features = layer.integer("inFeatures", 1, MAX_NEURONS)
@@ -202,7 +255,7 @@ def read_network(path: str | os.PathLike) -> NetworkSpec:
         if names != [str(i) for i in range(len(names))] or not names:
             raise NetworkFormatError(f"{path}: layers must be named 0..L-1, found {list(root.keys())}")
         spec = NetworkSpec(input_size=0, source=str(path))
-        in_features, layer_names = None, []
+        in_features, layer_names, flattened, input_shape = None, [], False, None
         for name in names:
             layer = _Fields(root[name], f"{path}: layer {name}")
             if not isinstance(root[name], h5py.Group):
@@ -212,8 +265,24 @@ def read_network(path: str | os.PathLike) -> NetworkSpec:
                 if name != "0":
                     raise layer.fail("an 'input' layer may only be layer 0")
                 in_features = _size(layer)
+                input_shape = layer.raw("shape", MAX_SHAPE_ENTRIES).reshape(-1).tolist()
+                continue
+            after_conv = bool(spec.layers) and spec.layers[-1].ff_conv is not None
+            if kind == "flatten":  # stock NetX's connection from a conv layer to a fully connected one
+                if not after_conv or flattened:
+                    raise layer.fail("a 'flatten' layer may only follow a 'conv' layer")
+                if layer.has("shape") and _size(layer) != in_features:
+                    raise layer.fail(f"'shape' gives {_size(layer)} values, the conv layer before has {in_features}")
+                flattened = True
                 continue
             parsed = _read_layer(layer, kind, in_features)
+            if after_conv and (parsed.ff_conv is None) != flattened:
+                raise layer.fail(f"a '{kind}' layer after a 'conv' layer needs a 'flatten' layer between them "
+                                 f"(stock NetX connects them through it)" if not flattened else
+                                 "a 'conv' layer cannot follow a 'flatten' layer")
+            flattened = False
+            if not spec.layers and parsed.ff_conv is not None and input_shape is not None:
+                _check_front_end_input(input_shape, parsed, f"{path}: layer 0")
             if not spec.layers:
                 spec.input_size = parsed.in_features
             spec.layers.append(parsed)

@@ -1,11 +1,14 @@
 """Write a :class:`NetworkSpec` to an HDF5 file (docs/hdf5-format.md).
 
 Stock layer types are written with the same datasets, dtypes and shapes as
-lava-dl's ``export_hdf5``. The spec is validated first; the file is written to
-a temporary name in the same directory, read back with the validating reader
-and compared with the spec, and only then renamed: an interrupted export never
-leaves a partial file, and a failed one never leaves a file that does not read
-back as the network it was meant to hold.
+lava-dl's ``export_hdf5`` -- a ``conv`` front end as ``slayer.block.cuba.Conv``
+of a ``[C, 1, F]`` population writes it, followed by the ``flatten`` layer
+(``slayer.block.cuba.Flatten``) stock NetX needs before a fully connected layer.
+The spec is validated first; the file is written to a temporary name in the
+same directory, read back with the validating reader and compared with the
+spec, and only then renamed: an interrupted export never leaves a partial
+file, and a failed one never leaves a file that does not read back as the
+network it was meant to hold.
 """
 from __future__ import annotations
 
@@ -21,8 +24,32 @@ from netx_export.reader import EXTENSION_ROOT, FORMAT_NAME, FORMAT_VERSION, META
 from netx_export.spec import LayerSpec, NetworkSpec
 
 
+def _write_type(group: h5py.Group, kind: str) -> None:
+    group.create_dataset("type", (1,), "S10", [kind.encode("ascii")])
+
+
+def _write_conv(group: h5py.Group, layer: LayerSpec) -> None:
+    """The datasets of ``cuba.Conv.export_hdf5``: SLAYER's ``[C, H, W]`` with ``H = 1``
+    and the positions along ``W``, a ``(1, k)`` kernel."""
+    conv = layer.ff_conv
+    k = conv.kernel_size
+    group.create_dataset("shape", data=np.array([conv.channels, 1, layer.num_neurons // conv.channels], np.int64))
+    group.create_dataset("inChannels", data=np.int64(conv.in_channels))
+    group.create_dataset("outChannels", data=np.int64(conv.channels))
+    group.create_dataset("kernelSize", data=np.array([1, k], np.int64))
+    group.create_dataset("stride", data=np.array([1, 1], np.int64))
+    group.create_dataset("padding", data=np.array([0, k // 2], np.int64))
+    group.create_dataset("dilation", data=np.array([1, 1], np.int64))
+    group.create_dataset("groups", data=np.int64(1))
+    group.create_dataset("weight", data=conv.kernel[:, :, None, :].astype(np.float32))
+
+
 def _write_layer(group: h5py.Group, layer: LayerSpec) -> None:
-    group.create_dataset("type", (1,), "S10", [layer.type.encode("ascii")])
+    _write_type(group, layer.type)
+    if layer.ff_conv is not None:
+        _write_conv(group, layer)
+        _write_neuron(group, layer)
+        return
     group.create_dataset("shape", data=np.array([layer.num_neurons], dtype=np.int64))
     group.create_dataset("inFeatures", data=np.int64(layer.in_features))
     group.create_dataset("outFeatures", data=np.int64(layer.num_neurons))
@@ -38,6 +65,10 @@ def _write_layer(group: h5py.Group, layer: LayerSpec) -> None:
     if layer.type in ("delay_rec", "conv_rec"):
         group.create_dataset("delay_rec", data=layer.delay_rec.astype(np.int64))
         group.create_dataset("maxDelay", data=np.int64(layer.max_delay))
+    _write_neuron(group, layer)
+
+
+def _write_neuron(group: h5py.Group, layer: LayerSpec) -> None:
     # the same keys, order and dtypes as slayer's neuron.device_params
     group.create_dataset("neuron/type", data="CUBA")
     group.create_dataset("neuron/iDecay", data=np.int64(layer.neuron.i_decay))
@@ -94,10 +125,20 @@ def write_network(spec: NetworkSpec, path: str | os.PathLike) -> Path:
         f.attrs["format_version"] = FORMAT_VERSION
         root = f.create_group(EXTENSION_ROOT if spec.uses_extension else STOCK_ROOT)
         inp = root.create_group("0")
-        inp.create_dataset("type", (1,), "S10", [b"input"])
-        inp.create_dataset("shape", data=np.array([spec.input_size], dtype=np.int64))
-        for i, layer in enumerate(spec.layers, start=1):
-            _write_layer(root.create_group(str(i)), layer)
+        _write_type(inp, "input")
+        # a conv front end's input is one channel of positions: [C, H, W] = [1, 1, F] (Lava's (F, 1, 1))
+        front_end = spec.layers[0].ff_conv is not None
+        inp.create_dataset("shape", data=np.array([1, 1, spec.input_size] if front_end else [spec.input_size],
+                                                  dtype=np.int64))
+        index = 1
+        for previous, layer in zip([None] + spec.layers, spec.layers):
+            if previous is not None and previous.ff_conv is not None and layer.ff_conv is None:
+                flatten = root.create_group(str(index))  # slayer.block.cuba.Flatten after the front end
+                _write_type(flatten, "flatten")
+                flatten.create_dataset("shape", data=np.array([previous.num_neurons, 1, 1], np.int64))
+                index += 1
+            _write_layer(root.create_group(str(index)), layer)
+            index += 1
         _write_meta(f, spec)
     return path
 

@@ -20,6 +20,20 @@ processes with Loihi 2 implementations are used, per layer:
   run of ``DelaySparse`` is known). ``conv_rec`` uses its banded
   ``weight_rec``: about ``k * C`` non-zeros per row.
 
+A ``conv`` layer (the front end) is built as stock NetX builds its ``conv``
+layers: Lava's ``Conv`` (``lava.proc.conv``) into a ``LIF`` of shape
+``(X, Y, C) = (F, 1, C_out)``, Lava's channel-last layout. The file's neurons
+are channel-major (``n = c * F + f``, docs/hdf5-format.md), so every
+connection out of a conv layer to a flat population goes through
+``s_out.transpose([2, 1, 0]).flatten()`` -- ``(C, 1, F)`` in C order, exactly
+``c * F + f``, what stock NetX's ``flatten`` layer does; conv to conv is
+direct, and the network input, one channel of ``F`` positions, is reshaped
+to ``(F, 1, 1)`` (the file allows a conv layer nowhere else). The
+kernel ``K[o, i, m]`` (cross-correlation, as SLAYER and PyTorch) becomes
+Lava's ``weight[o, k - 1 - m, 0, i]`` (``(C_out, kX, kY, C_in)``, a true
+convolution; stock NetX flips it the same way), padding ``(k // 2, 0)``, the
+file's weights with exponent 0 (as stock NetX passes them).
+
 Timing: every synapse adds one step, so a spike of layer ``l - 1`` at step
 ``t`` reaches layer ``l`` at ``t + 1`` (``t + 1 + D_i`` through a delayed
 ``dense``), and a recurrent spike of neuron ``j`` at ``t`` arrives at
@@ -44,6 +58,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from lava.lib.dl.netx.utils import SYNAPSE_SIGN_MODE, optimize_weight_bits
 from lava.magma.core.process.process import AbstractProcess
+from lava.proc.conv.process import Conv
 from lava.proc.dense.process import DelayDense, Dense
 from lava.proc.lif.process import LIF, LIFReset
 from lava.proc.sparse.process import DelaySparse, Sparse
@@ -81,20 +96,46 @@ class NeuronReset:
 
 @dataclass
 class LavaLayer:
-    """The processes of one layer; ``synapse.s_in`` receives presynaptic spikes."""
+    """The processes of one layer; ``synapse.s_in`` receives presynaptic spikes.
+    A conv layer's neuron and synapse output are ``(F, 1, C)`` (Lava's layout);
+    :meth:`spikes` and :meth:`receive` map them to and from the file's order."""
 
     neuron: LIF
     synapse: AbstractProcess
     recurrent: AbstractProcess | None = None
 
     @property
+    def is_conv(self) -> bool:
+        return isinstance(self.synapse, Conv)
+
+    @property
     def stateful(self) -> list[tuple[AbstractProcess, str]]:
         """(process, var name) pairs that carry state from one step to the next:
         the neuron's ``u``, ``v`` and each synapse's activation / delay buffer."""
-        pairs = [(self.neuron, "u"), (self.neuron, "v"), (self.synapse, "a_buff")]
+        pairs = [(self.neuron, "u"), (self.neuron, "v"), (self.synapse, "a_buf" if self.is_conv else "a_buff")]
         if self.recurrent is not None:
             pairs.append((self.recurrent, "a_buff"))
         return pairs
+
+    def spikes(self):
+        """A port of the layer's spikes ``[N]`` in the file's neuron order (a new
+        virtual port each call for a conv layer: its ``(F, 1, C)`` channel-major)."""
+        if self.is_conv:
+            return self.neuron.s_out.transpose([2, 1, 0]).flatten()
+        return self.neuron.s_out
+
+    def receive(self, port) -> None:
+        """Connect ``port`` (presynaptic spikes ``[in]``, the file's order) to the synapse."""
+        if self.is_conv:  # only the network input, one channel: (F,) is (F, 1, 1) in any order
+            port = port.reshape(self.synapse.s_in.shape)
+        port.connect(self.synapse.s_in)
+
+    def feed(self, target: LavaLayer) -> None:
+        """Connect this layer's spikes to ``target``'s synapse."""
+        if self.is_conv and target.is_conv:  # both (F, 1, C): Lava's layout on each side
+            self.neuron.s_out.connect(target.synapse.s_in)
+        else:
+            target.receive(self.spikes())
 
 
 @dataclass
@@ -106,8 +147,13 @@ class LavaNetwork:
 
     @property
     def input_port(self):
-        """InPort for the external spikes ``[input_size]`` (layer 1's synapse)."""
+        """InPort of layer 1's synapse; ``(F, 1, 1)`` for a conv front end, whose flat
+        ``[input_size]`` input goes through :meth:`connect_input`."""
         return self.layers[0].synapse.s_in
+
+    def connect_input(self, port) -> None:
+        """Connect ``port``, the external spikes ``[input_size]``, to layer 1."""
+        self.layers[0].receive(port)
 
     @property
     def output_port(self):
@@ -196,12 +242,18 @@ def build_layer(layer: LayerSpec, name: str, where: str = "", reset: NeuronReset
     its position from 1, for ``reset``'s per-layer offset; see
     :func:`build_network` for the rest."""
     n = layer.num_neurons
-    weights = layer_weights(layer, where or name)
     vth = layer.neuron.vth_mant if max_vth is None else min(layer.neuron.vth_mant, max_vth)
-    params = dict(shape=(n,), vth=vth, du=layer.neuron.i_decay - 1,
+    conv = layer.ff_conv
+    shape = (n // conv.channels, 1, conv.channels) if conv is not None else (n,)
+    params = dict(shape=shape, vth=vth, du=layer.neuron.i_decay - 1,
                   dv=layer.neuron.v_decay, bias_mant=0, bias_exp=6, name=f"{name}.lif")
     neuron = LIF(**params) if reset is None else \
         LIFReset(reset_interval=reset.interval, reset_offset=reset.layer_offset(index), **params)
+    if conv is not None:
+        synapse = conv_synapse(layer, name)
+        synapse.a_out.connect(neuron.a_in)
+        return LavaLayer(neuron, synapse)
+    weights = layer_weights(layer, where or name)
     if layer.delay is not None and layer.delay.any():
         delays = np.repeat(layer.delay.reshape(-1, 1), layer.in_features, axis=1).astype(np.int64)
         synapse = DelayDense(weights=weights.weight, delays=delays, max_delay=int(layer.delay.max()),
@@ -223,6 +275,16 @@ def build_layer(layer: LayerSpec, name: str, where: str = "", reset: NeuronReset
         neuron.s_out.connect(recurrent.s_in)
         recurrent.a_out.connect(neuron.a_in)
     return LavaLayer(neuron, synapse, recurrent)
+
+
+def conv_synapse(layer: LayerSpec, name: str) -> Conv:
+    """Lava's ``Conv`` of a validated ``conv`` layer: input ``(F, 1, C_in)``, output
+    ``(F, 1, C_out)``, the kernel flipped into Lava's convolution (module docstring)."""
+    conv = layer.ff_conv
+    positions = layer.in_features // conv.in_channels
+    weight = np.ascontiguousarray(conv.kernel[:, :, ::-1].transpose(0, 2, 1)[:, :, None, :]).astype(np.int32)
+    return Conv(weight=weight, weight_exp=0, num_weight_bits=8, input_shape=(positions, 1, conv.in_channels),
+                padding=(conv.kernel_size // 2, 0), stride=1, dilation=1, groups=1, name=f"{name}.conv")
 
 
 def lava_spec(spec: NetworkSpec) -> NetworkSpec:
@@ -254,10 +316,10 @@ def build_network(spec: NetworkSpec, reset: NeuronReset | None = None,
         lava_layer = build_layer(layer, f"layer{i}", f"{checked.source}: layer {i} ({layer.type})", reset, i,
                                  delayed_synapse, max_vth)
         if net.layers:
-            net.layers[-1].neuron.s_out.connect(lava_layer.synapse.s_in)
+            net.layers[-1].feed(lava_layer)
         net.layers.append(lava_layer)
     return net
 
 
 __all__ = ["DELAYED_SYNAPSES", "NeuronReset", "LavaLayer", "LavaNetwork", "LayerWeights", "layer_weights",
-           "lava_spec", "build_layer", "build_network"]
+           "lava_spec", "build_layer", "build_network", "conv_synapse"]

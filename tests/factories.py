@@ -12,7 +12,7 @@ from torch.utils.data import TensorDataset
 
 from lava_convdelay.data import write_shd
 from lava_convdelay.nn.model import SpikingNetwork
-from netx_export.spec import ConvRecurrence, CubaParams, LayerSpec, NetworkSpec
+from netx_export.spec import ConvFeedForward, ConvRecurrence, CubaParams, LayerSpec, NetworkSpec
 
 #: seeds of the equivalence sweeps: seed 0 also in `make test-fast`, the others only in `make test`
 SWEEP_SEEDS = [0, pytest.param(1, marks=pytest.mark.slow), pytest.param(2, marks=pytest.mark.slow)]
@@ -43,8 +43,13 @@ def make_layer(rng, kind, n, n_in, *, ff_delay=0, max_delay=0, channels=1, k=3, 
 
     def weights(shape, low=-180, high=160):
         return even_weights(rng, shape, low // scale, high // scale, corners=not small)
-    w = weights((n, n_in))
     neuron = cuba(rng, scale)
+    if kind == "conv":  # the front end: channels x F positions from n_in / F input channels
+        positions = n // channels
+        kernel = weights((channels, n_in // positions, k))
+        return LayerSpec("conv", naive_banded(kernel, positions), neuron,
+                         ff_conv=ConvFeedForward(n_in // positions, channels, k, kernel))
+    w = weights((n, n_in))
     if kind == "dense":
         delay = rng.integers(0, ff_delay + 1, n).astype(np.int64) if ff_delay else None
         return LayerSpec("dense", w, neuron, delay=delay)
@@ -71,6 +76,8 @@ NETWORKS = {
                            ("conv_rec", 12, dict(k=5, max_delay=12, small=True)),
                            ("delay_rec", 10, dict(max_delay=8, small=True)),
                            ("dense_rec", 8, dict(small=True))]),
+    "conv front end": (10, [("conv", 30, dict(k=5, channels=3)), ("conv", 20, dict(k=3, channels=2)),
+                            ("conv_rec", 20, dict(k=3, channels=2, max_delay=12)), ("dense", 5, {})]),
     "stack": (10, [("dense", 12, dict(ff_delay=6)), ("conv_rec", 16, dict(k=3, channels=2, max_delay=40)),
                    ("delay_rec", 12, dict(max_delay=15)), ("dense_rec", 10, {}), ("dense", 5, {})]),
 }

@@ -356,7 +356,8 @@ def test_import_nir_of_a_zero_wide_input_writes_nothing(tmp_path, capsys):
 
 @pytest.mark.parametrize("names,message", [
     (["a", "b", "a"], r"class names must be distinct strings, got \['a', 'b', 'a'\]"),
-    ("abc", r"class names must be distinct strings, got 'abc'"),  # was exported as ['a', 'b', 'c']
+    # was exported as ['a', 'b', 'c']; the checkpoint's own check refuses it first
+    ("abc", r"'class_names' must be a non-empty list of strings, got 'abc'"),
     (["a", "b\ud800", "c"], r"class name 1 'b\\ud800' holds a NUL character or a lone surrogate"),
 ])
 def test_export_of_a_checkpoint_with_unusable_class_names_writes_nothing(tmp_path, capsys, names, message):

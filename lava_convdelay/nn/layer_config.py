@@ -27,6 +27,7 @@ LAYER_KEYS = {
     "rec": _RECURRENT,
     "dense": _COMMON + ("delay",),
     "affine": _COMMON,  # the non-spiking readout (output layer only)
+    "conv": _COMMON + ("channels", "kernel_size"),  # the front end; "neurons" optional: channels x positions
 }
 #: The most neurons of a layer: a recurrent layer trains an [N, N] float32 matrix with
 #: its gradient and two Adam moments, 4 GB at N = 16384 (and the config check builds
@@ -47,6 +48,18 @@ LAYER_BOUNDS = {
     "channels": Bounds(True, 1, MAX_NEURONS),
 }
 LAYER_FLAGS = ("learn_delays", "delay")
+#: Keys a layer type refuses with a reason (rather than as unknown): what it does not do.
+UNSUPPORTED_KEYS = {
+    "conv": {
+        "stride": "stride 1 only (the layer keeps its input's positions)",
+        "dilation": "dilation 1 only",
+        "groups": "groups 1 only (every output channel sees every input channel)",
+        "padding": "\"same\" zero padding only (kernel_size // 2 on each side)",
+        "delay": "no axonal delays on a conv layer",
+    },
+}
+#: Keys a layer type needs (default: "neurons").
+REQUIRED_KEYS = {"conv": ("channels",)}
 NEURON_REQUIRED = ("threshold", "current_decay", "voltage_decay")
 #: SLAYER CUBA parameters a config may set; the threshold's mantissa int(64 * threshold)
 #: must fit Loihi's [1, 2^17 - 1].
@@ -87,9 +100,13 @@ def check_layer(index: int, layer: dict, neuron: dict) -> dict:
     if not isinstance(kind, str) or kind not in LAYER_KEYS:
         raise ConfigError(f"layer {index}: unknown type {kind!r} (known: {', '.join(LAYER_KEYS)})")
     where = f"layer {index} ({kind})"
+    for key, reason in UNSUPPORTED_KEYS.get(kind, {}).items():
+        if key in layer:
+            raise ConfigError(f"{where}: '{key}' is not supported: {reason}")
     _check_keys(layer, LAYER_KEYS[kind], where)
-    if "neurons" not in layer:
-        raise ConfigError(f"{where}: missing 'neurons'")
+    for key in REQUIRED_KEYS.get(kind, ("neurons",)):
+        if key not in layer:
+            raise ConfigError(f"{where}: missing '{key}'")
     for key, value in layer.items():
         if key in LAYER_BOUNDS:
             check_value(value, f"{where}: {key}", LAYER_BOUNDS[key], ConfigError)

@@ -134,10 +134,10 @@ def normalise_config(config: dict, where: str = "config") -> dict:
     config.setdefault("seed", 0)
     check_value(config["seed"], f"{where}: seed", SEED_BOUNDS, TrainConfigError)
     config.setdefault("data", {"source": "generated"})
-    check_data_section(config["data"], where)
+    encoding = check_data_section(config["data"], where)
     model = config["model"]
-    try:  # every layer key, type and range, and what the blocks check (kernel vs neurons, ...)
-        SpikingNetwork({**model, "input_size": model.get("input_size", 1)})
+    try:  # every layer key, type and range, and what the blocks check (kernel vs neurons, conv vs input, ...)
+        SpikingNetwork({**model, "input_size": model.get("input_size", encoding.channels)})
     except UserError as err:
         raise TrainConfigError(f"{where}: {err}") from None
     return config

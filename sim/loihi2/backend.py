@@ -27,6 +27,7 @@ import os
 
 import numpy as np
 from lava.magma.core.run_configs import AbstractNcProcessModel, Loihi2HwCfg, Loihi2SimCfg
+from lava.proc.conv.models import PyConvModelFixed
 from lava.proc.io.sink import Read
 from lava.utils.loihi import ChipGeneration
 from lava.utils.system import Loihi2
@@ -112,8 +113,9 @@ class CpuRehearsal(HardwareBackend):
         return _ReadProbe(var, span)
 
     def is_chip_model(self, model: type) -> bool:
-        """Lava's bit-accurate models stand for the chip's."""
-        return "bit_accurate_loihi" in getattr(model, "tags", ())
+        """Lava's bit-accurate models stand for the chip's (for ``Conv``, which has none
+        tagged so, its fixed-point model: the integer model NetX runs)."""
+        return "bit_accurate_loihi" in getattr(model, "tags", ()) or issubclass(model, PyConvModelFixed)
 
 
 class Loihi2Hardware(HardwareBackend):

@@ -66,14 +66,14 @@ def build_hardware_graph(spec: NetworkSpec, data: np.ndarray, reset: NeuronReset
     source.name = "input_source"  # lava's io processes take no name
     adapter = InputAdapter(shape=(spec.input_size,), name="input_adapter")
     source.s_out.connect(adapter.inp)
-    adapter.out.connect(net.input_port)
+    net.connect_input(adapter.out)
     graph = HardwareGraph(net, source, adapter)
     for index in range(len(net.layers)) if record_layers else [len(net.layers) - 1]:
-        neuron = net.layers[index].neuron
-        out = OutputAdapter(shape=neuron.s_out.shape, name=f"layer{index + 1}.output_adapter")
-        sink = Sink(shape=neuron.s_out.shape, buffer=span)
+        spikes = net.layers[index].spikes()  # [N] in the file's order (a conv layer's mapped)
+        out = OutputAdapter(shape=spikes.shape, name=f"layer{index + 1}.output_adapter")
+        sink = Sink(shape=spikes.shape, buffer=span)
         sink.name = f"layer{index + 1}.sink"
-        neuron.s_out.connect(out.inp)
+        spikes.connect(out.inp)
         out.out.connect(sink.a_in)
         graph.recorded.append(index)
         graph.output_adapters.append(out)

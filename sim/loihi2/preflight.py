@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 from lava.magma.compiler.compiler_graphs import find_processes
 from lava.magma.core.process.process import AbstractProcess
+from lava.proc.conv.process import Conv
 from lava.proc.dense.process import DelayDense, Dense
 from lava.proc.lif.process import LIF
 from lava.proc.sparse.process import DelaySparse, Sparse
@@ -24,8 +25,8 @@ from sim.errors import ChipFallbackError
 
 __all__ = ["CHIP_PROCESSES", "ModelChoice", "model_choices", "check_on_chip", "model_table", "preflight"]
 
-#: Processes that must run on neuro cores (``LIFReset`` is a ``LIF``).
-CHIP_PROCESSES = (LIF, Dense, Sparse, DelayDense, DelaySparse)
+#: Processes that must run on neuro cores (``LIFReset`` is a ``LIF``; ``Conv``: a conv front end).
+CHIP_PROCESSES = (LIF, Dense, Sparse, DelayDense, DelaySparse, Conv)
 
 
 @dataclass(frozen=True)
