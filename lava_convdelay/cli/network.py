@@ -29,6 +29,9 @@ def run_export(args: argparse.Namespace) -> int:
 def run_inspect(args: argparse.Namespace) -> int:
     spec = read_network(args.network)
     print(layer_table(spec))
+    if spec.readout == "voltage_sum":
+        from sim.readout_band import describe_bound
+        print(describe_bound(spec.layers[-1]))
     if args.loihi2:
         from sim.loihi2.resources import chip_fit, fit_table
         fit = chip_fit(spec)
