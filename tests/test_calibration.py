@@ -60,7 +60,7 @@ def test_calibration_passes_with_a_post_spike_voltage_of_128():
     assert calibrate("cpu").post_spike == (0,)
     late = LateAdapters(2, 1)  # with adapters that take steps, too
     late.run_config = lambda callbacks: Loihi2SimCfg(select_tag="fixed_pt", exception_proc_model_map={
-        **late.models, LIFReset: PostSpikeLifReset})
+        **late.models, LIF: PostSpikeLif})
     found = calibrate(late)
     assert found.offsets == Offsets(spikes=3, voltage=2) and found.post_spike == (POST_SPIKE_V,)
 

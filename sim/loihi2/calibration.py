@@ -18,6 +18,8 @@ channel) runs an aperiodic pattern through the backend's own hardware graph:
   values at spike steps are recorded (:attr:`Calibration.post_spike`).
 
 The voltage half runs only where a voltage is read (a voltage readout).
+The neurons are plain ``LIF`` (one sample from rest needs no reset), so the
+offsets do not depend on how the chip's ``LIFReset`` counts.
 The exact results come from the fixed-point simulator. If no offset
 matches, the raw rings, the expected arrays and the environment are saved
 (``.npz``) and :class:`~sim.errors.CalibrationError` names that file. On the
@@ -97,7 +99,8 @@ def calibrate(backend: str | HardwareBackend, voltage: bool = True, failure_path
     :class:`CalibrationError` names it."""
     backend = make_hardware_backend(backend)
     spikes = check_input(CALIBRATION_SPEC, CALIBRATION_INPUT)
-    schedule = plan(CALIBRATION_SPEC, spikes, period=CALIBRATION_PERIOD, voltage=voltage, reset="lifreset")
+    # one sample from rest: plain LIF (no LIFReset), so that a chip whose LIFReset differs still calibrates
+    schedule = plan(CALIBRATION_SPEC, spikes, period=CALIBRATION_PERIOD, voltage=voltage, reset="host")
     compiled = compile_graph(CALIBRATION_SPEC, backend, schedule, spikes, voltage_layers=(0,) if voltage else ())
     recorded: list = []
     execute(compiled, CALIBRATION_PERIOD, lambda _, rings, volts: recorded.append((rings[0], volts)))
