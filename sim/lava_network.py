@@ -64,7 +64,7 @@ from scipy.sparse import csr_matrix
 
 from netx_export.spec import LayerSpec, NetworkSpec
 from sim.errors import UnsupportedLayerError
-from sim.graph_options import DELAYED_SYNAPSES
+from sim.graph_options import DELAYED_SYNAPSES, delay_groups
 from sim.readout_band import built_vth
 
 _SIGN_MODES = {SYNAPSE_SIGN_MODE.MIXED: SignMode.MIXED,
@@ -246,7 +246,7 @@ def delayed_recurrence(rec: np.ndarray, delay_rec: np.ndarray, name: str, scalin
     delay_rec = np.asarray(delay_rec, np.int64)
     if delayed_synapse == "groups":
         groups: list[AbstractProcess] = []
-        for d in np.unique(delay_rec[np.flatnonzero(rec.any(axis=0))]):
+        for d in delay_groups(rec, delay_rec):
             part = np.where(delay_rec[None, :] == d, rec, 0)
             groups.append(Dense(weights=part, name=f"{name}.d{d}", **scaling) if d == 0 else
                           DelayDense(weights=part, delays=int(d), max_delay=int(d), name=f"{name}.d{d}", **scaling))
