@@ -120,4 +120,4 @@ def test_inspect_names_the_voltage_readout(tmp_path, capsys):
         "threshold": 1.0, "current_decay": 0.5, "voltage_decay": 0.2}}]})
     export_blocks(list(model.blocks), tmp_path / "v.h5")
     assert main(["inspect", str(tmp_path / "v.h5")]) == 0
-    assert "readout: voltage_sum (the output layer never fires" in capsys.readouterr().out
+    assert "readout: voltage_sum (a non-spiking output layer; class: the largest voltage" in capsys.readouterr().out
