@@ -27,18 +27,22 @@ class ScheduleError(UserError, ValueError):
     hold the samples (period not a power of 2, too short)."""
 
 
-class ChipFallbackError(UserError):
+class _WithModelTable(UserError):
+    """``table``: the preflight's model table, printed before the one-line error."""
+
+    def __init__(self, message: str, table: str = ""):
+        super().__init__(message)
+        self.table = table
+
+
+class ChipFallbackError(_WithModelTable):
     """The preflight found chip-side processes that the run configuration
     mapped onto a CPU (or otherwise non-chip) process model."""
 
 
-class ChipCompileError(UserError):
-    """Lava could not compile a graph for the backend. ``table``: the model
-    table as far as Lava got (printed before the one-line error)."""
-
-    def __init__(self, message: str, table: str):
-        super().__init__(message)
-        self.table = table
+class ChipCompileError(_WithModelTable):
+    """Lava could not compile a graph for the backend (the table as far as
+    Lava got)."""
 
 
 class CalibrationError(UserError):

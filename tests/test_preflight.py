@@ -51,9 +51,14 @@ def test_every_process_is_listed_with_its_model():
 
 
 def test_a_process_forced_onto_a_cpu_model_is_reported():
-    runner = HardwareRunner(SPEC, ForcedOntoCpu({DelaySparse: PyDelaySparseModelFloat}), delayed_synapse="sparse")
+    lines = []
+    runner = HardwareRunner(SPEC, ForcedOntoCpu({DelaySparse: PyDelaySparseModelFloat}), delayed_synapse="sparse",
+                            log=lines.append)
     with pytest.raises(ChipFallbackError) as err:
         runner.compile(runner.plan(X), X)
+    assert lines[-1].startswith("process models (preflight, chip-side processes on the CPU):")
+    assert ["layer2.rec", "DelaySparse", "PyDelaySparseModelFloat", "CPU", "FALLBACK"] in \
+        [line.split() for line in lines[-1].splitlines()]
     message = str(err.value)
     assert "\n" not in message and message.startswith("2 chip-side process(es) did not get a model for cpu")
     assert "layer2.rec (DelaySparse) -> PyDelaySparseModelFloat; layer3.rec (DelaySparse) -> " \

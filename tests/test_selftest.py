@@ -11,6 +11,8 @@ from factories import hardware_model
 from lava.magma.core.run_configs import Loihi2SimCfg
 from lava.proc.lif.models import PyLifResetModelBitAcc
 from lava.proc.lif.process import LIFReset
+from lava.proc.sparse.models import PyDelaySparseModelFloat
+from lava.proc.sparse.process import DelaySparse
 from test_calibration import PostSpikeRehearsal
 
 from lava_convdelay.cli import main
@@ -128,6 +130,28 @@ def test_compare_names_an_unsigned_voltage_read(cpu_archive, capsys):
     assert "looks like: every differing voltage is the reference's plus 2^24: raw 24-bit values, not sign-extended" \
         in out
     assert "switch: 16760960 (= 2^24 - 16256): the probe returns raw 24-bit values" in out
+
+
+class NoDelaySparseOnChip(CpuRehearsal):
+    """A chip without a DelaySparse model: the run configuration falls back to a CPU model."""
+
+    def run_config(self, callbacks):
+        return Loihi2SimCfg(select_tag="fixed_pt", exception_proc_model_map={DelaySparse: PyDelaySparseModelFloat})
+
+
+def test_a_micro_test_that_falls_back_is_named_with_its_switch(cpu_archive, capsys):
+    run_selftest(NoDelaySparseOnChip(), cpu_archive / "nosparse.npz",
+                 tests=["delay_sparse_scalar", "delay_dense_scalar"], log=lambda _: None)
+    tests = read_archive(cpu_archive / "nosparse.npz").meta["tests"]
+    assert tests["delay_sparse_scalar"]["status"] == "compile error"
+    assert "CPU FALLBACK" in tests["delay_sparse_scalar"]["models"]
+    assert main(["loihi2-selftest", "compare", str(cpu_archive / "nosparse.npz"), str(cpu_archive / "cpu.npz")]) == 1
+    out = capsys.readouterr().out
+    assert "delay_dense_scalar: equal" in out
+    assert "delay_sparse_scalar: DIFFERS: cpu: ok; chip: compile error (sim.errors.ChipFallbackError: 1 chip-side " \
+           "process(es) did not get a model for cpu, they would run on the host CPU: delaysparse (DelaySparse) -> " \
+           "PyDelaySparseModelFloat)" in out
+    assert "switch: DelaySparse does not work: keep the default --delayed-synapse dense" in out
 
 
 def test_the_post_spike_voltage_is_tolerated(cpu_archive, capsys):

@@ -57,13 +57,13 @@ def model_choices(processes, is_chip_model: Callable[[type], bool]) -> list[Mode
 
 
 def check_on_chip(choices: list[ModelChoice], backend: str = "the chip") -> None:
-    """Raise :class:`ChipFallbackError` naming every chip-side process whose
-    model is not a chip model."""
+    """Raise :class:`ChipFallbackError` (with the model table) naming every
+    chip-side process whose model is not a chip model."""
     fallen = [c for c in choices if c.chip_side and not c.on_chip]
     if fallen:
         listed = "; ".join(f"{c.process} ({c.process_type}) -> {_model_name(c)}" for c in fallen)
         raise ChipFallbackError(f"{len(fallen)} chip-side process(es) did not get a model for {backend}, "
-                                f"they would run on the host CPU: {listed}")
+                                f"they would run on the host CPU: {listed}", model_table(choices))
 
 
 def _model_name(choice: ModelChoice) -> str:

@@ -37,7 +37,7 @@ from lava_convdelay.limits import MAX_RESET_INTERVAL
 from lava_convdelay.nn.readout import decide
 from netx_export.reader import read_network
 from netx_export.spec import NetworkSpec
-from sim.errors import ChipCompileError, ScheduleError
+from sim.errors import ChipCompileError, ChipFallbackError, ScheduleError
 from sim.fixed_point import simulate
 from sim.graph_options import DELAYED_SYNAPSES
 from sim.lava_network import lava_spec
@@ -149,8 +149,9 @@ class HardwareRunner:
         try:
             return compile_graph(self.spec, self.backend, plan_, spikes, record_layers,
                                  self._voltage_layers(record_voltage, record_layer_voltages), self.delayed_synapse)
-        except ChipCompileError as err:
-            self.log("process models (preflight, compilation failed):\n" + err.table)
+        except (ChipCompileError, ChipFallbackError) as err:
+            what = "compilation failed" if isinstance(err, ChipCompileError) else "chip-side processes on the CPU"
+            self.log(f"process models (preflight, {what}):\n" + err.table)
             raise
 
     def calibrate(self, voltage: bool = True) -> Calibration:
