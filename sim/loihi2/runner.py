@@ -101,7 +101,7 @@ class HardwareRunner:
     """Runs samples through the hardware graph on ``backend`` (``'cpu'``,
     ``'loihi2'`` or a :class:`~sim.loihi2.backend.HardwareBackend`).
     ``delayed_synapse``: the process(es) of delayed recurrent synapses
-    (:data:`sim.lava_network.DELAYED_SYNAPSES`; ``DelayDense`` by default);
+    (:data:`sim.graph_options.DELAYED_SYNAPSES`; ``DelayDense`` by default);
     ``reset`` / ``max_interval``: how samples are separated
     (:func:`sim.loihi2.schedule.plan`); ``calibration_failure``: where a
     failed calibration saves its raw data; ``log``: called with each stage's
@@ -159,8 +159,8 @@ class HardwareRunner:
         ``voltage``: the voltage probe's too."""
         try:
             found = calibrate(self.backend, voltage, self.calibration_failure)
-        except ChipCompileError as err:
-            self.log("process models of the calibration network (compilation failed):\n" + err.table)
+        except (ChipCompileError, ChipFallbackError) as err:
+            self.log("process models of the calibration network (preflight failed):\n" + err.table)
             raise
         offsets = found.offsets
         text = f"calibration on {self.backend.name}: column 0 of a sample is slot {offsets.spikes} of the output sinks"
