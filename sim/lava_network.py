@@ -12,13 +12,24 @@ processes with Loihi 2 implementations are used, per layer:
   with a :class:`NeuronReset` (the hardware schedule, :mod:`sim.loihi2.schedule`);
 - recurrent synapse, from ``LIF.s_out`` back into the same ``LIF.a_in``
   (Lava sums the two inputs): ``Sparse`` for ``dense_rec`` (and for delayed
-  types whose delays are all 0), else ``DelaySparse`` with
-  ``delays[i, j] = delay_rec[j]`` where ``R[i, j] != 0`` (0 elsewhere, as
-  DelaySparse wants) and ``max_delay = max(delay_rec)`` -- or, with
-  ``delayed_synapse="dense"``, ``DelayDense`` with the same matrices as
-  dense arrays (public Loihi 2 scripts run ``DelayDense``; no public hardware
-  run of ``DelaySparse`` is known). ``conv_rec`` uses its banded
-  ``weight_rec``: about ``k * C`` non-zeros per row.
+  types whose delays are all 0); a delayed recurrence (``delay_rec``,
+  ``conv_rec``: ``I_rec(t) = sum_j R_ij s_j(t - 1 - d_j)``) as one of
+  :data:`DELAYED_SYNAPSES` (all bit-identical on the CPU,
+  tests/test_hardware_graph.py; docs/loihi2.md says which the chip has run):
+
+  - ``"dense"``: ``DelayDense`` with the per-synapse matrix ``delays[i, j] =
+    delay_rec[j]`` where ``R[i, j] != 0`` (0 elsewhere), ``max_delay =
+    max(delay_rec)``: ``N x N`` synapses;
+  - ``"groups"``: one ``DelayDense`` per distinct delay ``d`` with the
+    *scalar* delay ``d`` and ``R``'s columns of the neurons with
+    ``delay_rec[j] == d`` (the others 0; ``Dense`` for ``d = 0``): what the
+    public Loihi 2 delay experiment ran; ``N x N`` synapses per group;
+  - ``"sparse"``: ``DelaySparse`` whose delay matrix is stored on the weight
+    matrix's own pattern (``indices`` / ``indptr`` shared, explicit zeros
+    kept where a delay is 0): ``csr_matrix(delays)`` would drop those, and a
+    chip compiler pairing the two by position would then pair them wrongly.
+
+  ``conv_rec`` uses its banded ``weight_rec``: about ``k * C`` non-zeros per row.
 
 A ``conv`` layer (the front end) is built as stock NetX builds its ``conv``
 layers: Lava's ``Conv`` (``lava.proc.conv``) into a ``LIF`` of shape
@@ -68,9 +79,8 @@ from scipy.sparse import csr_matrix
 
 from netx_export.spec import LayerSpec, NetworkSpec
 from sim.errors import UnsupportedLayerError
-
-#: ``delayed_synapse`` choices: the process of a delayed recurrent synapse.
-DELAYED_SYNAPSES = ("sparse", "dense")
+from sim.graph_options import DELAYED_SYNAPSES, delay_groups
+from sim.readout_band import built_vth
 
 _SIGN_MODES = {SYNAPSE_SIGN_MODE.MIXED: SignMode.MIXED,
                SYNAPSE_SIGN_MODE.EXCITATORY: SignMode.EXCITATORY,
@@ -102,7 +112,8 @@ class LavaLayer:
 
     neuron: LIF
     synapse: AbstractProcess
-    recurrent: AbstractProcess | None = None
+    #: the recurrent synapse(s): none, one, or one per delay (``"groups"``)
+    recurrent: list[AbstractProcess] = field(default_factory=list)
 
     @property
     def is_conv(self) -> bool:
@@ -113,9 +124,7 @@ class LavaLayer:
         """(process, var name) pairs that carry state from one step to the next:
         the neuron's ``u``, ``v`` and each synapse's activation / delay buffer."""
         pairs = [(self.neuron, "u"), (self.neuron, "v"), (self.synapse, "a_buf" if self.is_conv else "a_buff")]
-        if self.recurrent is not None:
-            pairs.append((self.recurrent, "a_buff"))
-        return pairs
+        return pairs + [(process, "a_buff") for process in self.recurrent]
 
     def spikes(self):
         """A port of the layer's spikes ``[N]`` in the file's neuron order (a new
@@ -236,16 +245,15 @@ def layer_weights(layer: LayerSpec, where: str = "") -> LayerWeights:
 # --------------------------------------------------------------------------- building
 
 def build_layer(layer: LayerSpec, name: str, where: str = "", reset: NeuronReset | None = None,
-                index: int = 1, delayed_synapse: str = "sparse", max_vth: int | None = None) -> LavaLayer:
+                index: int = 1, delayed_synapse: str = "sparse") -> LavaLayer:
     """Processes and internal connections of one layer of a validated spec
     (:meth:`NetworkSpec.validate`; ``where`` names it in errors); ``index``:
     its position from 1, for ``reset``'s per-layer offset; see
     :func:`build_network` for the rest."""
     n = layer.num_neurons
-    vth = layer.neuron.vth_mant if max_vth is None else min(layer.neuron.vth_mant, max_vth)
     conv = layer.ff_conv
     shape = (n // conv.channels, 1, conv.channels) if conv is not None else (n,)
-    params = dict(shape=shape, vth=vth, du=layer.neuron.i_decay - 1,
+    params = dict(shape=shape, vth=built_vth(layer.neuron), du=layer.neuron.i_decay - 1,
                   dv=layer.neuron.v_decay, bias_mant=0, bias_exp=6, name=f"{name}.lif")
     neuron = LIF(**params) if reset is None else \
         LIFReset(reset_interval=reset.interval, reset_offset=reset.layer_offset(index), **params)
@@ -261,19 +269,16 @@ def build_layer(layer: LayerSpec, name: str, where: str = "", reset: NeuronReset
     else:
         synapse = Dense(weights=weights.weight, name=f"{name}.dense", **weights.scaling)
     synapse.a_out.connect(neuron.a_in)
-    recurrent = None
     rec = weights.weight_rec
+    recurrent: list[AbstractProcess] = []
     if rec is not None and rec.any():
-        sparse = csr_matrix(rec)
         if layer.delay_rec is not None and layer.delay_rec.any():
-            delays = np.where(rec != 0, layer.delay_rec[None, :], 0).astype(np.int64)
-            delayed = dict(max_delay=int(layer.delay_rec.max()), name=f"{name}.rec", **weights.scaling)
-            recurrent = DelaySparse(weights=sparse, delays=csr_matrix(delays), **delayed) \
-                if delayed_synapse == "sparse" else DelayDense(weights=rec, delays=delays, **delayed)
+            recurrent = delayed_recurrence(rec, layer.delay_rec, f"{name}.rec", weights.scaling, delayed_synapse)
         else:
-            recurrent = Sparse(weights=sparse, name=f"{name}.rec", **weights.scaling)
-        neuron.s_out.connect(recurrent.s_in)
-        recurrent.a_out.connect(neuron.a_in)
+            recurrent = [Sparse(weights=csr_matrix(rec), name=f"{name}.rec", **weights.scaling)]
+    for process in recurrent:
+        neuron.s_out.connect(process.s_in)
+        process.a_out.connect(neuron.a_in)
     return LavaLayer(neuron, synapse, recurrent)
 
 
@@ -285,6 +290,35 @@ def conv_synapse(layer: LayerSpec, name: str) -> Conv:
     weight = np.ascontiguousarray(conv.kernel[:, :, ::-1].transpose(0, 2, 1)[:, :, None, :]).astype(np.int32)
     return Conv(weight=weight, weight_exp=0, num_weight_bits=8, input_shape=(positions, 1, conv.in_channels),
                 padding=(conv.kernel_size // 2, 0), stride=1, dilation=1, groups=1, name=f"{name}.conv")
+
+
+def delay_pattern(weights: csr_matrix, delay_rec: np.ndarray) -> csr_matrix:
+    """The delay matrix ``delays[i, j] = delay_rec[j]`` stored on ``weights``'
+    own pattern (same ``indices`` / ``indptr``; a delay of 0 stays an explicit
+    entry beside its non-zero weight)."""
+    data = np.asarray(delay_rec, np.int64)[weights.indices]
+    return csr_matrix((data, weights.indices.copy(), weights.indptr.copy()), shape=weights.shape)
+
+
+def delayed_recurrence(rec: np.ndarray, delay_rec: np.ndarray, name: str, scaling: dict,
+                       delayed_synapse: str) -> list[AbstractProcess]:
+    """The process(es) of a delayed recurrent synapse ``rec`` ``[N, N]``
+    (mantissas) with per-presynaptic delays ``delay_rec`` ``[N]``, as
+    ``delayed_synapse`` asks (module docstring)."""
+    delay_rec = np.asarray(delay_rec, np.int64)
+    if delayed_synapse == "groups":
+        groups: list[AbstractProcess] = []
+        for d in delay_groups(rec, delay_rec):
+            part = np.where(delay_rec[None, :] == d, rec, 0)
+            groups.append(Dense(weights=part, name=f"{name}.d{d}", **scaling) if d == 0 else
+                          DelayDense(weights=part, delays=int(d), max_delay=int(d), name=f"{name}.d{d}", **scaling))
+        return groups
+    delayed = dict(max_delay=int(delay_rec.max()), name=name, **scaling)
+    if delayed_synapse == "sparse":
+        sparse = csr_matrix(rec)
+        return [DelaySparse(weights=sparse, delays=delay_pattern(sparse, delay_rec), **delayed)]
+    delays = np.where(rec != 0, delay_rec[None, :], 0).astype(np.int64)
+    return [DelayDense(weights=rec, delays=delays, **delayed)]
 
 
 def lava_spec(spec: NetworkSpec) -> NetworkSpec:
@@ -300,21 +334,22 @@ def lava_spec(spec: NetworkSpec) -> NetworkSpec:
 
 
 def build_network(spec: NetworkSpec, reset: NeuronReset | None = None,
-                  delayed_synapse: str = "sparse", max_vth: int | None = None) -> LavaNetwork:
+                  delayed_synapse: str = "sparse") -> LavaNetwork:
     """Check ``spec`` (:func:`lava_spec`) and build all layers, chained: layer ``l``'s spikes feed
     layer ``l + 1``'s synapse. Connect a source to ``input_port`` and sinks to
     the neurons' ``s_out`` to run it (:class:`sim.cpu.runner.LavaRunner` does).
     ``reset``: ``LIFReset`` neurons on that schedule instead of ``LIF``;
-    ``delayed_synapse``: ``"sparse"`` (``DelaySparse``) or ``"dense"``
-    (``DelayDense``) for the delayed recurrent synapses; ``max_vth``: build
-    larger threshold mantissas (a non-spiking layer's) as this one."""
+    ``delayed_synapse``: one of :data:`DELAYED_SYNAPSES` for the delayed
+    recurrent synapses (module docstring). A non-spiking output layer gets the
+    threshold :data:`~lava_convdelay.limits.READOUT_VTH`
+    (:func:`sim.readout_band.built_vth`), as in every simulator."""
     if delayed_synapse not in DELAYED_SYNAPSES:
         raise ValueError(f"delayed_synapse must be one of {DELAYED_SYNAPSES}, got {delayed_synapse!r}")
     checked = lava_spec(spec)
     net = LavaNetwork(checked)
     for i, layer in enumerate(checked.layers, start=1):
         lava_layer = build_layer(layer, f"layer{i}", f"{checked.source}: layer {i} ({layer.type})", reset, i,
-                                 delayed_synapse, max_vth)
+                                 delayed_synapse)
         if net.layers:
             net.layers[-1].feed(lava_layer)
         net.layers.append(lava_layer)
@@ -322,4 +357,4 @@ def build_network(spec: NetworkSpec, reset: NeuronReset | None = None,
 
 
 __all__ = ["DELAYED_SYNAPSES", "NeuronReset", "LavaLayer", "LavaNetwork", "LayerWeights", "layer_weights",
-           "lava_spec", "build_layer", "build_network", "conv_synapse"]
+           "lava_spec", "build_layer", "conv_synapse", "delay_pattern", "delayed_recurrence", "build_network"]

@@ -190,3 +190,33 @@ def hardware_model(seed=2, weight_scale=2.0, output="dense"):
 
 def hardware_input(seed=2, samples=4, steps=30):
     return (np.random.default_rng(seed).random((samples, 8, steps)) < 0.3).astype(np.int8)
+
+
+# --------------------------------------------------------------------------- a Loihi 2 system, at its boundary
+
+SINFO = ["PARTITION AVAIL TIMELIMIT NODES STATE NODELIST",
+         "oheogulch* up infinite 2 idle ncl-ext-og-[01-02]",
+         "oheogulch_20m up 20:00 1 idle ncl-ext-og-05",
+         "kp_broken up infinite 1 down ncl-kp-01"]
+SINFO_NODES = ["NODELIST NODES PARTITION STATE",
+               "ncl-ext-og-01 1 oheogulch* idle",
+               "ncl-ext-og-02 1 oheogulch* down",
+               "ncl-ext-og-05 1 oheogulch_20m idle"]
+
+
+def fake_loihi_system(monkeypatch, sinfo=True):
+    """lava-loihi "installed" and SLURM's ``sinfo`` answering with :data:`SINFO` /
+    :data:`SINFO_NODES` (``sinfo=False``: no answer), through lava-nc's own
+    ``lava.utils.loihi`` / ``slurm`` code; the variables they set start unset."""
+    from lava.utils import loihi, slurm
+
+    for key in ("LOIHI_GEN", "PARTITION", "BOARD", "SLURM", "NOSLURM", "NXSDKHOST", "HOST_BINARY"):
+        monkeypatch.delenv(key, raising=False)
+    monkeypatch.setattr(loihi, "is_installed", lambda module_name="lava.utils.loihi2_profiler": True)
+    monkeypatch.setattr(loihi, "host", None)
+
+    def answer(command):
+        if not sinfo:
+            return []
+        return {("sinfo",): list(SINFO), ("sinfo", "-N"): list(SINFO_NODES)}.get(tuple(command), [])
+    monkeypatch.setattr(slurm, "try_run_command", answer)

@@ -20,7 +20,7 @@ from lava_convdelay.errors import UserError, one_line
 _COMMANDS: list[str] = [
     "lava_convdelay.cli.data", "lava_convdelay.cli.train", "lava_convdelay.cli.evaluate",
     "lava_convdelay.cli.network", "lava_convdelay.cli.lava", "lava_convdelay.cli.classify",
-    "lava_convdelay.cli.nir", "lava_convdelay.cli.demo",
+    "lava_convdelay.cli.nir", "lava_convdelay.cli.demo", "lava_convdelay.cli.selftest",
 ]
 
 

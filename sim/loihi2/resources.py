@@ -4,7 +4,10 @@ An *estimate* from public per-core limits (docs/loihi2.md lists each with its
 source), not the output of Intel's compiler: it tells a user before spending
 INRC time which resource is likely to limit a layer, and by how much.
 
-Per layer it counts neurons, synapses (non-zero weights), the weight bits
+Per layer it counts neurons, synapses as the Loihi 2 graph builds them
+(``Dense`` / ``DelayDense``: every entry of the matrix, zeros included;
+``Sparse`` / ``DelaySparse``: the non-zeros; :func:`sim.graph_options.built_fan_out`),
+the weight bits
 Lava's ``optimize_weight_bits`` would choose, the delay depth, and the memory
 those need; cores are allotted per layer (Lava maps each layer's processes to
 their own cores) as the maximum over the resources of ``ceil(need / limit)``.
@@ -18,6 +21,7 @@ import numpy as np
 
 from lava_convdelay.limits import MAX_DELAY
 from netx_export.spec import LayerSpec, NetworkSpec
+from sim.graph_options import built_fan_out
 
 #: Neuro cores per Loihi 2 chip.
 CORES_PER_CHIP = 128
@@ -41,6 +45,7 @@ class LayerResources:
     neurons: int
     synapses: int
     recurrent_synapses: int
+    nonzero_synapses: int
     weight_bits: int
     delay_depth: int
     memory_bytes: int
@@ -61,10 +66,14 @@ def weight_bits(weights: np.ndarray) -> int:
     return max(1, magnitude.bit_length()) + int(signed)
 
 
-def layer_resources(index: int, layer: LayerSpec) -> LayerResources:
+def layer_resources(index: int, layer: LayerSpec, delayed_synapse: str = "dense") -> LayerResources:
+    """One layer's resources with the delayed recurrence built as ``delayed_synapse``."""
     n = layer.num_neurons
     mats = [layer.weight] + ([layer.weight_rec] if layer.weight_rec is not None else [])
-    synapses = sum(int(np.count_nonzero(m)) for m in mats)
+    nonzero = sum(int(np.count_nonzero(m)) for m in mats)
+    recurrent = 0 if layer.weight_rec is None else \
+        int(built_fan_out(layer.weight_rec, layer.delay_rec, delayed_synapse).sum())
+    synapses = layer.weight.size + recurrent  # the feed-forward synapse is a Dense / DelayDense
     bits = weight_bits(np.concatenate([m.reshape(-1) for m in mats]))
     delays = [d for d in (layer.delay, layer.delay_rec) if d is not None]
     depth = int(max((int(d.max()) for d in delays), default=0))
@@ -77,7 +86,7 @@ def layer_resources(index: int, layer: LayerSpec) -> LayerResources:
     by_neurons = math.ceil(n / NEURONS_PER_CORE)
     by_memory = math.ceil(memory / MEMORY_PER_CORE)
     limiting = "memory" if by_memory > by_neurons else "neurons"
-    return LayerResources(index, layer.type, n, synapses, layer.recurrent_synapses, bits, depth, memory,
+    return LayerResources(index, layer.type, n, synapses, recurrent, nonzero, bits, depth, memory,
                           max(by_neurons, by_memory, 1), limiting)
 
 
@@ -89,9 +98,10 @@ class ChipFit:
     verdict: str
 
 
-def chip_fit(spec: NetworkSpec) -> ChipFit:
-    """Per-layer resources and a fits / does-not-fit verdict for one chip."""
-    layers = [layer_resources(i, layer) for i, layer in enumerate(spec.layers, start=1)]
+def chip_fit(spec: NetworkSpec, delayed_synapse: str = "dense") -> ChipFit:
+    """Per-layer resources and a fits / does-not-fit verdict for one chip, the
+    delayed recurrence built as ``delayed_synapse`` (as ``deploy``)."""
+    layers = [layer_resources(i, layer, delayed_synapse) for i, layer in enumerate(spec.layers, start=1)]
     cores = sum(r.cores for r in layers)
     over_delay = [r for r in layers if r.delay_depth > MAX_DELAY]
     if over_delay:
@@ -110,13 +120,16 @@ def chip_fit(spec: NetworkSpec) -> ChipFit:
 
 
 def fit_table(fit: ChipFit) -> str:
-    header = ("layer", "type", "neurons", "synapses", "recurrent", "weight bits", "delay depth", "memory KiB", "cores",
-              "limit")
-    rows = [(str(r.index), r.type, str(r.neurons), str(r.synapses), str(r.recurrent_synapses), str(r.weight_bits),
-             str(r.delay_depth), f"{r.memory_bytes / 1024:.1f}", str(r.cores), r.limiting) for r in fit.layers]
+    header = ("layer", "type", "neurons", "synapses", "recurrent", "non-zero", "weight bits", "delay depth",
+              "memory KiB", "cores", "limit")
+    rows = [(str(r.index), r.type, str(r.neurons), str(r.synapses), str(r.recurrent_synapses), str(r.nonzero_synapses),
+             str(r.weight_bits), str(r.delay_depth), f"{r.memory_bytes / 1024:.1f}", str(r.cores), r.limiting)
+            for r in fit.layers]
     widths = [max(len(x[c]) for x in rows + [header]) for c in range(len(header))]
     lines = ["  ".join(h.ljust(w) for h, w in zip(header, widths))]
     lines += ["  ".join(v.ljust(w) for v, w in zip(row, widths)) for row in rows]
+    lines.append("synapses and recurrent: as the Loihi 2 graph builds them (Dense / DelayDense store every entry); "
+                 "non-zero: the weights that are not 0")
     lines.append(f"Loihi 2 estimate (limits per core: {NEURONS_PER_CORE} neurons, "
                  f"{MEMORY_PER_CORE // 1024} KiB memory; {CORES_PER_CHIP} cores per chip; see docs/loihi2.md): "
                  f"{fit.verdict}")
