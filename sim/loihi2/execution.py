@@ -56,8 +56,9 @@ def execute(compiled: Compiled, period: int,
             on_sample: Callable[[int, list[np.ndarray], list[np.ndarray]], None]) -> None:
     """Run ``compiled`` one ``period`` after the other; after each sample call
     ``on_sample(k, rings, voltage_rings)`` with every sink's ``[N, period]``
-    ring and every probe's, then zero the neurons if ``host_reset``. Always
-    stops the runtime."""
+    ring and every probe's, then, with ``host_reset``, zero the neurons before
+    the next sample (not after the last: each host write costs a chip
+    round trip). Always stops the runtime."""
     from lava.magma.core.run_conditions import RunSteps
 
     source = compiled.graph.source
@@ -67,7 +68,7 @@ def execute(compiled: Compiled, period: int,
             source.run(condition=RunSteps(num_steps=period))
             rings = [np.asarray(sink.data.get()).astype(np.uint8) for sink in compiled.graph.sinks]
             on_sample(k, rings, [probe.read() for probe in compiled.probes])
-            if compiled.host_reset:
+            if compiled.host_reset and k + 1 < compiled.samples:
                 zero_neurons(compiled.graph.net)
     except BaseException:
         stop_quietly(source)

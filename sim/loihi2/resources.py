@@ -73,7 +73,10 @@ def layer_resources(index: int, layer: LayerSpec, delayed_synapse: str = "dense"
     nonzero = sum(int(np.count_nonzero(m)) for m in mats)
     recurrent = 0 if layer.weight_rec is None else \
         int(built_fan_out(layer.weight_rec, layer.delay_rec, delayed_synapse).sum())
-    synapses = layer.weight.size + recurrent  # the feed-forward synapse is a Dense / DelayDense
+    # the feed-forward synapse is a Dense / DelayDense (every entry), or for a conv front end
+    # Lava's Conv, counted as the expanded convolution's non-zero taps
+    feed_forward = int(np.count_nonzero(layer.weight)) if layer.ff_conv is not None else layer.weight.size
+    synapses = feed_forward + recurrent
     bits = weight_bits(np.concatenate([m.reshape(-1) for m in mats]))
     delays = [d for d in (layer.delay, layer.delay_rec) if d is not None]
     depth = int(max((int(d.max()) for d in delays), default=0))
