@@ -51,7 +51,8 @@ FRAME = 0.01  # seconds per frame of the silence trimmer
 ENCODERS = ("cochlea", "delta")
 COCHLEA_CHANNELS = 700
 #: the delta encoder's settings where not given (``channels``: 2 x levels x mel bands)
-DELTA_DEFAULTS = {"channels": 128, "levels": 1, "step_db": 3.0, "range_db": 40.0}
+DELTA_DEFAULTS = {"channels": MelDelta().channels, "levels": MelDelta.levels, "step_db": MelDelta.step_db,
+                  "range_db": MelDelta.range_db}
 #: settings of the delta encoder alone (``None`` for the cochlea)
 DELTA_SETTINGS = ("levels", "step_db", "range_db")
 #: the delta encoder's limits: finer steps or a wider range than a spectrum's level

@@ -76,12 +76,13 @@ def empty_bands(bands: int, max_frequency: float) -> int:
 @dataclass(frozen=True)
 class MelDelta:
     """The encoder; ``__call__`` gives SHD-style events of 16-kHz samples.
-    Settings are checked by :class:`lava_convdelay.data.audio_encoding.AudioEncoding`."""
+    Settings are checked by :class:`lava_convdelay.data.audio_encoding.AudioEncoding`;
+    the defaults are the choice measured in BENCHMARKS.md ("A deterministic encoder")."""
 
     bands: int = 64
     levels: int = 1  # parts of the range, each with its own up and down channels per band
-    step_db: float = 3.0
-    range_db: float = 40.0
+    step_db: float = 4.0
+    range_db: float = 30.0
     max_frequency: float = SAMPLE_RATE / 2
 
     @property
