@@ -77,14 +77,15 @@ class InputEncoding:
     def steps(self) -> int:
         return int(round(self.duration / self.dt))
 
-    def check(self, where: str = "", prefix: str = "") -> InputEncoding:
+    def check(self, where: str = "", prefix: str = "", pooled: bool = True) -> InputEncoding:
         """``self`` if usable, else :class:`EncodingError` naming ``where`` and the setting
-        (``prefix + name``: ``data.pool``, ``--pool``)."""
+        (``prefix + name``: ``data.pool``, ``--pool``). ``pooled`` False: not whether
+        ``pool`` divides ``source_channels`` (not known before the data files are read)."""
         lead = f"{where}: " if where else ""
         for name, bounds in ENCODING_BOUNDS.items():
             shown = name.replace("_", "-") if prefix == "--" else name  # an option, or a config key
             check_value(getattr(self, name), f"{lead}{prefix}{shown}", bounds, EncodingError)
-        if self.source_channels % self.pool:
+        if pooled and self.source_channels % self.pool:
             divisors = [p for p in range(1, self.source_channels + 1) if self.source_channels % p == 0]
             raise EncodingError(f"{lead}{prefix}pool={self.pool} does not divide the {self.source_channels} "
                                 f"channels of the recordings (pools: {', '.join(map(str, divisors))})")

@@ -10,8 +10,8 @@
 2. The settings, classes, speakers, split and the files' sizes and times go to
    ``import.json``. A later run into the same folder continues an unfinished
    import with the same settings and files, and refuses anything else.
-3. The cochlea runs on all cores, in fixed chunks of :data:`CHUNK`
-   recordings; each finished chunk is saved (atomically) under
+3. The encoder (the cochlea, or the delta encoder) runs on all cores, in
+   fixed chunks of :data:`CHUNK` recordings; each finished chunk is saved (atomically) under
    ``.import-parts/``, so a killed import continues where it stopped. Every
    recording has its own seed (from the import's seed and its name), so the
    result does not depend on the number of workers.
@@ -47,11 +47,14 @@ VERSION = 1
 STAMP = "import.json"
 SKIPPED = "skipped.txt"
 PARTS = ".import-parts"
-#: training binning for the import's own chain: a 10-ms bin of 5 pooled channels
-#: is 1 where they fired at least 5 times, below which lie the cochlea's
+#: training binning for the import's own cochlea chain: a 10-ms bin of 5 pooled
+#: channels is 1 where they fired at least 5 times, below which lie the cochlea's
 #: spontaneous spikes (BENCHMARKS.md, "Encoding your own recordings"); the SHD
 #: chain keeps SHD's binning (any spike) for comparability with SHD results
 MIN_SPIKES, SHD_MIN_SPIKES = 5, 1
+#: training binning for the delta encoder (no spontaneous events): every channel
+#: its own input, a bin 1 on any event (BENCHMARKS.md, "A deterministic encoder")
+DELTA_POOL, DELTA_MIN_SPIKES = 1, 1
 
 
 @dataclass
@@ -67,10 +70,14 @@ class ImportResult:
 
     def data_section(self) -> dict:
         """The training config's ``data`` section for these files."""
-        shd_chain = self.encoding == AudioEncoding.shd(self.encoding.duration)
+        if self.encoding.encoder == "delta":
+            pool, min_spikes = DELTA_POOL, DELTA_MIN_SPIKES
+        else:
+            shd_chain = self.encoding == AudioEncoding.shd(self.encoding.duration)
+            pool, min_spikes = InputEncoding.pool, SHD_MIN_SPIKES if shd_chain else MIN_SPIKES
         return {"source": "shd", "train": str(self.train), "test": str(self.test),
-                "duration": self.encoding.duration or 1.0, "dt": InputEncoding.dt, "pool": InputEncoding.pool,
-                "min_spikes": SHD_MIN_SPIKES if shd_chain else MIN_SPIKES}
+                "duration": self.encoding.duration or 1.0, "dt": InputEncoding.dt, "pool": pool,
+                "min_spikes": min_spikes}
 
 
 def _check(recording: Recording, encoding: AudioEncoding, max_seconds: float) -> tuple[int, float, str]:
@@ -218,20 +225,16 @@ def _claim(out: Path, stamp: dict) -> None:
 def _run(jobs: list, encoding: AudioEncoding, workers: int | None, progress: bool, seconds: list[float]) -> None:
     """Encode the chunks on ``workers`` forked processes (default: all cores);
     ``seconds``: the recordings' lengths after trimming."""
-    # before forking, inherited by the workers: the numba kernels, and the transfer
-    # functions of the most common FFT lengths (as many as the cache keeps)
-    cochlea = encoding.cochlea()
-    cochlea(np.random.default_rng(0).standard_normal(SAMPLE_RATE // 8), SAMPLE_RATE, seed=0)
-    if encoding.duration is not None:
-        seconds = [encoding.duration]
-    common = Counter(padded_length(int(round(s * SAMPLE_RATE)), SAMPLE_RATE) for s in seconds).most_common(6)
-    membrane = BasilarMembrane(cochlea.channels, cochlea.place_min)
-    for length, _ in common:
-        membrane.transfer(length, SAMPLE_RATE)
+    # before forking, inherited by the workers: the numba kernels (and the cochlea's
+    # transfer functions)
+    if encoding.encoder == "delta":
+        encoding.mel_delta()(np.random.default_rng(0).standard_normal(SAMPLE_RATE // 8))
+    else:
+        _prepare_cochlea(encoding, seconds)
     total = sum(len(job[-1]) for job in jobs)
     context = multiprocessing.get_context("fork")
     count = max(1, min(workers or len(os.sched_getaffinity(0)), len(jobs)))
-    with tqdm(total=total, desc="cochlea", unit="file", disable=not progress) as bar:
+    with tqdm(total=total, desc=encoding.encoder, unit="file", disable=not progress) as bar:
         if count == 1:
             for job in jobs:
                 _encode_chunk(job)
@@ -241,3 +244,16 @@ def _run(jobs: list, encoding: AudioEncoding, workers: int | None, progress: boo
             sizes = {str(job[0]): len(job[-1]) for job in jobs}
             for done in pool.imap_unordered(_encode_chunk, jobs):
                 bar.update(sizes[done])
+
+
+def _prepare_cochlea(encoding: AudioEncoding, seconds: list[float]) -> None:
+    """Compile the cochlea's kernels and compute the transfer functions of the most
+    common FFT lengths (as many as the cache keeps)."""
+    cochlea = encoding.cochlea()
+    cochlea(np.random.default_rng(0).standard_normal(SAMPLE_RATE // 8), SAMPLE_RATE, seed=0)
+    if encoding.duration is not None:
+        seconds = [encoding.duration]
+    common = Counter(padded_length(int(round(s * SAMPLE_RATE)), SAMPLE_RATE) for s in seconds).most_common(6)
+    membrane = BasilarMembrane(cochlea.channels, cochlea.place_min)
+    for length, _ in common:
+        membrane.transfer(length, SAMPLE_RATE)

@@ -5,6 +5,8 @@ Format (Cramer et al. 2020): ``spikes/times`` (ragged, seconds) and
 ``extra/keys`` (class names), ``extra/speaker``. Samples are binned into a
 dense ``[channels, time]`` 0/1 tensor: time step ``dt`` seconds, ``pool``
 neighbouring channels merged (700 -> 140 by default), ``duration`` seconds.
+Files from ``data import`` record their audio encoding, which also gives their
+number of channels (the delta encoder's differs from SHD's 700).
 """
 from __future__ import annotations
 
@@ -74,12 +76,14 @@ def _class_names(f: h5py.File, path: Path) -> list[str] | None:
     return keys
 
 
-def read_shd(path: str | os.PathLike, channels: int = SHD_CHANNELS) -> dict:
-    """Load and validate a whole SHD-format file into memory.
+def read_shd(path: str | os.PathLike, channels: int | None = None) -> dict:
+    """Load and validate a whole SHD-format file into memory; units must lie below
+    ``channels`` (``None``: the recorded audio encoding's channels, else SHD's 700).
 
     Returns ``{"times": [array seconds], "units": [array int], "labels": int
     array [samples], "keys": list[str] | None, "speaker": int array | None,
-    "audio_encoding": str | None}`` (the last: JSON, files from ``data import``).
+    "audio_encoding": str | None, "channels": int}`` (``audio_encoding``: JSON,
+    files from ``data import``; ``channels``: the limit the units were checked against).
     The file is opened with :func:`lava_convdelay.hdf5_safety.open_hdf5` (no links
     or storage outside it) and each dataset's type and length checked before it
     is read.
@@ -109,6 +113,10 @@ def read_shd(path: str | os.PathLike, channels: int = SHD_CHANNELS) -> dict:
                 raise DatasetFormatError(f"{path}: 'extra/speaker' must hold one integer per label ({n}), got "
                                          f"{speaker.dtype} {speaker.shape}")
         audio = read_attribute(f, AUDIO_ENCODING_ATTR, str(path), DatasetFormatError)
+    if audio is not None and not isinstance(audio, str):
+        raise DatasetFormatError(f"{path}: attribute {AUDIO_ENCODING_ATTR} must be a string")
+    if channels is None:
+        channels = recorded_channels(audio, path)
     if (labels < 0).any() or (keys is not None and (labels >= len(keys)).any()):
         raise DatasetFormatError(f"{path}: labels must lie in [0, number of classes)")
     for i, (t, u) in enumerate(zip(times, units)):
@@ -120,10 +128,16 @@ def read_shd(path: str | os.PathLike, channels: int = SHD_CHANNELS) -> dict:
         if u.size and (u.min() < 0 or u.max() >= channels):
             raise DatasetFormatError(f"{path}: sample {i} has units outside [0, {channels}) "
                                      f"(found {u.min()}..{u.max()})")
-    if audio is not None and not isinstance(audio, str):
-        raise DatasetFormatError(f"{path}: attribute {AUDIO_ENCODING_ATTR} must be a string")
     return {"times": times, "units": units, "labels": labels.astype(np.int64), "keys": keys, "speaker": speaker,
-            "audio_encoding": audio}
+            "audio_encoding": audio, "channels": channels}
+
+
+def recorded_channels(audio_encoding: str | None, path: str | os.PathLike = "") -> int:
+    """The channels of a file whose audio encoding (JSON, ``None``: not recorded) is given."""
+    if audio_encoding is None:
+        return SHD_CHANNELS
+    from lava_convdelay.data.audio_encoding import AudioEncoding  # the cochlea's numba: only where needed
+    return AudioEncoding.from_json(audio_encoding, f"{path}: attribute {AUDIO_ENCODING_ATTR}").channels
 
 
 #: The factor of the binning rule: float32 storage moves a time by up to 2^-24 (6e-8) of
@@ -166,7 +180,8 @@ def bin_spikes(times: np.ndarray, units: np.ndarray, dt: float = 10e-3, pool: in
 
 
 class SHDDataset(Dataset):
-    """An SHD-format file as ``(spikes [channels / pool, steps] float32 0/1, label int)``.
+    """An SHD-format file as ``(spikes [channels / pool, steps] float32 0/1, label int)``;
+    ``channels``: the file's (its audio encoding's, else SHD's 700).
 
     Binned samples are cached in memory on first access, so later epochs cost
     no re-binning. The cache holds uint8 (a quarter of float32: the SHD
@@ -177,14 +192,15 @@ class SHDDataset(Dataset):
 
     def __init__(self, path: str | os.PathLike, dt: float = InputEncoding.dt, pool: int = InputEncoding.pool,
                  duration: float | None = InputEncoding.duration, min_spikes: int = InputEncoding.min_spikes):
-        InputEncoding(dt, pool, 1.0 if duration is None else duration, min_spikes=min_spikes).check(str(path))
+        InputEncoding(dt, pool, 1.0 if duration is None else duration, min_spikes=min_spikes).check(
+            str(path), pooled=False)
         self.path = Path(path)
         self.data = read_shd(path)
         if duration is None:
             last = max((float(np.max(t)) for t in self.data["times"] if len(t)), default=0.0)
             duration = last + dt  # a bin for the last spike
-        self.encoding = InputEncoding(dt, pool, float(duration), min_spikes=min_spikes,
-                                      audio=self.data["audio_encoding"])
+        self.encoding = InputEncoding(dt, pool, float(duration), self.data["channels"], min_spikes,
+                                      self.data["audio_encoding"]).check(str(path))
         self.dt, self.pool, self.duration = dt, pool, self.encoding.duration
         self.keys = self.data["keys"]
         self._cache: dict[int, torch.Tensor] = {}
@@ -204,8 +220,8 @@ class SHDDataset(Dataset):
     def __getitem__(self, index: int):
         if index not in self._cache:
             self._cache[index] = bin_spikes(self.data["times"][index], self.data["units"][index],
-                                            self.dt, self.pool, self.duration,
-                                            min_spikes=self.encoding.min_spikes).to(torch.uint8)
+                                            self.dt, self.pool, self.duration, self.encoding.source_channels,
+                                            self.encoding.min_spikes).to(torch.uint8)
         return self._cache[index].float(), int(self.data["labels"][index])
 
 

@@ -52,7 +52,8 @@ def check_data_section(data, where: str = "config") -> InputEncoding:
         generator = sorted(set(GENERATOR_BOUNDS) & set(data))
         if generator:
             raise DataConfigError(f"{where}: data: {generator} apply to source 'generated' only")
-    return InputEncoding.from_settings(data).check(where, prefix="data.")
+    # the files' channels (SHD's 700, or their audio encoding's) are known once they are read
+    return InputEncoding.from_settings(data).check(where, prefix="data.", pooled=source == "generated")
 
 
 def build_datasets(data: dict, progress: bool = True, where: str = "config"):
