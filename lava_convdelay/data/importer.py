@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import multiprocessing
 import os
 import shutil
 import sys
@@ -38,6 +37,7 @@ from lava_convdelay.data.audio import MAX_SECONDS, SAMPLE_RATE, AudioFileError, 
 from lava_convdelay.data.audio_encoding import AudioEncoding, AudioEncodingError
 from lava_convdelay.data.cochlea import BasilarMembrane, padded_length
 from lava_convdelay.data.encoding import InputEncoding
+from lava_convdelay.data.parts import load_part, run_parts, save_part
 from lava_convdelay.data.recordings import Recording, RecordingsError, find_recordings, split_recordings
 from lava_convdelay.data.shd import write_shd
 from lava_convdelay.errors import one_line
@@ -98,27 +98,16 @@ def _check(recording: Recording, encoding: AudioEncoding, max_seconds: float) ->
     return rate, seconds, digest
 
 
-def _encode_chunk(job) -> str:
+def _encode_chunk(job) -> None:
     """Worker: encode one chunk of recordings and save it as a part file."""
     path, encoding, seed, max_seconds, recordings = job
-    times, units, counts = [], [], []
+    times, units = [], []
     for recording in recordings:
         audio, rate = read_wav(recording.path, max_seconds)
         t, u = encoding.spikes(audio, rate, recording.seed(seed))
-        times.append(t.astype(np.float32))
-        units.append(u.astype(np.uint16))
-        counts.append(t.size)
-    with atomic_output(path, suffix=".npz") as tmp:
-        np.savez(tmp, times=np.concatenate(times), units=np.concatenate(units), counts=np.array(counts))
-    return str(path)
-
-
-def _load_part(path: Path) -> tuple[list, list]:
-    with np.load(path) as part:
-        bounds = np.concatenate([[0], np.cumsum(part["counts"])])
-        times, units = part["times"], part["units"]
-    return ([times[a:b] for a, b in zip(bounds[:-1], bounds[1:])],
-            [units[a:b] for a, b in zip(bounds[:-1], bounds[1:])])
+        times.append(t)
+        units.append(u)
+    save_part(path, times, units)
 
 
 def _digest(recordings: list[Recording]) -> str:
@@ -191,7 +180,7 @@ def import_recordings(source: str | os.PathLike, out_dir: str | os.PathLike, enc
         if not path.exists():  # files only ever appear complete (atomic rename)
             times, units = [], []
             for job in (j for j in jobs if j[0].name.startswith(name)):
-                t, u = _load_part(job[0])
+                t, u, _ = load_part(job[0])
                 times += t
                 units += u
             write_shd(path, times, units, [classes.index(r.label) for r in members], classes,
@@ -231,19 +220,7 @@ def _run(jobs: list, encoding: AudioEncoding, workers: int | None, progress: boo
         encoding.mel_delta()(np.random.default_rng(0).standard_normal(SAMPLE_RATE // 8))
     else:
         _prepare_cochlea(encoding, seconds)
-    total = sum(len(job[-1]) for job in jobs)
-    context = multiprocessing.get_context("fork")
-    count = max(1, min(workers or len(os.sched_getaffinity(0)), len(jobs)))
-    with tqdm(total=total, desc=encoding.encoder, unit="file", disable=not progress) as bar:
-        if count == 1:
-            for job in jobs:
-                _encode_chunk(job)
-                bar.update(len(job[-1]))
-            return
-        with context.Pool(count) as pool:
-            sizes = {str(job[0]): len(job[-1]) for job in jobs}
-            for done in pool.imap_unordered(_encode_chunk, jobs):
-                bar.update(sizes[done])
+    run_parts(jobs, _encode_chunk, lambda job: len(job[-1]), workers, progress, f"{encoding.encoder} (files)")
 
 
 def _prepare_cochlea(encoding: AudioEncoding, seconds: list[float]) -> None:

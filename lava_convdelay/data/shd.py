@@ -234,15 +234,20 @@ def _smallest_uint(values, what: str, path: Path) -> np.ndarray:
 
 
 def write_shd(path: str | os.PathLike, times: list, units: list, labels, keys: list[str],
-              speaker=None, audio_encoding: str | None = None) -> Path:
+              speaker=None, audio_encoding: str | None = None, extra: dict | None = None) -> Path:
     """Write samples in the SHD format (atomically: temporary file + rename).
 
     ``times[i]`` seconds (float) and ``units[i]`` channels (int) of sample ``i``;
     labels and speakers as SHD's uint8 where they fit, else wider unsigned
     integers. ``audio_encoding``: how the recordings became spikes (JSON of
     :class:`lava_convdelay.data.audio_encoding.AudioEncoding`), kept in the root
-    attribute :data:`AUDIO_ENCODING_ATTR` (SHD readers ignore it).
+    attribute :data:`AUDIO_ENCODING_ATTR` (SHD readers ignore it). ``extra``: more
+    per-sample arrays (name -> ``[samples]``), kept as ``extra/<name>``.
     """
+    for name, values in (extra or {}).items():
+        if name in ("keys", "speaker") or len(values) != len(labels):
+            raise ValueError(f"extra/{name}: a per-sample array needs its own name and {len(labels)} rows, "
+                             f"got {len(values)}")
     path = Path(path)
     with atomic_output(path) as tmp, h5py.File(tmp, "w") as f:
         f.create_dataset("spikes/times", data=np.array([np.asarray(t, np.float32) for t in times] + [None],
@@ -255,4 +260,6 @@ def write_shd(path: str | os.PathLike, times: list, units: list, labels, keys: l
             f.create_dataset("extra/speaker", data=_smallest_uint(speaker, "speakers", path))
         if audio_encoding is not None:
             f.attrs[AUDIO_ENCODING_ATTR] = audio_encoding
+        for name, values in (extra or {}).items():
+            f.create_dataset(f"extra/{name}", data=np.asarray(values))
     return path
