@@ -298,3 +298,32 @@ def test_a_killed_generation_continues_to_the_same_files(tiny_set, tmp_path):
     assert filecmp.cmp(out / "train.h5", train, shallow=False)
     assert filecmp.cmp(out / "test.h5", test, shallow=False)
     assert not (out / ".parts").exists()
+
+
+@pytest.mark.parametrize("value,message", [
+    ("speech-commands", None),
+    (["lights on", "lights off"], None),
+    ("no-such-list", r"config: data\.vocabulary: 'no-such-list' is neither a vocabulary"),
+    (["lights", 3], r"config: data\.vocabulary: word 2 must be a string, got 3"),
+])
+def test_a_training_config_names_a_vocabulary(value, message):
+    from lava_convdelay.training.data_section import DataConfigError, check_data_section
+    data = {"source": "generated", "vocabulary": value}
+    if message is None:
+        assert check_data_section(data).pool == 5
+    else:
+        with pytest.raises(DataConfigError, match=message):
+            check_data_section(data)
+
+
+def test_vocabulary_applies_to_generated_data_only():
+    from lava_convdelay.training.data_section import DataConfigError, check_data_section
+    with pytest.raises(DataConfigError, match=r"\['vocabulary'\] apply to source 'generated' only"):
+        check_data_section({"source": "shd", "train": "a.h5", "test": "b.h5", "vocabulary": "digits"})
+
+
+def test_the_speech_commands_config_names_the_keyword_set():
+    from lava_convdelay.training import load_config, normalise_config
+    config = normalise_config(load_config(REPO / "configs" / "speech_commands.json"))
+    assert config["data"]["vocabulary"] == "speech-commands"
+    assert config["model"]["layers"][-1]["neurons"] == 35

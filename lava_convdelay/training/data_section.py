@@ -2,6 +2,7 @@
 
     {"source": "generated", "per_class": 40, "seed": 0,        # embedded spoken digits
      "dt": 0.01, "pool": 5, "duration": 1.0}
+    {"source": "generated", "vocabulary": "speech-commands"}    # or a word list / word-list file
     {"source": "shd", "train": "shd_train.h5", "test": "shd_test.h5", ...}  # user files
 
 Both are SHD-format files read by :class:`lava_convdelay.data.SHDDataset`,
@@ -12,6 +13,7 @@ from __future__ import annotations
 from lava_convdelay.bounds import SEED_BOUNDS, Bounds, check_value
 from lava_convdelay.data.encoding import InputEncoding
 from lava_convdelay.data.generate import MAX_PER_CLASS
+from lava_convdelay.data.vocabulary import VocabularyError, vocabulary_setting
 from lava_convdelay.errors import UserError
 
 BINNING_KEYS = ("dt", "pool", "duration", "min_spikes")
@@ -28,7 +30,7 @@ def check_data_section(data, where: str = "config") -> InputEncoding:
     """Check a ``data`` section (``where``: the config file, for messages); returns its binning."""
     if not isinstance(data, dict):
         raise DataConfigError(f"{where}: 'data' must be a mapping")
-    known = {"source", "train", "test", *BINNING_KEYS, *GENERATOR_BOUNDS}
+    known = {"source", "train", "test", "vocabulary", *BINNING_KEYS, *GENERATOR_BOUNDS}
     unknown = set(data) - known
     if unknown:
         raise DataConfigError(f"{where}: data: unknown key(s) {sorted(unknown)}; known: {sorted(known)}")
@@ -43,17 +45,28 @@ def check_data_section(data, where: str = "config") -> InputEncoding:
         for key, bounds in GENERATOR_BOUNDS.items():
             if key in data:
                 check_value(data[key], f"{where}: data.{key}", bounds, DataConfigError)
+        if "vocabulary" in data:
+            _vocabulary(data["vocabulary"], where)
     else:
         if "train" not in data or "test" not in data:
             raise DataConfigError(f"{where}: data: source '{source}' needs 'train' and 'test' file paths")
         for key in ("train", "test"):
             if not isinstance(data[key], str) or not data[key]:
                 raise DataConfigError(f"{where}: data.{key} must be a file path, got {data[key]!r}")
-        generator = sorted(set(GENERATOR_BOUNDS) & set(data))
+        generator = sorted((set(GENERATOR_BOUNDS) | {"vocabulary"}) & set(data))
         if generator:
             raise DataConfigError(f"{where}: data: {generator} apply to source 'generated' only")
     # the files' channels (SHD's 700, or their audio encoding's) are known once they are read
     return InputEncoding.from_settings(data).check(where, prefix="data.", pooled=source == "generated")
+
+
+def _vocabulary(value, where: str) -> str | tuple[str, ...]:
+    """The generator's vocabulary setting of ``data.vocabulary`` (a name, a word-list
+    file or a list of words), or one line saying why not."""
+    try:
+        return vocabulary_setting(value)
+    except VocabularyError as err:
+        raise DataConfigError(f"{where}: data.{err}") from None
 
 
 def build_datasets(data: dict, progress: bool = True, where: str = "config"):
@@ -64,6 +77,8 @@ def build_datasets(data: dict, progress: bool = True, where: str = "config"):
     binning = encoding.binning()
     if data.get("source", "generated") == "generated":
         generator = {k: data[k] for k in GENERATOR_BOUNDS if k in data}
+        if "vocabulary" in data:
+            generator["vocabulary"] = _vocabulary(data["vocabulary"], where)
         train_path, test_path = default_dataset(progress=progress, **generator)
     else:
         train_path, test_path = data["train"], data["test"]
