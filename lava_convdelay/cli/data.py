@@ -233,8 +233,9 @@ def add_parser(subparsers) -> None:
     imp.add_argument("--normalise", choices=("clip", "buffer"), help="scale the recording (default) or the whole "
                      "padded buffer (SHD) to the RMS level")
     imp.add_argument("--level", type=float, help="RMS level (default 0.3, SHD's)")
-    imp.add_argument("--max-frequency", help="Hz of the highest cochlea channel; 'auto' (default): the Nyquist "
-                     "frequency of the lowest-rate recording, at most 8000; 'shd': SHD's channel map")
+    imp.add_argument("--max-frequency", help="Hz of the highest cochlea channel or mel band; 'auto' (default): "
+                     "the Nyquist frequency of the lowest-rate recording, at most 8000; 'shd' (cochlea): SHD's "
+                     "channel map")
     imp.add_argument("--shd", action="store_true", help="the SHD / embedded-data chain: SHD's cochlea, no "
                      "trimming, recording at the buffer's start, buffer normalised, SHD's channels (for SHD "
                      "comparability)")
