@@ -44,7 +44,7 @@ from make_recordings import make_recordings  # noqa: E402
 from lava_convdelay.data.audio_encoding import AudioEncoding  # noqa: E402
 from lava_convdelay.data.importer import import_recordings  # noqa: E402
 from lava_convdelay.data.shd import SHDDataset  # noqa: E402
-from lava_convdelay.train import load_config, train  # noqa: E402
+from lava_convdelay.training import load_config, train  # noqa: E402
 
 REFERENCES = ["linear", "gru", "crsnn"]
 LOG_MEL = "log-mel 40, trimmed + centred"  # the yardstick, as in bench/encoding_study.py
@@ -82,7 +82,8 @@ def main():
     parser.add_argument("--per-speaker", type=int, default=1)
     parser.add_argument("--recordings-seed", type=int, default=0, help="make_recordings' seed (voices, noise)")
     parser.add_argument("--test-fraction", type=float, default=0.25)
-    parser.add_argument("--candidates", nargs="+", required=True)
+    parser.add_argument("--candidates", nargs="*", default=[], help="none: only the log-mel rows (--log-mel), on the "
+                        "split an earlier run recorded in --out")
     parser.add_argument("--references", nargs="+", default=["linear"], choices=REFERENCES)
     parser.add_argument("--log-mel", action="store_true", help="also the references on log-mel features")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0])
@@ -172,6 +173,8 @@ def main():
         wanted = ("linear" in args.references and "linear" not in row) or (
             "gru" in args.references and any(str(s) not in row.get("gru", {}) for s in args.seeds))
         if wanted:
+            if "split" not in results:
+                raise SystemExit(f"{args.out}: no split recorded yet; run a candidate first")
             manifest = list(csv.DictReader(open(recordings / "manifest.csv")))
             classes = sorted({r["label"] for r in manifest})
             held = set(results["split"].split(": ")[1].split(", "))

@@ -89,7 +89,7 @@ def test_import_train_export_classify_on_lava(tmp_path, capsys):
     folder = tmp_path / "rec"
     make_recordings.make_recordings(folder, speakers=2, per_speaker=1, classes=["en-one", "en-two"])
     assert main(["data", "import", str(folder / "manifest.csv"), "-o", str(tmp_path / "data"),
-                 "--test-fraction", "0.5", "--workers", "1"]) == 0
+                 "--test-fraction", "0.5", "--workers", "1", "--encoder", "cochlea"]) == 0
     stamp = json.loads((tmp_path / "data" / "import.json").read_text())
     config = {"seed": 0, "data": {"source": "shd", "train": str(tmp_path / "data" / "train.h5"),
                                   "test": str(tmp_path / "data" / "test.h5")},

@@ -128,7 +128,7 @@ def test_manifest_errors_name_the_line(tmp_path, text, message):
 
 @pytest.mark.parametrize("argv,message", [
     (["--test-fraction", "1"], "--test-fraction must be a number > 0 and < 1, got 1.0"),
-    (["--shd", "--placement", "centre"], "--shd fixes the chain; drop --placement"),
+    (["--shd", "--placement", "centre"], "--shd fixes the chain (SHD's cochlea); drop --placement"),
     (["--trim-db", "x"], "--trim-db must be a number, got 'x'"),
     (["--workers", "0"], "--workers must be an integer >= 1, got 0"),
 ])
@@ -138,9 +138,9 @@ def test_bad_options_are_one_line(tmp_path, capsys, argv, message):
     assert message in err and len(err.strip().splitlines()) == 1 and not (tmp_path / "out").exists()
 
 
-@pytest.mark.parametrize("argv,min_spikes", [([], 5), (["--shd"], 1)])
+@pytest.mark.parametrize("argv,min_spikes", [(["--encoder", "cochlea"], 5), (["--shd"], 1)])
 def test_import_prints_the_data_section_to_train_with(tmp_path, capsys, monkeypatch, argv, min_spikes):
-    """The import's own chain is trained with bins of at least 5 events (the
+    """The import's own cochlea chain is trained with bins of at least 5 events (the
     cochlea's spontaneous spikes fall below); the SHD chain keeps SHD's binning."""
     def fake_import(recordings, out, encoding, *args, **kwargs):
         return importer.ImportResult(out / "train.h5", out / "test.h5", {"train": 2, "test": 1}, ["a", "b"], [],

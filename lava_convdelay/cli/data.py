@@ -13,6 +13,11 @@ from lava_convdelay.bounds import SEED_BOUNDS, Bounds, check_value
 from lava_convdelay.data.encoding import ENCODING_BOUNDS, InputEncoding
 from lava_convdelay.errors import UserError
 
+#: ``data import``'s encoder: the one that kept most of log-mel features' accuracy at
+#: the fewest input spikes on held-out speakers (BENCHMARKS.md, "Encoders (issue 28)");
+#: ``--shd`` keeps SHD's cochlea chain, ``encode`` and the embedded digits the cochlea
+IMPORT_ENCODER = "delta"
+
 
 def run_generate(args: argparse.Namespace) -> int:
     from lava_convdelay.data.generate import GeneratorConfig, cache_dir, generate
@@ -56,25 +61,56 @@ def _seconds_or(word: str):
     return parse
 
 
+#: ``data import`` / ``encode`` options that set the delta encoder, and their settings
+DELTA_OPTIONS = {"channels": "--channels", "levels": "--levels", "step_db": "--step-db", "range_db": "--range-db"}
+
+
+def encoder_settings(args: argparse.Namespace, default: str) -> dict:
+    """``encoder`` and the delta encoder's settings that the options give (``--encoder``,
+    else ``default``); the values are checked by :class:`AudioEncoding`, which names the
+    setting. The cochlea takes none of them: its places are its channels, pooled as SHD's."""
+    from lava_convdelay.data.audio_encoding import ENCODERS
+    encoder = default if args.encoder is None else args.encoder
+    if encoder not in ENCODERS:
+        raise UserError(f"--encoder must be one of {', '.join(ENCODERS)}, got {encoder!r}")
+    settings = {"encoder": encoder}
+    for name, option in DELTA_OPTIONS.items():
+        text = getattr(args, name)
+        if text is None:
+            continue
+        if encoder != "delta":
+            raise UserError(f"{option} sets the delta encoder; add --encoder delta (the {encoder} takes no "
+                            f"{option})")
+        settings[name] = _integer(text, option) if name in ("channels", "levels") else _number(text, option)
+    return settings
+
+
 def import_encoding(args: argparse.Namespace):
     """The :class:`AudioEncoding` that ``data import``'s options ask for, and whether the
     band comes from the recordings' rates."""
     from lava_convdelay.data.audio_encoding import AudioEncoding
     if args.shd:
-        chosen = [f"--{k.replace('_', '-')}" for k in ("placement", "trim_db", "level", "max_frequency", "normalise")
-                  if getattr(args, k) is not None]
+        chosen = [f"--{k.replace('_', '-')}" for k in ("placement", "trim_db", "level", "max_frequency", "normalise",
+                                                       *DELTA_OPTIONS) if getattr(args, k) is not None]
+        if args.encoder not in (None, "cochlea"):
+            chosen.insert(0, f"--encoder {args.encoder}")
         if chosen:
-            raise UserError(f"--shd fixes the chain; drop {', '.join(chosen)}")
+            raise UserError(f"--shd fixes the chain (SHD's cochlea); drop {', '.join(chosen)}")
         return AudioEncoding.shd(args.duration), False
     default = AudioEncoding()
+    encoder = encoder_settings(args, IMPORT_ENCODER)
     band = args.max_frequency or "auto"
+    if band == "shd" and encoder["encoder"] != "cochlea":
+        raise UserError(f"--max-frequency shd is the cochlea's SHD channel map; the {encoder['encoder']} encoder "
+                        f"takes 'auto' or a number of Hz")
     settings = {"duration": args.duration,
                 "placement": args.placement or default.placement,
                 "trim_db": default.trim_db if args.trim_db is None else (None if args.trim_db == "off" else
                                                                           _number(args.trim_db, "--trim-db")),
                 "normalise": args.normalise or default.normalise,
                 "level": default.level if args.level is None else args.level,
-                "max_frequency": None if band in ("auto", "shd") else _number(band, "--max-frequency")}
+                "max_frequency": None if band in ("auto", "shd") else _number(band, "--max-frequency"),
+                **encoder}
     return AudioEncoding(**settings), band == "auto"
 
 
@@ -83,6 +119,13 @@ def _number(text: str, option: str) -> float:
         return float(text)
     except ValueError:
         raise UserError(f"{option} must be a number, got {text!r}") from None
+
+
+def _integer(text: str, option: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise UserError(f"{option} must be an integer, got {text!r}") from None
 
 
 def run_import(args: argparse.Namespace) -> int:
@@ -117,20 +160,42 @@ def run_encode(args: argparse.Namespace) -> int:
     from lava_convdelay.app.spike_files import save_npy
     from lava_convdelay.data.audio import read_wav
     from lava_convdelay.data.audio_encoding import AudioEncoding
+    from lava_convdelay.data.importer import DELTA_MIN_SPIKES, DELTA_POOL
     from lava_convdelay.data.shd import bin_spikes
-    InputEncoding(args.dt, args.pool, 1.0 if args.duration is None else args.duration,
-                  min_spikes=args.min_spikes).check(prefix="--")
+    settings = encoder_settings(args, "cochlea")
+    if settings["encoder"] == "cochlea":  # the SHD chain, as the embedded data's
+        encoding, pool, min_spikes = AudioEncoding.shd(duration=None), 5, 1
+    else:  # the import's chain (trimmed, placed, normalised) at the recording's own length
+        encoding, pool, min_spikes = AudioEncoding(duration=None, **settings), DELTA_POOL, DELTA_MIN_SPIKES
+    pool = pool if args.pool is None else args.pool
+    min_spikes = min_spikes if args.min_spikes is None else args.min_spikes
+    InputEncoding(args.dt, pool, 1.0 if args.duration is None else args.duration, encoding.channels,
+                  min_spikes=min_spikes).check(prefix="--")
     check_value(args.seed, "--seed", SEED_BOUNDS)
     check_output_path(args.output)
     audio, rate = read_wav(args.input)
-    times, units = AudioEncoding.shd(duration=None).spikes(audio, rate, seed=args.seed)
+    times, units = encoding.spikes(audio, rate, seed=args.seed)
     duration = args.duration or audio.size / rate
-    binned = bin_spikes(times, units, args.dt, args.pool, duration,
-                        min_spikes=args.min_spikes).numpy().astype(np.uint8)
+    binned = bin_spikes(times, units, args.dt, pool, duration, channels=encoding.channels,
+                        min_spikes=min_spikes).numpy().astype(np.uint8)
     save_npy(binned, args.output)
     print(f"wrote {args.output}: spikes [{binned.shape[0]} channels, {binned.shape[1]} steps], "
-          f"{int(binned.sum())} spikes")
+          f"{int(binned.sum())} spikes ({settings['encoder']}: {encoding.describe()})")
     return 0
+
+
+def _encoder_options(parser: argparse.ArgumentParser, default: str) -> None:
+    """``--encoder`` and the delta encoder's settings, as text: :class:`AudioEncoding` checks
+    them (one-line errors). The defaults shown are :class:`MelDelta`'s (not imported here:
+    its numba would slow every command's start; tests/test_encoder_cli.py compares them)."""
+    parser.add_argument("--encoder", metavar="{cochlea,delta}",
+                        help=f"cochlea (the SHD chain's basilar membrane, hair and bushy cells) or delta "
+                             f"(send-on-delta on mel log energies, deterministic; docs/data.md) (default {default})")
+    parser.add_argument("--channels", help="delta: event channels, 2 (up, down) x levels x mel bands (default 128)")
+    parser.add_argument("--levels", help="delta: parts of the level range, each with its own channels (default 1)")
+    parser.add_argument("--step-db", help="delta: dB of log-energy change per event (default 4)")
+    parser.add_argument("--range-db", help="delta: dB below the recording's loudest band and frame that are "
+                                           "encoded (default 30)")
 
 
 def add_parser(subparsers) -> None:
@@ -168,10 +233,13 @@ def add_parser(subparsers) -> None:
     imp.add_argument("--normalise", choices=("clip", "buffer"), help="scale the recording (default) or the whole "
                      "padded buffer (SHD) to the RMS level")
     imp.add_argument("--level", type=float, help="RMS level (default 0.3, SHD's)")
-    imp.add_argument("--max-frequency", help="Hz of the highest cochlea channel; 'auto' (default): the Nyquist "
-                     "frequency of the lowest-rate recording, at most 8000; 'shd': SHD's channel map")
-    imp.add_argument("--shd", action="store_true", help="the SHD / embedded-data chain: no trimming, recording "
-                     "at the buffer's start, buffer normalised, SHD's channels (for SHD comparability)")
+    imp.add_argument("--max-frequency", help="Hz of the highest cochlea channel or mel band; 'auto' (default): "
+                     "the Nyquist frequency of the lowest-rate recording, at most 8000; 'shd' (cochlea): SHD's "
+                     "channel map")
+    imp.add_argument("--shd", action="store_true", help="the SHD / embedded-data chain: SHD's cochlea, no "
+                     "trimming, recording at the buffer's start, buffer normalised, SHD's channels (for SHD "
+                     "comparability)")
+    _encoder_options(imp, IMPORT_ENCODER)
     imp.add_argument("--test-fraction", type=float, default=0.2, help="share of recordings (or of speakers' "
                      "recordings) for testing, where the manifest gives no split (default 0.2)")
     imp.add_argument("--seed", type=int, default=0, help="seed of the split and of the cochlea (default 0)")
@@ -181,13 +249,18 @@ def add_parser(subparsers) -> None:
     imp.add_argument("--max-seconds", type=float, default=20.0, help="longest recording accepted (default 20)")
     imp.set_defaults(func=run_import)
 
-    enc = subparsers.add_parser("encode", help="turn a WAV recording into spikes [channels, time] (.npy)")
+    enc = subparsers.add_parser("encode", help="turn a WAV recording into spikes [channels, time] (.npy)",
+                                description="Encode one recording: the SHD chain (default), or with --encoder "
+                                "delta the import's chain and the delta encoder, at the recording's own length.")
     enc.add_argument("input", type=Path, help="PCM WAV file (mono, or averaged to mono)")
     enc.add_argument("-o", "--output", type=Path, required=True)
     enc.add_argument("--dt", type=float, default=10e-3, help="time step, seconds")
-    enc.add_argument("--pool", type=int, default=5, help="channel pooling (700 / pool channels)")
+    enc.add_argument("--pool", type=int, help="channels merged (cochlea: default 5, 700 / 5 channels; delta: "
+                                              "default 1)")
     enc.add_argument("--duration", type=float, help="seconds (default: the recording's length)")
-    enc.add_argument("--min-spikes", type=int, default=1,
-                     help="events of the pooled channels that make a bin 1 (the network's training binning)")
-    enc.add_argument("--seed", type=int, default=0, help="seed of the stochastic bushy-cell stage")
+    enc.add_argument("--min-spikes", type=int,
+                     help="events of the pooled channels that make a bin 1 (the network's training binning; "
+                          "default 1)")
+    enc.add_argument("--seed", type=int, default=0, help="seed of the cochlea's stochastic bushy-cell stage")
+    _encoder_options(enc, "cochlea")
     enc.set_defaults(func=run_encode)

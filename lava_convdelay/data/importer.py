@@ -53,7 +53,7 @@ PARTS = ".import-parts"
 #: chain keeps SHD's binning (any spike) for comparability with SHD results
 MIN_SPIKES, SHD_MIN_SPIKES = 5, 1
 #: training binning for the delta encoder (no spontaneous events): every channel
-#: its own input, a bin 1 on any event (BENCHMARKS.md, "A deterministic encoder")
+#: its own input, a bin 1 on any event (BENCHMARKS.md, "Encoders (issue 28)")
 DELTA_POOL, DELTA_MIN_SPIKES = 1, 1
 
 

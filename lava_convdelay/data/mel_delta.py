@@ -77,7 +77,7 @@ def empty_bands(bands: int, max_frequency: float) -> int:
 class MelDelta:
     """The encoder; ``__call__`` gives SHD-style events of 16-kHz samples.
     Settings are checked by :class:`lava_convdelay.data.audio_encoding.AudioEncoding`;
-    the defaults are the choice measured in BENCHMARKS.md ("A deterministic encoder")."""
+    the defaults are the choice measured in BENCHMARKS.md ("Encoders (issue 28)")."""
 
     bands: int = 64
     levels: int = 1  # parts of the range, each with its own up and down channels per band
