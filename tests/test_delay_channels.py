@@ -1,0 +1,277 @@
+"""Delay-channel convolutional recurrence (the method's second form): the fused
+time loop against a naive per-step autograd reference written from the
+formula, integer mode against a naive integer loop, the product against
+torch's conv1d, the two delay rules, initialisation and the config."""
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from naive_reference import naive_banded, trunc_shift12
+
+from lava_convdelay.nn.blocks import DelayChannelConvRecurrent
+from lava_convdelay.nn.cuba_step import CubaStepper
+from lava_convdelay.nn.layer_config import ConfigError
+from lava_convdelay.nn.model import SpikingNetwork
+
+NEURON = dict(threshold=1.0, current_decay=0.2, voltage_decay=0.1)
+I_DECAY, V_DECAY, VTH_MANT = round(4096 * 0.2), round(4096 * 0.1), 64
+
+
+def random_input(seed, channels, steps, rate=0.3, batch=2):
+    gen = torch.Generator().manual_seed(seed)
+    return (torch.rand(batch, channels, steps, generator=gen) < rate).float()
+
+
+def naive_lag_weights(delays, rule, sigma, lags):
+    """``[D, L]`` weight of lag ``1 .. L`` per delay channel, from the formulas of
+    shared/method.md: the triangle of half-width ``w = 1 + sigma`` around ``1 + d``
+    (weight ``max(0, w - |k - (1 + d)|) / w^2``), or linear interpolation
+    (``1 - a`` at ``1 + floor(d)``, ``a`` at ``1 + ceil(d)``), written as the hat
+    ``max(0, 1 - |k - (1 + d)|)``: ``1 - (1 - a)`` is not always ``a`` in floating
+    point, and a read one bit off can truncate to another integer current. The
+    triangle at ``sigma = 0`` is one-hot at ``1 + round(d)`` with the hat's
+    gradient (straight through)."""
+    rows = []
+    for d in delays:
+        row = []
+        for k in range(1, lags + 1):
+            width = 1.0 if rule == "linear" else 1.0 + sigma
+            weight = torch.clamp(width - torch.abs(k - (1.0 + d)), min=0)
+            if rule == "triangle" and sigma == 0:
+                weight = float(k == 1 + int(torch.floor(d + 0.5))) + (weight - weight.detach())
+            row.append(weight if rule == "linear" else weight / width**2)
+        rows.append(torch.stack(row))
+    return torch.stack(rows)
+
+
+def naive_delay_channels(block, z, rule, sigma, mask=None):
+    """Spikes ``[B, N, T]`` (unshifted) of a delay-channel block, one autograd
+    step at a time: ``I(t) = z(t) + sum_d conv1d_depthwise(read_d(t), K_d)``,
+    ``read_d(t) = sum_k w_d(k) h(t - k)``, through SLAYER's CUBA arithmetic."""
+    batch, neurons, steps = z.shape
+    synapse = block.recurrent_synapse
+    weight = synapse.quantized()
+    delays = block.axonal_delay.delay.clamp(0, block.axonal_delay.max_delay)
+    lags = block.axonal_delay.max_delay + 1 + int(np.ceil(sigma if rule == "triangle" else 0))
+    lag_weights = naive_lag_weights(delays, rule, sigma, lags)
+    stepper = CubaStepper(block.neuron, batch, neurons, z.device, z.dtype)
+    history = [z.new_zeros(batch, neurons)] * lags  # history[-k] = h(t - k)
+    spikes = []
+    for t in range(steps):
+        current = z[..., t]
+        for d in range(synapse.delay_channels):
+            read = sum(lag_weights[d, k - 1] * history[-k] for k in range(1, lags + 1))
+            conv = F.conv1d(read.view(batch, synapse.channels, -1), weight[d][:, None, :],
+                            padding=synapse.kernel_size // 2, groups=synapse.channels)
+            current = current + conv.reshape(batch, neurons)
+        s = stepper.step(current)
+        history = history[1:] + [s if mask is None else s * mask]
+        spikes.append(s)
+    return torch.stack(spikes, -1)
+
+
+def _fused_cases():
+    cases = []
+    for product in ("taps", "dense"):
+        cases += [("triangle", 3.0, 0.0, product), ("triangle", 1.0, 0.3, product), ("triangle", 0.0, 0.3, product),
+                  ("linear", 1.0, 0.0, product), ("linear", 1.0, 0.3, product)]
+    return cases
+
+
+@pytest.mark.parametrize("compiled", [True, False], ids=["compiled", "tensor-ops"])
+@pytest.mark.parametrize("rule,sigma,dropout,product", _fused_cases())
+def test_fused_loop_matches_naive_autograd(rule, sigma, dropout, product, compiled, monkeypatch):
+    """The fused loop's spikes equal the naive reference's, and its gradients of
+    the input weights, the delay-channel kernels and the delays equal autograd's
+    through it (float64, rtol 1e-9): both delay rules, both products, the
+    compiled CPU steps and the tensor operations, with and without recurrent dropout."""
+    from lava_convdelay.nn import cuba_recurrence
+
+    monkeypatch.setattr(cuba_recurrence, "COMPILED_ON_CPU", compiled)
+    torch.manual_seed(4)
+    block = DelayChannelConvRecurrent(dict(NEURON, tau_grad=0.5, scale_grad=1.0), 10, 24, kernel_size=5,
+                                      channels=3, delay_channels=4, weight_scale=5, max_delay=12,
+                                      rec_dropout=dropout, delay_rule=rule).double().train()
+    block.recurrent_synapse.product = product
+    block.set_sigma(sigma)
+    # Quarter-step delays and half-widths 1, 2, 4: every lag weight is a multiple of
+    # 1/64 and every weight one of 1/32, so reads and currents are exact in any
+    # summation order (the forward truncates 4096 * I: one bit off could move a
+    # spike); the fractional parts keep away from the kernels' kinks.
+    with torch.no_grad():
+        block.axonal_delay.delay.copy_(torch.tensor([0.25, 3.75, 7.25, 11.75], dtype=torch.float64))
+    x = random_input(6, 10, 70).double()
+    target = torch.randn(2, 24, 70, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
+    params = [block.input_synapse.weight, block.recurrent_synapse.weight, block.axonal_delay.delay]
+
+    torch.manual_seed(9)
+    fused = block(x)  # delay-shifted
+    grads = torch.autograd.grad((fused[..., 1:] * target[..., :-1]).sum(), params)
+    torch.manual_seed(9)  # the same recurrent dropout mask, drawn as the block draws it
+    mask = torch.bernoulli(torch.full((2, 24), 1 - dropout)) / (1 - dropout) if dropout else None
+    reference = naive_delay_channels(block, block.input_synapse(x), rule, sigma, mask)
+    expected = torch.autograd.grad((reference[..., :-1] * target[..., :-1]).sum(), params)
+    assert 0.05 * reference.numel() < reference.sum() < 0.8 * reference.numel()
+    assert torch.equal(fused[..., 1:], reference[..., :-1])
+    for got, want in zip(grads, expected):
+        assert want.abs().min() > 0 or want.abs().max() > 1e-3  # every parameter really gets a gradient
+        torch.testing.assert_close(got, want, rtol=1e-9, atol=1e-12)
+    assert (expected[2].abs() > 1e-4).all()  # every delay channel's delay
+
+
+def naive_integer_delay_channels(x, w_int, kernels_int, delays, positions):
+    """Integer spikes ``[N, T]`` (unshifted) by explicit loops: ``kernels_int``
+    ``[D, C, k]`` weight mantissas (x 64), ``delays`` ``[D]`` integers:
+    ``a_i(t) = sum_j W_ij x_j(t) + sum_d sum_j R^d_ij s_j(t - 1 - d_d)``."""
+    n, steps = w_int.shape[0], x.shape[1]
+    matrices = [naive_banded(np.stack([np.diag(kernel[:, m]) for m in range(kernel.shape[1])], -1), positions)
+                for kernel in kernels_int]
+    u = np.zeros(n, np.int64)
+    v = np.zeros(n, np.int64)
+    s = np.zeros((n, steps), np.int64)
+    for t in range(steps):
+        a = w_int @ x[:, t]
+        for matrix, delay in zip(matrices, delays):
+            src = t - 1 - int(delay)
+            if src >= 0:
+                a = a + matrix @ s[:, src]
+        u = trunc_shift12(u * (4096 - I_DECAY)) + (a << 6)
+        v = trunc_shift12(v * (4096 - V_DECAY)) + u
+        fired = v > (VTH_MANT << 6)
+        s[:, t] = fired
+        v[fired] = 0
+    return s
+
+
+@pytest.mark.parametrize("rule", ["triangle", "linear"])
+@pytest.mark.parametrize("product", ["taps", "dense"])
+def test_integer_mode_matches_naive_integer_loop(rule, product):
+    """At sigma 0 (deployment) the block computes with the 8-bit weights and the
+    rounded delays (``round_delays``: 2.5 -> 3), bit for bit as an integer loop;
+    the delays matter (delay 0 and a large one among them)."""
+    torch.manual_seed(1)
+    block = DelayChannelConvRecurrent(NEURON, 8, 20, kernel_size=3, channels=2, delay_channels=4,
+                                      weight_scale=6, max_delay=40, delay_rule=rule).eval()
+    block.recurrent_synapse.product = product
+    with torch.no_grad():
+        block.axonal_delay.delay.copy_(torch.tensor([0.2, 2.5, 17.4, 40.0]))
+    delays = np.array([0, 3, 17, 40])
+    assert torch.equal(block.integer_delays(), torch.from_numpy(delays))
+    x = random_input(3, 8, 120)
+    with torch.no_grad():
+        out = block(x).numpy().astype(np.int64)
+    w = block.input_synapse.pre_hook_fx(block.input_synapse.weight, descale=True)
+    w = w.reshape(20, -1).detach().numpy().round().astype(np.int64)
+    kernels = (block.recurrent_synapse.quantized() * 64).detach().numpy().round().astype(np.int64)
+    total = 0
+    for b in range(2):
+        xb = x[b].numpy().astype(np.int64)
+        expected = naive_integer_delay_channels(xb, w, kernels, delays, 10)
+        np.testing.assert_array_equal(out[b, :, 1:], expected[:, :-1])
+        total += expected.sum()
+        assert not np.array_equal(expected, naive_integer_delay_channels(xb, w, kernels, 0 * delays, 10))
+    assert 0.02 * out[..., 1:].size < total < 0.8 * out[..., 1:].size
+
+
+@pytest.mark.parametrize("channels,kernel,positions,delay_channels", [(1, 3, 9, 2), (4, 5, 6, 3), (2, 1, 5, 1)])
+def test_delay_channel_product_against_conv1d(channels, kernel, positions, delay_channels):
+    """The taps' three operations against torch's grouped conv1d and its autograd
+    (float64): the current, the gradient wrt the reads, the kernel gradient over steps."""
+    from lava_convdelay.nn.delay_channels import DelayChannelProduct
+
+    gen = torch.Generator().manual_seed(channels * 10 + kernel)
+    steps, batch, n = 6, 4, channels * positions
+    weight = torch.randn(delay_channels, channels, kernel, generator=gen, dtype=torch.float64, requires_grad=True)
+    x = torch.randn(steps, delay_channels * n, batch, generator=gen, dtype=torch.float64, requires_grad=True)
+    grad = torch.randn(steps, n, batch, generator=gen, dtype=torch.float64)
+    base = torch.randn(n, batch, generator=gen, dtype=torch.float64)
+
+    def conv(signal):  # [T, D * N, B] -> [T, N, B]
+        flat = signal.reshape(steps, delay_channels, n, batch).permute(0, 3, 1, 2)
+        flat = flat.reshape(steps * batch, delay_channels * channels, positions)
+        out = F.conv1d(flat, weight.reshape(delay_channels * channels, 1, kernel), padding=kernel // 2,
+                       groups=delay_channels * channels)
+        out = out.reshape(steps, batch, delay_channels, n).sum(2)
+        return out.permute(0, 2, 1)
+
+    expected = conv(x)
+    want_x, want_w = torch.autograd.grad((expected * grad).sum(), [x, weight])
+    product = DelayChannelProduct(weight.detach(), positions)
+    out = torch.empty(n, batch, dtype=torch.float64)
+    back = torch.empty(delay_channels * n, batch, dtype=torch.float64)
+    for t in range(steps):
+        product.propagate(x[t].detach(), base, out=out)
+        torch.testing.assert_close(out, expected[t].detach() + base, rtol=1e-12, atol=1e-12)
+        product.propagate_transposed(grad[t], out=back)
+        torch.testing.assert_close(back, want_x[t], rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(product.weight_gradient(grad, x.detach()), want_w, rtol=1e-12, atol=1e-12)
+
+
+def test_taps_and_dense_products_give_identical_spikes():
+    """Integer mode (float32) with recurrent dropout: the taps and the ``[N, D N]``
+    banded row give the same spikes bit for bit; the product is chosen by size."""
+    from lava_convdelay.nn.delay_channels import DelayChannelProduct
+    from lava_convdelay.nn.recurrent_synapse import DenseProduct
+
+    torch.manual_seed(5)
+    block = DelayChannelConvRecurrent(NEURON, 10, 96, kernel_size=5, channels=4, delay_channels=8,
+                                      weight_scale=4, max_delay=20, rec_dropout=0.25).train()
+    x = random_input(2, 10, 100)
+    outs = []
+    for product in ("taps", "dense"):
+        block.recurrent_synapse.product = product
+        torch.manual_seed(3)
+        with torch.no_grad():
+            outs.append(block(x))
+    assert 0.02 < outs[0].mean() < 0.8
+    assert torch.equal(outs[0], outs[1])
+    block.recurrent_synapse.product = "auto"
+    assert isinstance(block.recurrent_synapse.recurrent_product(), DenseProduct)  # 96^2 < 10_000 * 5
+    big = DelayChannelConvRecurrent(NEURON, 10, 256, kernel_size=5, channels=4, delay_channels=8)
+    assert isinstance(big.recurrent_synapse.recurrent_product(), DelayChannelProduct)
+
+
+def test_delay_rules_and_initialisation():
+    """Even spacing is the design notes' lags linspace(1, 2D, D) (delays 0 .. 2D - 1),
+    clamped to max_delay; the linear rule interpolates between floor and ceil
+    while sigma > 0 and is the integer rule at sigma 0, as the triangle is."""
+    block = DelayChannelConvRecurrent(NEURON, 4, 40, delay_channels=8, max_delay=30)
+    assert torch.allclose(block.axonal_delay.delay, torch.tensor([0.0, 15 / 7, 30 / 7, 45 / 7, 60 / 7, 75 / 7,
+                                                                  90 / 7, 15.0]))
+    clamped = DelayChannelConvRecurrent(NEURON, 4, 40, delay_channels=8, max_delay=9)
+    assert clamped.axonal_delay.delay.max() == 9 and clamped.axonal_delay.delay[4] == 60 / 7
+    torch.manual_seed(0)
+    uniform = DelayChannelConvRecurrent(NEURON, 4, 40, delay_channels=64, delay_init=(10, 20))
+    assert 10 <= uniform.axonal_delay.delay.min() < 11 and 19 < uniform.axonal_delay.delay.max() <= 20
+    linear = DelayChannelConvRecurrent(NEURON, 4, 40, delay_channels=2, max_delay=6, delay_rule="linear", sigma=1)
+    with torch.no_grad():
+        linear.axonal_delay.delay.copy_(torch.tensor([2.25, 6.0]))
+    kernel, one_hot = linear.axonal_delay.kernel()
+    assert not one_hot
+    expected = torch.zeros(2, 7)
+    expected[0, 2], expected[0, 3], expected[1, 6] = 0.75, 0.25, 1.0  # lag 3 and 4; lag 7
+    assert torch.equal(kernel, expected)
+    linear.set_sigma(0)
+    kernel, one_hot = linear.axonal_delay.kernel()
+    assert one_hot and torch.equal(kernel, torch.eye(7)[[2, 6]])
+    assert DelayChannelConvRecurrent(NEURON, 4, 40).recurrent_param_count == 4 * 5 * 8 + 8
+
+
+def test_config_layer_type():
+    """The layer type builds the block from a config; bad values are refused naming layer and key."""
+    layer = {"type": "conv_delay_channels_rec", "neurons": 40, "channels": 4, "kernel_size": 5,
+             "delay_channels": 8, "max_delay": 20, "delay_rule": "linear", "delay_init": "linspace"}
+    model = SpikingNetwork({"input_size": 6, "neuron": NEURON, "layers": [layer, {"type": "affine", "neurons": 3}]})
+    block = model.blocks[0]
+    assert isinstance(block, DelayChannelConvRecurrent) and block.axonal_delay.rule == "linear"
+    assert model.recurrent_param_count == 168
+    assert model.integer_delays()[0].tolist() == [0, 2, 4, 6, 9, 11, 13, 15]
+    for bad, match in [({"delay_rule": "cubic"}, "delay_rule must be"),
+                       ({"delay_channels": 0}, "delay_channels"),
+                       ({"delay_init": "random"}, "delay_init must be"),
+                       ({"kernel_size": 4}, "odd"), ({"channels": 3}, "multiple of channels")]:
+        with pytest.raises(ConfigError, match=match):
+            SpikingNetwork({"input_size": 6, "neuron": NEURON, "layers": [{**layer, **bad}]})
+    with pytest.raises(ConfigError, match="delay_init must be"):  # "linspace" is this layer type's only
+        SpikingNetwork({"input_size": 6, "neuron": NEURON, "layers": [
+            {"type": "conv_delay_rec", "neurons": 8, "delay_init": "linspace"}]})
