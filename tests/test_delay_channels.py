@@ -275,3 +275,32 @@ def test_config_layer_type():
     with pytest.raises(ConfigError, match="delay_init must be"):  # "linspace" is this layer type's only
         SpikingNetwork({"input_size": 6, "neuron": NEURON, "layers": [
             {"type": "conv_delay_rec", "neurons": 8, "delay_init": "linspace"}]})
+
+
+def test_training_options_freeze_delays_and_kernel_l1(tmp_path):
+    """``freeze_delays_epochs``: the delays keep their initial values during the
+    first E epochs (and learn after them); ``kernel_l1``: an L1 term on the
+    recurrent kernels shrinks them against the same run without it."""
+    from factories import TRAIN_NEURON, toy_datasets
+
+    from lava_convdelay.nn.delay_channels import evenly_spaced_delays
+    from lava_convdelay.training import normalise_config, train
+
+    layer = {"type": "conv_delay_channels_rec", "neurons": 16, "channels": 2, "kernel_size": 3,
+             "delay_channels": 3, "max_delay": 10}
+    runs = {}
+    for name, extra in {"plain": {}, "frozen": {"freeze_delays_epochs": 2}, "frozen first": {"freeze_delays_epochs": 1},
+                        "l1": {"kernel_l1": 1.0}}.items():
+        config = normalise_config({"seed": 3, "model": {"neuron": TRAIN_NEURON, "layers": [
+            layer, {"type": "dense", "neurons": 3}]}, "train": {"epochs": 2, "batch_size": 8, "sigma_init": 3,
+                                                               "time_shift": 0, **extra}})
+        runs[name] = train(config, tmp_path / name.replace(" ", "_"), progress=False, datasets=toy_datasets())
+    initial = evenly_spaced_delays(3, 10)
+    delays = {name: model.blocks[0].axonal_delay.delay.detach() for name, model in runs.items()}
+    assert torch.equal(delays["frozen"], initial)
+    assert (delays["plain"] - initial).abs().min() > 1e-3
+    moved = delays["frozen first"] - initial  # learned in the second epoch only
+    assert moved.abs().max() > 1e-3 and not torch.allclose(delays["frozen first"], delays["plain"])
+    kernels = {name: model.blocks[0].recurrent_synapse.weight.detach() for name, model in runs.items()}
+    assert not torch.equal(kernels["frozen"], kernels["plain"])  # the weights still learn
+    assert kernels["l1"].abs().sum() < 0.8 * kernels["plain"].abs().sum()
