@@ -34,6 +34,14 @@ def _write_layer(group: h5py.Group, layer: LayerSpec) -> None:
         group.create_dataset("weight_rec_conv", data=layer.conv.kernel.astype(np.float32))
         group.create_dataset("channels", data=np.int64(layer.conv.channels))
         group.create_dataset("kernelSize", data=np.int64(layer.conv.kernel_size))
+    elif layer.type == "dchan_rec":
+        channels = layer.delay_channels
+        group.create_dataset("weight_rec_conv", data=channels.kernel.astype(np.float32))
+        group.create_dataset("channels", data=np.int64(channels.channels))
+        group.create_dataset("kernelSize", data=np.int64(channels.kernel_size))
+        group.create_dataset("delayChannels", data=np.int64(channels.count))
+        group.create_dataset("delay_rec", data=channels.delays.astype(np.int64))
+        group.create_dataset("maxDelay", data=np.int64(layer.max_delay))
     elif layer.weight_rec is not None:
         group.create_dataset("weight_rec", data=layer.weight_rec.astype(np.float32))
     if layer.type in ("delay_rec", "conv_rec"):

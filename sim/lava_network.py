@@ -18,7 +18,12 @@ processes with Loihi 2 implementations are used, per layer:
   ``delayed_synapse="dense"``, ``DelayDense`` with the same matrices as
   dense arrays (public Loihi 2 scripts run ``DelayDense``; no public hardware
   run of ``DelaySparse`` is known). ``conv_rec`` uses its banded
-  ``weight_rec``: about ``k * C`` non-zeros per row.
+  ``weight_rec``: about ``k * C`` non-zeros per row;
+- delay channels (``dchan_rec``): one recurrent synapse per delay channel
+  ``d``, its banded depthwise weights (``k`` non-zeros per row) with the one
+  scalar delay ``delays[d]``: ``Sparse`` at delay 0, else ``DelaySparse`` (or
+  ``DelayDense`` with ``delayed_synapse="dense"``) with ``delays=delays[d]``;
+  all-zero channels are left out.
 
 Timing: every synapse adds one step, so a spike of layer ``l - 1`` at step
 ``t`` reaches layer ``l`` at ``t + 1`` (``t + 1 + D_i`` through a delayed
@@ -26,7 +31,8 @@ Timing: every synapse adds one step, so a spike of layer ``l - 1`` at step
 ``t + 1 + delay_rec[j]``: exactly docs/hdf5-format.md.
 
 Weights: one mantissa / exponent / bit-width / sign mode per *layer*, from
-lava-dl's ``optimize_weight_bits`` over ``[W | R]``, passed to both synapses
+lava-dl's ``optimize_weight_bits`` over ``[W | R]`` (``R`` the delay channels'
+matrices side by side for ``dchan_rec``), passed to both synapses
 so the feed-forward and recurrent inputs arrive on the same scale. (NetX's
 own ``RecurrentDense`` drops ``weight_exp`` and puts the feed-forward delay
 inside the loop; it is not used.) The sign mode is passed explicitly, and the
@@ -39,7 +45,7 @@ from __future__ import annotations
 import sim.lava_runtime  # noqa: F401  (first: Lava's runtime under the process's start method)
 
 # isort: split
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 from lava.lib.dl.netx.utils import SYNAPSE_SIGN_MODE, optimize_weight_bits
@@ -86,6 +92,7 @@ class LavaLayer:
     neuron: LIF
     synapse: AbstractProcess
     recurrent: AbstractProcess | None = None
+    channel_synapses: list[AbstractProcess] = field(default_factory=list)  # 'dchan_rec': one per delay channel
 
     @property
     def stateful(self) -> list[tuple[AbstractProcess, str]]:
@@ -94,6 +101,7 @@ class LavaLayer:
         pairs = [(self.neuron, "u"), (self.neuron, "v"), (self.synapse, "a_buff")]
         if self.recurrent is not None:
             pairs.append((self.recurrent, "a_buff"))
+        pairs += [(synapse, "a_buff") for synapse in self.channel_synapses]
         return pairs
 
 
@@ -196,6 +204,10 @@ def build_layer(layer: LayerSpec, name: str, where: str = "", reset: NeuronReset
     its position from 1, for ``reset``'s per-layer offset; see
     :func:`build_network` for the rest."""
     n = layer.num_neurons
+    matrices = None
+    if layer.delay_channels is not None:  # [D, N, N]; scaled with W as one [W | R_0 | .. | R_D-1]
+        matrices = layer.delay_channels.matrices(n)
+        layer = replace(layer, weight_rec=np.hstack(list(matrices)))
     weights = layer_weights(layer, where or name)
     vth = layer.neuron.vth_mant if max_vth is None else min(layer.neuron.vth_mant, max_vth)
     params = dict(shape=(n,), vth=vth, du=layer.neuron.i_decay - 1,
@@ -211,6 +223,9 @@ def build_layer(layer: LayerSpec, name: str, where: str = "", reset: NeuronReset
     synapse.a_out.connect(neuron.a_in)
     recurrent = None
     rec = weights.weight_rec
+    if matrices is not None:
+        return LavaLayer(neuron, synapse, channel_synapses=_channel_synapses(
+            layer, rec, neuron, name, weights, delayed_synapse))
     if rec is not None and rec.any():
         sparse = csr_matrix(rec)
         if layer.delay_rec is not None and layer.delay_rec.any():
@@ -223,6 +238,32 @@ def build_layer(layer: LayerSpec, name: str, where: str = "", reset: NeuronReset
         neuron.s_out.connect(recurrent.s_in)
         recurrent.a_out.connect(neuron.a_in)
     return LavaLayer(neuron, synapse, recurrent)
+
+
+def _channel_synapses(layer: LayerSpec, rec: np.ndarray, neuron: LIF, name: str, weights: LayerWeights,
+                      delayed_synapse: str) -> list[AbstractProcess]:
+    """A 'dchan_rec' layer's recurrent synapses, ``LIF.s_out`` -> synapse ->
+    ``LIF.a_in``: delay channel ``d`` carries columns ``d * N .. (d + 1) * N``
+    of the mantissas ``rec`` with the scalar delay ``delays[d]``."""
+    n = layer.num_neurons
+    synapses: list[AbstractProcess] = []
+    for d, delay in enumerate(layer.delay_channels.delays.tolist()):
+        block = np.ascontiguousarray(rec[:, d * n:(d + 1) * n])
+        if not block.any():
+            continue
+        process_name = f"{name}.rec{d}"
+        if delay == 0:
+            synapse = Sparse(weights=csr_matrix(block), name=process_name, **weights.scaling)
+        elif delayed_synapse == "sparse":
+            synapse = DelaySparse(weights=csr_matrix(block), delays=int(delay), max_delay=int(delay),
+                                  name=process_name, **weights.scaling)
+        else:
+            synapse = DelayDense(weights=block, delays=int(delay), max_delay=int(delay), name=process_name,
+                                 **weights.scaling)
+        neuron.s_out.connect(synapse.s_in)
+        synapse.a_out.connect(neuron.a_in)
+        synapses.append(synapse)
+    return synapses
 
 
 def lava_spec(spec: NetworkSpec) -> NetworkSpec:

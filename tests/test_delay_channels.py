@@ -304,3 +304,110 @@ def test_training_options_freeze_delays_and_kernel_l1(tmp_path):
     kernels = {name: model.blocks[0].recurrent_synapse.weight.detach() for name, model in runs.items()}
     assert not torch.equal(kernels["frozen"], kernels["plain"])  # the weights still learn
     assert kernels["l1"].abs().sum() < 0.8 * kernels["plain"].abs().sum()
+
+
+# --------------------------------------------------------------------------- export, simulators, Lava
+
+
+def delay_channel_network(seed=0, rule="triangle"):
+    """A random delay-channel stack in integer mode: channel delays 0, 3, 17 and 62
+    in the first recurrent layer, a triangle and a linear rule layer, a readout."""
+    torch.manual_seed(seed)
+    model = SpikingNetwork({"input_size": 8, "neuron": {"threshold": 1.0, "current_decay": 0.5,
+                                                        "voltage_decay": 0.2}, "layers": [
+        {"type": "conv_delay_channels_rec", "neurons": 12, "channels": 2, "kernel_size": 3, "delay_channels": 4,
+         "max_delay": 62, "weight_scale": 3, "delay_rule": rule},
+        {"type": "conv_delay_channels_rec", "neurons": 10, "channels": 1, "kernel_size": 5, "delay_channels": 3,
+         "max_delay": 9, "weight_scale": 3, "delay_rule": "linear", "delay_init": [0, 9]},
+        {"type": "dense", "neurons": 3, "weight_scale": 3}]}).eval()
+    with torch.no_grad():
+        model.blocks[0].axonal_delay.delay.copy_(torch.tensor([0.2, 3.0, 16.5, 62.0]))
+    return model
+
+
+def test_integer_mode_equals_fixed_point_simulator_and_hdf5_round_trip(tmp_path):
+    """The exported 'dchan_rec' layers (8-bit kernels, rounded delays) run in the
+    fixed-point simulator spike for spike as the block's integer mode, and the
+    network file reads back to the same spec."""
+    from netx_export.exporter import blocks_to_spec, export_blocks
+    from netx_export.reader import read_network
+    from sim.fixed_point import simulate
+
+    model = delay_channel_network()
+    path = tmp_path / "net.h5"
+    spec = export_blocks(list(model.blocks), path)
+    first = spec.layers[0].delay_channels
+    assert spec.layers[0].type == "dchan_rec" and first.delays.tolist() == [0, 3, 17, 62]
+    assert np.array_equal(first.kernel, (model.blocks[0].recurrent_synapse.quantized() * 64).detach().numpy())
+    back = read_network(path)
+    for a, b in zip(back.layers, spec.layers):
+        assert a.type == b.type and np.array_equal(a.weight, b.weight) and a.max_delay == b.max_delay
+        if b.delay_channels is not None:
+            assert np.array_equal(a.delay_channels.kernel, b.delay_channels.kernel)
+            assert np.array_equal(a.delay_channels.delays, b.delay_channels.delays)
+    assert back.layers[0].recurrent_params == 2 * 3 * 4 + 4
+    x = (np.random.default_rng(1).random((3, 8, 120)) < 0.3).astype(np.int8)
+    with torch.no_grad():
+        expected = [s.numpy().astype(np.uint8) for s in model(torch.from_numpy(x).float(), all_layers=True)]
+    fixed = simulate(back, x, record_layers=True)
+    for i, (got, want) in enumerate(zip(fixed.layers, expected)):
+        assert 0.02 * want.size < want.sum() < 0.8 * want.size, f"layer {i + 1}: weak test"
+        np.testing.assert_array_equal(got, want, err_msg=f"layer {i + 1}")
+    other = blocks_to_spec(list(delay_channel_network().blocks))  # the delays matter
+    other.layers[0].delay_channels.delays[:] = 0
+    assert not np.array_equal(simulate(other, x).output, fixed.output)
+
+
+@pytest.mark.parametrize("delayed_synapse", ["sparse", "dense"])
+def test_lava_equals_quantized_model_spike_for_spike(delayed_synapse, monkeypatch):
+    """Lava's CPU fixed-point graph (one synapse process per delay channel with
+    its scalar delay, 0 .. 62: Sparse at 0, else DelaySparse, or DelayDense as
+    on Loihi 2) = the quantized model in every layer at every step."""
+    import sim.cpu.runner as cpu_runner
+    from netx_export.exporter import blocks_to_spec
+    from sim.lava_network import build_network
+
+    monkeypatch.setattr(cpu_runner, "build_network",
+                        lambda spec, **options: build_network(spec, delayed_synapse=delayed_synapse, **options))
+    model = delay_channel_network(seed=1)
+    spec = blocks_to_spec(list(model.blocks))
+    net = build_network(spec, delayed_synapse=delayed_synapse)
+    delayed = "DelaySparse" if delayed_synapse == "sparse" else "DelayDense"
+    assert [type(p).__name__ for p in net.layers[0].channel_synapses] == ["Sparse"] + [delayed] * 3
+    x = (np.random.default_rng(2).random((2, 8, 100)) < 0.3).astype(np.int8)
+    with torch.no_grad():
+        expected = [s.numpy().astype(np.uint8) for s in model(torch.from_numpy(x).float(), all_layers=True)]
+    results = cpu_runner.LavaRunner(spec).run_many(x, record_layers=True, progress=False)
+    for b, result in enumerate(results):
+        for i, (got, want) in enumerate(zip(result.layers, expected), start=1):
+            assert 0.02 * want[b].size < want[b].sum() < 0.8 * want[b].size, f"layer {i}: weak test"
+            np.testing.assert_array_equal(got, want[b], err_msg=f"sample {b}, layer {i}")
+
+
+@pytest.mark.parametrize("field,value,message", [
+    ("delay_rec", np.array([0, 3, 17, 63]), r"recurrent delay 63 at index \(3,\) of 'delay_rec' is outside \[0, 62\]"),
+    ("delay_rec", np.array([0, 3, 17]), r"'delay_rec' has shape \(3,\), expected \(4,\)"),
+    ("weight_rec_conv", np.zeros((4, 2, 5)), r"'weight_rec_conv' has shape \(4, 2, 5\), expected \(4, 2, 3\)"),
+    ("weight_rec_conv", np.full((4, 2, 3), 300.0), r"weight 300 at index \(0, 0, 0\) of 'weight_rec_conv'"),
+    ("kernelSize", np.int64(5), r"'weight_rec_conv' has shape \(4, 2, 3\), expected \(4, 2, 5\)"),
+    ("delayChannels", np.int64(0), r"'delayChannels'=0 outside \[1, 1024\]"),
+])
+def test_reader_refuses_bad_delay_channels(tmp_path, field, value, message):
+    """A 'dchan_rec' layer with a bad field is refused with an error naming the
+    file, the layer and the value."""
+    import h5py
+
+    from netx_export.errors import NetworkFormatError
+    from netx_export.exporter import export_blocks
+    from netx_export.reader import read_network
+    from netx_export.spec import InvalidSpecError
+
+    path = tmp_path / "net.h5"
+    export_blocks(list(delay_channel_network().blocks), path)
+    with h5py.File(path, "a") as f:
+        layer = f["lava_convdelay_layer/1"]
+        del layer[field]
+        layer.create_dataset(field, data=value)
+    with pytest.raises((NetworkFormatError, InvalidSpecError), match=message) as err:
+        read_network(path)
+    assert str(path) in str(err.value) and "layer 1" in str(err.value)
