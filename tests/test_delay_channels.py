@@ -411,3 +411,38 @@ def test_reader_refuses_bad_delay_channels(tmp_path, field, value, message):
     with pytest.raises((NetworkFormatError, InvalidSpecError), match=message) as err:
         read_network(path)
     assert str(path) in str(err.value) and "layer 1" in str(err.value)
+
+
+def test_loihi2_graph_rehearsal_and_resources():
+    """The Loihi 2 graph (adapters, LIFReset, DelayDense with one scalar delay per
+    delay channel) rehearsed on the CPU equals the fixed-point simulator on every
+    sample the schedule does not report as exposed to its predecessor's
+    activity (the first always); the chip-fit estimate counts the channels' banded synapses and delay buffers."""
+    from netx_export.exporter import blocks_to_spec
+    from sim.fixed_point import simulate
+    from sim.loihi2.resources import ACCUMULATOR_BITS, NEURON_STATE_BITS, chip_fit
+    from sim.loihi2.runner import HardwareRunner
+
+    model = delay_channel_network(seed=1)
+    spec = blocks_to_spec(list(model.blocks))
+    fit = chip_fit(spec)
+    first = fit.layers[0]
+    banded = sum(int(np.count_nonzero(m)) for m in spec.layers[0].delay_channels.matrices(12))
+    assert first.recurrent_synapses == banded and first.synapses == np.count_nonzero(spec.layers[0].weight) + banded
+    assert first.delay_depth == 62
+    buffers = 12 * ((3 + 1) + (17 + 1) + (62 + 1)) * ACCUMULATOR_BITS  # the delay-0 channel needs none
+    assert first.memory_bytes * 8 >= 12 * NEURON_STATE_BITS + buffers and fit.fits
+    x = (np.random.default_rng(3).random((2, 8, 40)) < 0.3).astype(np.int8)
+    runner = HardwareRunner(spec, "cpu", delayed_synapse="dense")
+    graph, _ = runner.build(runner.plan(x), x)
+    assert [type(p).__name__ for p in graph.net.layers[0].channel_synapses] == ["Sparse"] + ["DelayDense"] * 3
+    exposed = runner.plan(x).exposed  # samples the previous one's activity still reaches (delay 62)
+    results = runner.run_many(x, record_layers=True, progress=False)
+    fixed = simulate(spec, x, record_layers=True)
+    assert 0 not in exposed
+    for k, result in enumerate(results):
+        if k in exposed:
+            continue
+        for i, got in enumerate(result.layers):
+            assert fixed.layers[i][k].sum() > 0, f"layer {i + 1} silent: weak test"
+            np.testing.assert_array_equal(got, fixed.layers[i][k], err_msg=f"sample {k}, layer {i + 1}")
