@@ -3,7 +3,8 @@
 For each trained run directory (or network file with --data), the first
 ``--samples`` test samples run through the hardware graph on its CPU
 rehearsal (``deploy --backend cpu``: Loihi2SimCfg fixed_pt, Lava's own
-models, LIFReset between samples, no Var.set) at
+models, LIFReset between samples up to ``--max-reset-interval`` and the host's
+Var.set of u, v beyond, as ``--reset`` says) at
 
 - the planned period (sim.loihi2.schedule.plan: the shortest power of 2 without
   leaks at the margin, up to 3 doublings), and
@@ -30,13 +31,15 @@ import numpy as np
 import torch
 
 from lava_convdelay.app.evaluation import load_target
+from lava_convdelay.limits import MAX_RESET_INTERVAL
 from sim.fixed_point import simulate
+from sim.graph_options import DELAYED_SYNAPSES, RESETS
 from sim.loihi2.runner import HardwareRunner, compare_with_exact
 from sim.loihi2.schedule import LATENCY_ALLOWANCE, shortest_period
 
 
-def measure(spec, x: np.ndarray, period: int | None, delayed_synapse: str) -> dict:
-    runner = HardwareRunner(spec, "cpu", delayed_synapse)
+def measure(spec, x: np.ndarray, period: int | None, delayed_synapse: str, reset: str, max_interval: int) -> dict:
+    runner = HardwareRunner(spec, "cpu", delayed_synapse, reset=reset, max_interval=max_interval)
     start = time.perf_counter()
     results = runner.run_many(x, record_voltage=True, period=period)
     seconds = time.perf_counter() - start
@@ -47,6 +50,7 @@ def measure(spec, x: np.ndarray, period: int | None, delayed_synapse: str) -> di
     output = np.stack([r.output for r in results])
     return {
         "period": plan.schedule.period,
+        "host_reset": plan.schedule.host_reset,
         "exposed": plan.exposed.tolist(),
         "spikes_equal_samples": int((output == exact.output).all(axis=(1, 2)).sum()),
         "spike_entries_equal": float((output == exact.output).mean()),
@@ -63,7 +67,10 @@ def main():
     parser.add_argument("targets", nargs="+", type=Path, help="run directories (or network files with --data)")
     parser.add_argument("--data", type=Path, help="SHD-format test file for network files")
     parser.add_argument("--samples", type=int, default=40)
-    parser.add_argument("--delay-dense", action="store_true", help="DelayDense for the delayed recurrence")
+    parser.add_argument("--delayed-synapse", choices=DELAYED_SYNAPSES, default="dense",
+                        help="process(es) of the delayed recurrence (sim/lava_network.py)")
+    parser.add_argument("--reset", choices=RESETS, default="auto", help="between samples (sim/loihi2/schedule.py)")
+    parser.add_argument("--max-reset-interval", type=int, default=MAX_RESET_INTERVAL)
     parser.add_argument("--out", type=Path, default=Path("bench/results/hardware_schedule.json"))
     args = parser.parse_args()
     torch.set_num_threads(1)
@@ -72,11 +79,10 @@ def main():
         _, spec, test = load_target(target, args.data)
         x = torch.stack([test[i][0] for i in range(min(args.samples, len(test)))]).numpy().astype(np.int8)
         rows = results["networks"][str(target)] = {}
-        synapse = "dense" if args.delay_dense else "sparse"
         steps = x.shape[-1]
         tight = 1 << (steps + LATENCY_ALLOWANCE - 1).bit_length()
         for name, period in (("planned", None), ("shortest", shortest_period(spec, steps)), ("tight", tight)):
-            rows[name] = row = measure(spec, x, period, synapse)
+            rows[name] = row = measure(spec, x, period, args.delayed_synapse, args.reset, args.max_reset_interval)
             print(f"{target} {name}: period {row['period']}, exposed {len(row['exposed'])}/{len(x) - 1}, "
                   f"spikes equal in {row['spikes_equal_samples']}/{len(x)} samples "
                   f"({100 * row['spike_entries_equal']:.3f} % entries), voltage equal in "

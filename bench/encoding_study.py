@@ -37,7 +37,7 @@ from lava_convdelay.data.audio import SAMPLE_RATE, read_wav  # noqa: E402
 from lava_convdelay.data.audio_encoding import AudioEncoding  # noqa: E402
 from lava_convdelay.data.cochlea import Cochlea  # noqa: E402
 from lava_convdelay.data.importer import import_recordings  # noqa: E402
-from lava_convdelay.data.shd import read_shd  # noqa: E402
+from lava_convdelay.data.shd import bin_index, read_shd  # noqa: E402
 from lava_convdelay.training import load_config, train  # noqa: E402
 
 VARIANTS = {  # in the order they run (the first two are compared most)
@@ -53,10 +53,10 @@ REFERENCES = ["linear", "hair-cell", "gru", "crsnn"]
 
 def binned_counts(times, units, channels=700):
     """``[channels / POOL, STEPS]`` spike counts per pooled channel and 10-ms bin."""
-    t = np.floor(np.asarray(times, np.float64) / DT * (1 + 1e-6)).astype(np.int64)
-    keep = t < STEPS
+    step = bin_index(times, DT)  # the toolkit's binning rule (docs/hdf5-format.md)
+    keep = step < STEPS
     out = np.zeros((channels // POOL, STEPS), np.float32)
-    np.add.at(out, (np.asarray(units, np.int64)[keep] // POOL, t[keep]), 1)
+    np.add.at(out, (np.asarray(units, np.int64)[keep] // POOL, step[keep].astype(np.int64)), 1)
     return out
 
 

@@ -20,7 +20,7 @@ import numpy as np
 from scipy.io import wavfile
 
 from lava_convdelay.data.audio import resample
-from lava_convdelay.data.generate import KEYS, VARIANTS, WORDS
+from lava_convdelay.data.digits import KEYS, VARIANTS, WORDS
 from lava_convdelay.data.speech import Synthesizer, Voice
 
 

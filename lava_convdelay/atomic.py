@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import os
 import secrets
+from collections.abc import Callable
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -39,8 +40,12 @@ def check_output_path(path: str | os.PathLike) -> Path:
 
 
 @contextmanager
-def atomic_output(path: str | os.PathLike, suffix: str = ".tmp"):
+def atomic_output(path: str | os.PathLike, suffix: str = ".tmp", check: Callable[[Path], None] | None = None):
     """Yield a temporary path beside ``path``; rename it to ``path`` on success.
+
+    ``check(tmp)``, where given, runs on the complete temporary file before the
+    rename (a writer re-reading what it wrote with its validating reader); if it
+    raises, nothing is left under the final name.
 
     On any error (or a kill) the final name is untouched and the temporary
     file is removed (a kill can leave a ``.NAME.*`` file behind, never a
@@ -53,6 +58,8 @@ def atomic_output(path: str | os.PathLike, suffix: str = ".tmp"):
     tmp = _create_temporary(path.parent, f".{path.name}.", suffix)
     try:
         yield tmp
+        if check is not None:
+            check(tmp)
         os.replace(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)

@@ -30,10 +30,15 @@ class Bounds(NamedTuple):
 
     def describe(self) -> str:
         """``an integer >= 1``, ``a number > 0 and <= 1``, ..."""
-        text = f"{'an integer' if self.integer else 'a number'} {'>=' if self.low_allowed else '>'} {self.low:g}"
+        text = f"{'an integer' if self.integer else 'a number'} {'>=' if self.low_allowed else '>'} {_shown(self.low)}"
         if self.high is not None:
-            text += f" and {'<=' if self.high_allowed else '<'} {self.high:g}"
+            text += f" and {'<=' if self.high_allowed else '<'} {_shown(self.high)}"
         return text
+
+
+def _shown(limit: float) -> str:
+    """An integer limit in full (2^32 - 1 as 4294967295), others as ``:g``."""
+    return str(limit) if isinstance(limit, int) else f"{limit:g}"
 
 
 def check_value(value, name: str, bounds: Bounds, error: type[UserError] = UserError):
@@ -41,3 +46,16 @@ def check_value(value, name: str, bounds: Bounds, error: type[UserError] = UserE
     if not bounds.allows(value):
         raise error(f"{name} must be {bounds.describe()}, got {value!r}")
     return value
+
+
+#: Seeds (configs, ``--seed``): 32 bits. The cochlea's bushy cells seed numba's
+#: generator, which keeps the low 32 bits (2^32 would repeat seed 0), and training
+#: derives its per-epoch shuffle seed as ``seed * 100003 + epoch``, which must stay
+#: inside torch's 64-bit seed range.
+SEED_BOUNDS = Bounds(True, 0, 2**32 - 1)
+
+#: The largest float32: numbers that become float32 tensor entries or scalars of
+#: torch's float32 arithmetic (learning rates, scales, time constants) must be at
+#: most this, or torch refuses them ("cannot be converted to type float without
+#: overflow")
+FLOAT32_MAX = 3.4028234663852886e38

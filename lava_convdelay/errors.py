@@ -7,3 +7,9 @@ class UserError(Exception):
 
 class DelayRangeError(UserError, ValueError):
     """A delay cannot be represented (negative, or above the allowed maximum)."""
+
+
+def one_line(text: str) -> str:
+    """``text`` with control characters (a newline in a file name) escaped, so that a
+    message stays on one line."""
+    return "".join(c if c.isprintable() or c == " " else repr(c)[1:-1] for c in text)

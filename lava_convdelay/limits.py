@@ -10,6 +10,9 @@ threshold mantissa ``vThMant`` fires where ``v > vThMant << THRESHOLD_SHIFT``.
 #: Largest axonal delay a Loihi 2 synapse holds, steps (Lava's DelaySparse /
 #: DelayDense; NetX clamps larger values with a warning, we refuse them).
 MAX_DELAY = 62
+#: Most delay channels a 'conv_delay_channels_rec' / 'dchan_rec' layer may have (each is
+#: a synapse group with its own delay buffer on the chip).
+MAX_DELAY_CHANNELS = 1024
 
 #: The file's weight unit: SLAYER weights x 64 (SLAYER's default neuron scale ``w_scale``).
 WEIGHT_UNIT = 64
@@ -33,6 +36,23 @@ V_MAX = (1 << (STATE_BITS - 1)) - 1
 VTH_SPIKING_MAX = (1 << 17) - 1
 #: What a non-spiking layer (a readout) stores, as lava-dl's ``cuba.Affine.export_hdf5``.
 VTH_NON_SPIKING = (1 << 18) - 1
+#: The threshold mantissa every simulator and graph gives a non-spiking layer (a voltage
+#: readout; the file keeps :data:`VTH_NON_SPIKING` as its marker): the fixed-point
+#: simulator, the Lava CPU graph and the Loihi 2 graph all fire and reset ``v`` to 0 where
+#: ``v > READOUT_VTH << THRESHOLD_SHIFT`` (2^22 - 64), so they agree even there. 2^16 - 1
+#: fits a 16-bit unsigned, 17-bit signed or 17-bit unsigned threshold field: public Loihi 2
+#: runs found a readout threshold of 2^17 unreliable and 2^15-2^16 reliable (ml_genn_netx
+#: commit cad2d89; docs/loihi2.md), and ``loihi2-selftest`` measures 2^15, 2^16 and 2^17 - 1.
+READOUT_VTH = (1 << 16) - 1
+#: ``evaluate`` and ``deploy`` warn where a readout's voltage exceeds this (half the
+#: voltage at which it would fire): the band it must stay out of is near.
+READOUT_WARN_V = READOUT_VTH << (THRESHOLD_SHIFT - 1)
+
+#: Largest ``LIFReset`` reset interval the Loihi 2 graph uses unless told otherwise
+#: (``--max-reset-interval``): Intel's examples use 16-32, ml_genn_netx's hardware scripts
+#: note a maximum of 256 and reset from the host instead (docs/loihi2.md). Beyond it
+#: samples are reset from the host (``Var.set`` of ``u``, ``v`` between runs).
+MAX_RESET_INTERVAL = 256
 
 #: Largest magnitude a synapse's signed 16-bit activation buffer (``a_buff``) holds in one step.
 ACTIVATION_LIMIT = (1 << 15) - 1

@@ -7,13 +7,13 @@ import lava_convdelay  # noqa: F401  (quiet lava-dl import)
 from netx_export.errors import NetworkFormatError, QuantizationError, UnsupportedLayerError
 from netx_export.exporter import block_to_layer, blocks_to_spec, export_blocks, quantize_weights
 from netx_export.reader import read_network
-from netx_export.spec import ConvRecurrence, CubaParams, LayerSpec, NetworkSpec
+from netx_export.spec import ConvFeedForward, ConvRecurrence, CubaParams, LayerSpec, NetworkSpec, conv_layer
 from netx_export.summary import layer_table
 from netx_export.to_model import spec_to_model
 from netx_export.writer import write_network
 
 __all__ = [
-    "ConvRecurrence", "CubaParams", "LayerSpec", "NetworkFormatError", "NetworkSpec", "QuantizationError",
-    "UnsupportedLayerError", "block_to_layer", "blocks_to_spec", "export_blocks", "layer_table",
-    "quantize_weights", "read_network", "spec_to_model", "write_network",
+    "ConvFeedForward", "ConvRecurrence", "CubaParams", "LayerSpec", "NetworkFormatError", "NetworkSpec",
+    "QuantizationError", "UnsupportedLayerError", "block_to_layer", "blocks_to_spec", "conv_layer", "export_blocks",
+    "layer_table", "quantize_weights", "read_network", "spec_to_model", "write_network",
 ]

@@ -4,9 +4,10 @@ Supported blocks: SLAYER's ``cuba.Dense`` (with or without ``delay=True``),
 ``cuba.Recurrent`` (without feed-forward delay) and ``cuba.Affine`` (the
 non-spiking readout, written as a ``dense`` layer whose threshold is out of
 reach, as lava-dl writes it), and this project's ``DelayRecurrent`` /
-``ConvDelayRecurrent`` / ``DelayChannelConvRecurrent`` (a ``dchan_rec``
-layer: its kernels and one delay per delay channel). The file holds exactly what the blocks' forward pass
-computes with (the quantized training model):
+``ConvDelayRecurrent``, ``DelayChannelConvRecurrent`` (a ``dchan_rec``
+layer: its kernels and one delay per delay channel) and ``ConvBlock``
+(SLAYER's ``cuba.Conv`` of the front end). The file holds exactly what the
+blocks' forward pass computes with (the quantized training model):
 
 - weights: the output of each synapse's ``pre_hook_fx`` -- SLAYER's
   ``quantize_8bit``, steps of 2/64 clamped to [-256, 254]/64 -- the same
@@ -36,10 +37,11 @@ from lava_convdelay.data.encoding import InputEncoding
 from lava_convdelay.errors import DelayRangeError
 from lava_convdelay.limits import MAX_DELAY, VTH_NON_SPIKING, WEIGHT_MAX, WEIGHT_MIN, WEIGHT_STEP, WEIGHT_UNIT
 from lava_convdelay.nn.blocks import AbstractDelayRecurrent, ConvDelayRecurrent, DelayChannelConvRecurrent
+from lava_convdelay.nn.conv_block import ConvBlock
 from lava_convdelay.nn.delays import round_delays
 from lava_convdelay.nn.recurrent_synapse import conv_to_dense
 from netx_export.errors import QuantizationError, UnsupportedLayerError
-from netx_export.spec import ConvRecurrence, CubaParams, DelayChannels, LayerSpec, NetworkSpec
+from netx_export.spec import ConvRecurrence, CubaParams, DelayChannels, LayerSpec, NetworkSpec, conv_layer
 from netx_export.writer import write_network
 
 WEIGHT_GRID = f"[{WEIGHT_MIN / WEIGHT_UNIT:g}, {WEIGHT_MAX / WEIGHT_UNIT:g}]"
@@ -172,6 +174,8 @@ def block_to_layer(block: torch.nn.Module, where: str) -> LayerSpec:
             return LayerSpec("conv_rec", weight, neuron, weight_rec=dense, delay_rec=delays,
                              max_delay=max_delay, conv=ConvRecurrence(syn.channels, syn.kernel_size, rec))
         return LayerSpec("delay_rec", weight, neuron, weight_rec=rec, delay_rec=delays, max_delay=max_delay)
+    if isinstance(block, ConvBlock):
+        return _conv_front_end(block, where)
     if isinstance(block, slayer.block.cuba.Recurrent):
         if block.delay is not None:
             raise UnsupportedLayerError(
@@ -204,8 +208,22 @@ def block_to_layer(block: torch.nn.Module, where: str) -> LayerSpec:
     raise UnsupportedLayerError(
         f"{where}: block type {type(block).__module__}.{type(block).__name__} is not supported "
         f"(supported: slayer cuba.Dense, cuba.Recurrent, cuba.Affine, lava_convdelay DelayRecurrent, "
-        f"ConvDelayRecurrent, DelayChannelConvRecurrent, Affine)"
+        f"ConvDelayRecurrent, DelayChannelConvRecurrent, Affine, ConvBlock)"
     )
+
+
+def _conv_front_end(block: ConvBlock, where: str) -> LayerSpec:
+    """A ``conv`` layer; refuses the ``cuba.Conv`` options the layer type does not have."""
+    syn = block.synapse
+    settings = {"stride": (tuple(syn.stride), (1, 1, 1)), "dilation": (tuple(syn.dilation), (1, 1, 1)),
+                "groups": (syn.groups, 1), "padding": (tuple(syn.padding), (0, block.kernel_size // 2, 0)),
+                "delay": (block.delay, None)}
+    for key, (value, supported) in settings.items():
+        if value != supported:
+            raise UnsupportedLayerError(f"{where}: {key}={value} is not exportable (a 'conv' layer has {supported})")
+    shape = (block.channels, block.in_channels, block.kernel_size)
+    kernel = _weights(syn, shape, where + " weight", CONV_LAYOUT)
+    return conv_layer(kernel, block.positions, _neuron(block.neuron, where), where)
 
 
 def blocks_to_spec(blocks, source: str = "<memory>", encoding: InputEncoding | None = None,
@@ -220,7 +238,7 @@ def blocks_to_spec(blocks, source: str = "<memory>", encoding: InputEncoding | N
     if encoding is not None:
         encoding.check(source)
     spec = NetworkSpec(layers[0].in_features, layers, source, encoding,
-                       None if class_names is None else list(class_names))
+                       list(class_names) if isinstance(class_names, tuple) else class_names)
     return spec.validate(names)
 
 

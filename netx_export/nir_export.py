@@ -14,7 +14,10 @@ A layer is ``Linear -> [Delay] -> CubaLIF``; a recurrence is the cycle
 written as its banded matrix (NIR has no node that turns a layer's flat
 ``(N,)`` output into the ``(C, F)`` input ``Conv1d`` needs, and ``nir.read``
 type-checks every edge); its kernel is kept in the ``Linear`` node's metadata,
-which :mod:`netx_export.nir_import` checks against the matrix. Other metadata
+which :mod:`netx_export.nir_import` checks against the matrix. A ``conv``
+layer (the front end) is ``Conv1d -> CubaLIF`` on ``(C, F)``-shaped values
+(the network input is then ``(1, F)``), and a ``Flatten`` (channel-major,
+neuron ``c * F + f``) leads from the last one to the next layer. Other metadata
 (the integers, ``maxDelay``, the time step, the training data record) lets the
 import restore the file exactly; no NIR consumer needs it to run the graph.
 """
@@ -39,18 +42,20 @@ ENCODING_PREFIX = "input_"
 def node_names(index: int) -> dict[str, str]:
     """The names of layer ``index``'s nodes (1-based, as in the layer table)."""
     prefix = f"layer{index}"
-    return {part: f"{prefix}.{part}" for part in ("weight", "delay", "neuron", "rec_delay", "rec_weight")}
+    return {part: f"{prefix}.{part}" for part in ("weight", "delay", "neuron", "rec_delay", "rec_weight",
+                                                   "flatten")}
 
 
-def _neuron(layer: LayerSpec, dt: float, where: str) -> nir.NIRNode:
+def _neuron(layer: LayerSpec, dt: float, where: str, shape: tuple[int, ...] = ()) -> nir.NIRNode:
+    """The layer's neuron node, parameters of ``shape`` (default ``(N,)``)."""
     params = layer.neuron
     for key, decay in (("iDecay", params.i_decay), ("vDecay", params.v_decay)):
         if decay == 0:
             raise UnsupportedLayerError(
                 f"{where}: {key}=0 (no decay) has no NIR CubaLIF: its forward-Euler input gain "
                 f"dt / tau * w_in = 1 needs tau = w_in * dt = infinity")
-    n = layer.num_neurons
-    full = lambda value: np.full(n, value, dtype=np.float64)  # noqa: E731
+    shape = shape or (layer.num_neurons,)
+    full = lambda value: np.full(shape, value, dtype=np.float64)  # noqa: E731
     fields = dict(tau_syn=full(dt * STATE_UNIT / params.i_decay), tau_mem=full(dt * STATE_UNIT / params.v_decay),
                   r=full(STATE_UNIT / params.v_decay), v_leak=full(0.0), w_in=full(STATE_UNIT / params.i_decay))
     metadata = {"iDecay": params.i_decay, "vDecay": params.v_decay, "vThMant": params.vth_mant}
@@ -60,8 +65,23 @@ def _neuron(layer: LayerSpec, dt: float, where: str) -> nir.NIRNode:
                        metadata=metadata)
 
 
+def _conv_shape(layer: LayerSpec) -> tuple[int, int]:
+    """``(C, F)`` of a ``conv`` layer's neurons."""
+    channels = layer.ff_conv.channels
+    return channels, layer.num_neurons // channels
+
+
 def _add_layer(nodes: dict, edges: list, index: int, layer: LayerSpec, source: str, dt: float, where: str) -> str:
     name = node_names(index)
+    conv = layer.ff_conv
+    if conv is not None:  # the front end: (C_in, F) -> (C_out, F)
+        _, positions = _conv_shape(layer)
+        nodes[name["weight"]] = nir.Conv1d(input_shape=positions, weight=conv.kernel / WEIGHT_UNIT, stride=1,
+                                           padding=conv.kernel_size // 2, dilation=1, groups=1,
+                                           bias=np.zeros(conv.channels))
+        nodes[name["neuron"]] = _neuron(layer, dt, where, _conv_shape(layer))
+        edges += [(source, name["weight"]), (name["weight"], name["neuron"])]
+        return name["neuron"]
     nodes[name["weight"]] = nir.Linear(weight=layer.weight / WEIGHT_UNIT)
     edges.append((source, name["weight"]))
     into = name["weight"]
@@ -89,12 +109,18 @@ def spec_to_nir(spec: NetworkSpec, dt: float) -> nir.NIRGraph:
     """The NIR graph of ``spec`` at ``dt`` seconds per step (validated by NIR)."""
     if not (isinstance(dt, (int, float)) and math.isfinite(dt) and dt > 0):
         raise UnsupportedLayerError(f"{spec.source}: time step dt={dt!r} must be a number of seconds > 0")
-    nodes = {"input": nir.Input(input_type=np.array([spec.input_size]))}
+    front_end = spec.layers[0].ff_conv is not None  # its input: one channel of the positions
+    nodes = {"input": nir.Input(input_type=np.array([1, spec.input_size] if front_end else [spec.input_size]))}
     edges: list[tuple[str, str]] = []
     last = "input"
     for index, layer in enumerate(spec.layers, start=1):
         last = _add_layer(nodes, edges, index, layer, last, float(dt),
                           f"{spec.source}: layer {index} ({layer.type})")
+        if layer.ff_conv is not None and spec.layers[index].ff_conv is None:  # to a flat population
+            flatten = node_names(index)["flatten"]
+            nodes[flatten] = nir.Flatten(input_type={"input": np.array(_conv_shape(layer))}, start_dim=0)
+            edges.append((last, flatten))
+            last = flatten
     nodes["output"] = nir.Output(output_type=np.array([spec.output_size]))
     edges.append((last, "output"))
     metadata = {"generator": GENERATOR, "dt": float(dt)}

@@ -5,7 +5,8 @@ neuron`` (a ``Delay`` right after a non-recurrent neuron is that layer's output
 delay, which equals the file's input delay for a bias-free neuron starting at
 rest), where a neuron is ``CubaLIF``, ``LIF``, ``IF`` (or ``CubaLI``, ``LI``,
 ``I`` as the non-spiking output layer), optionally with one recurrent cycle
-``neuron -> [Delay] -> Affine | Linear | Conv1d -> neuron``. Sub-graphs are
+``neuron -> [Delay] -> Affine | Linear | Conv1d -> neuron``; the first layers
+may be ``Conv1d -> neuron`` (a ``conv`` front end). Sub-graphs are
 inlined; ``Flatten`` nodes are identities (every shape is flattened in C
 order, so ``Conv1d``'s position ``(c, f)`` is neuron ``c * F + f``).
 
@@ -36,6 +37,7 @@ import torch
 from lava.lib.dl import slayer
 
 from lava_convdelay.data.encoding import EncodingError, InputEncoding
+from lava_convdelay.hdf5_safety import MAX_ELEMENTS, open_hdf5
 from lava_convdelay.limits import MAX_DELAY, STATE_UNIT, VTH_NON_SPIKING, VTH_SPIKING_MAX, WEIGHT_UNIT
 from lava_convdelay.nn.delays import round_delays
 from lava_convdelay.nn.recurrent_synapse import conv_to_dense
@@ -43,10 +45,12 @@ from netx_export.errors import NetworkFormatError, QuantizationError, Unsupporte
 from netx_export.exporter import CONV_LAYOUT, DENSE_LAYOUT, quantize_weights
 from netx_export.nir_export import ENCODING_PREFIX
 from netx_export.spec import (
+    MAX_NEURONS,
     ConvRecurrence,
     CubaParams,
     LayerSpec,
     NetworkSpec,
+    conv_layer,
 )
 
 SPIKING = (nir.CubaLIF, nir.LIF, nir.IF)
@@ -138,9 +142,36 @@ class _Graph:
         return path
 
 
+def _shown(value) -> str:
+    """``value`` for a one-line message (an array's repr spans lines), at most 80 characters."""
+    text = " ".join(repr(value).split())
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def _numbers(value, what: str, fail) -> np.ndarray:
+    """``value`` as a float64 array, or ``fail(message)`` where it is not real numbers (strings,
+    objects, complex numbers, whose imaginary part a conversion would drop)."""
+    try:
+        array = np.asarray(value)
+        if array.dtype == bool or not (np.issubdtype(array.dtype, np.integer)
+                                       or np.issubdtype(array.dtype, np.floating)):
+            raise TypeError
+        return array.astype(np.float64)
+    except (TypeError, ValueError):
+        raise fail(f"'{what}' must be real numbers, got {_shown(value)}") from None
+
+
+def _integer(value, what: str, fail) -> int:
+    """``value`` as an int: a whole real number, a scalar or one-element array, else ``fail(message)``."""
+    array = _numbers(value, what, fail)
+    if array.size != 1 or not np.isfinite(array).all() or array.reshape(-1)[0] != np.round(array.reshape(-1)[0]):
+        raise fail(f"'{what}' must be one integer, got {_shown(value)}")
+    return int(array.reshape(-1)[0])
+
+
 def _array(value, n: int, what: str, graph: _Graph, name: str) -> np.ndarray:
     """``value`` (scalar or any shape of ``n`` elements) as float64 ``[n]``."""
-    array = np.asarray(value, dtype=np.float64)
+    array = _numbers(value, what, lambda message: graph.fail(name, message))
     if array.size == 1:
         array = np.full(n, float(array.reshape(-1)[0]))
     if array.size != n:
@@ -204,8 +235,15 @@ def _neuron(graph: _Graph, name: str, dt: float, n: int, notes: list[str]) -> tu
     i_decay = _decay(syn_rate, syn_key, graph, name, notes) if syn_key else STATE_UNIT
     v_decay = _decay(mem_rate, mem_key, graph, name, notes) if mem_key else 0
     if isinstance(node, NON_SPIKING):
-        vth = int(node.metadata.get("vThMant", VTH_NON_SPIKING))
-        vth = vth if VTH_SPIKING_MAX < vth <= VTH_NON_SPIKING else VTH_NON_SPIKING
+        vth = VTH_NON_SPIKING
+        if "vThMant" in node.metadata:
+            stated = _integer(node.metadata["vThMant"], "vThMant",
+                              lambda message: graph.fail(name, f"metadata {message}"))
+            if VTH_SPIKING_MAX < stated <= VTH_NON_SPIKING:
+                vth = stated
+            else:
+                notes.append(f"node '{name}': metadata vThMant {stated} is not a non-spiking threshold "
+                             f"({VTH_SPIKING_MAX + 1} .. {VTH_NON_SPIKING}); {VTH_NON_SPIKING} used")
     else:
         reset = get("v_reset")
         if np.any(reset != 0):
@@ -235,7 +273,7 @@ def _weights(graph: _Graph, name: str, gain: np.ndarray, shape: tuple, notes: li
         bias = np.asarray(node.bias).reshape(-1)
         raise graph.fail(name, f"bias {bias[bias != 0][0]:g} is not representable (the file's synapses "
                                f"have no bias)")
-    weight = np.asarray(node.weight, dtype=np.float64)
+    weight = _numbers(node.weight, "weight", lambda message: graph.fail(name, message))
     if weight.shape != shape:
         raise graph.fail(name, f"weight has shape {weight.shape}, expected {shape} (post, pre)")
     return _quantized(graph, name, weight * gain.reshape((-1,) + (1,) * (weight.ndim - 1)), notes, layout)
@@ -271,15 +309,23 @@ def _delays(graph: _Graph, names: list[str], n: int, dt: float, notes: list[str]
 
 def _conv(graph: _Graph, name: str, gain: np.ndarray, n: int, notes: list[str]) -> ConvRecurrence:
     node = graph.nodes[name]
-    kernel = np.asarray(node.weight, dtype=np.float64)
+    kernel = _numbers(node.weight, "weight", lambda message: graph.fail(name, message))
     channels = kernel.shape[0] if kernel.ndim == 3 else 0
     k = kernel.shape[-1] if kernel.ndim == 3 else 0
-    padding = node.padding if isinstance(node.padding, str) else int(np.asarray(node.padding).reshape(-1)[0])
-    settings = {"stride": 1, "dilation": 1, "groups": 1}
     if channels == 0 or kernel.shape[1] != channels or k % 2 == 0 or n % channels or k > 2 * (n // channels) - 1:
         raise graph.fail(name, f"kernel {kernel.shape} is not a recurrence over {n} neurons (need [C, C, k], "
                                f"odd k no wider than the positions, C dividing {n})")
-    for key, want in settings.items():
+    _check_conv_settings(graph, name, gain)
+    return ConvRecurrence(channels, k, _quantized(graph, name, kernel * gain[0], notes, CONV_LAYOUT))
+
+
+def _check_conv_settings(graph: _Graph, name: str, gain: np.ndarray) -> None:
+    """A ``Conv1d`` node the file's convolutions express: stride, dilation and groups 1,
+    "same" padding, no bias, one input gain for all its neurons."""
+    node = graph.nodes[name]
+    k = np.asarray(node.weight).shape[-1]
+    padding = node.padding if isinstance(node.padding, str) else int(np.asarray(node.padding).reshape(-1)[0])
+    for key, want in {"stride": 1, "dilation": 1, "groups": 1}.items():
         if np.any(np.asarray(getattr(node, key)) != want):
             raise graph.fail(name, f"{key}={getattr(node, key)} is not representable (need {want})")
     if padding not in ("same", k // 2):
@@ -289,14 +335,33 @@ def _conv(graph: _Graph, name: str, gain: np.ndarray, n: int, notes: list[str]) 
     if _off(gain, gain[0]).any():
         raise graph.fail(name, f"a convolution into neurons of different input gains ({gain.min():.6g} .. "
                                f"{gain.max():.6g}) has no kernel")
-    return ConvRecurrence(channels, k, _quantized(graph, name, kernel * gain[0], notes, CONV_LAYOUT))
+
+
+def _front_end_conv(graph: _Graph, name: str, in_features: int, neuron: CubaParams, gain: np.ndarray,
+                    notes: list[str]) -> LayerSpec:
+    """A ``conv`` layer from a feed-forward ``Conv1d`` over ``in_features`` neurons."""
+    node = graph.nodes[name]
+    kernel = np.asarray(node.weight, dtype=np.float64)
+    if kernel.ndim != 3 or kernel.shape[1] < 1 or in_features % kernel.shape[1]:
+        raise graph.fail(name, f"kernel {kernel.shape} is not a convolution over the {in_features} neurons before "
+                               f"it (need [C_out, C_in, k], C_in dividing {in_features})")
+    positions = in_features // kernel.shape[1]
+    if node.input_shape is not None and int(np.asarray(node.input_shape).reshape(-1)[0]) != positions:
+        raise graph.fail(name, f"input_shape {node.input_shape}, but {kernel.shape[1]} channels of the "
+                               f"{in_features} neurons before it have {positions} positions")
+    if kernel.shape[2] % 2 == 0:
+        raise graph.fail(name, f"kernel size {kernel.shape[2]} is not representable (need an odd one)")
+    _check_conv_settings(graph, name, gain)
+    mant = _quantized(graph, name, kernel * gain[0], notes, CONV_LAYOUT)
+    return conv_layer(mant, positions, neuron, f"{graph.source}: node '{name}'")
 
 
 def _recorded_conv(graph: _Graph, name: str, gain: np.ndarray, dense: np.ndarray,
                    notes: list[str]) -> ConvRecurrence | None:
     """The convolution this project's export records beside its banded ``Linear``
     (metadata ``convKernel``), where it gives exactly those weights."""
-    kernel = np.asarray(graph.nodes[name].metadata["convKernel"], dtype=np.float64)
+    kernel = _numbers(graph.nodes[name].metadata["convKernel"], "convKernel",
+                      lambda message: graph.fail(name, f"metadata {message}"))
     n = dense.shape[0]
     if kernel.ndim == 3 and kernel.shape[0] == kernel.shape[1] and n % kernel.shape[0] == 0 and \
             not _off(gain, gain[0]).any():
@@ -327,7 +392,7 @@ def _chain(graph: _Graph) -> list[_Layer]:
     for name, node in graph.nodes.items():
         if not isinstance(node, SPIKING + NON_SPIKING + WEIGHTS + (nir.Delay, nir.Conv1d, nir.Input, nir.Output)):
             raise graph.fail(name, "node type not supported (supported: CubaLIF, LIF, IF, CubaLI, LI, I, "
-                                   "Affine, Linear, Conv1d in a recurrence, Delay, Flatten, sub-graphs)")
+                                   "Affine, Linear, Conv1d, Delay, Flatten, sub-graphs)")
     layers: list[_Layer] = []
     current, seen = graph.input, set()
     while current != graph.output:
@@ -363,9 +428,9 @@ def _chain(graph: _Graph) -> list[_Layer]:
             if between:
                 raise graph.fail(between[0], "only Delays may follow the output layer")
             break
-        if not between or not isinstance(graph.nodes[between[0]], WEIGHTS) or not all(
+        if not between or not isinstance(graph.nodes[between[0]], WEIGHTS + (nir.Conv1d,)) or not all(
                 isinstance(graph.nodes[n], nir.Delay) for n in between[1:]):
-            raise graph.fail(target, f"its input path {between} is not Affine/Linear -> [Delay]")
+            raise graph.fail(target, f"its input path {between} is not Affine/Linear/Conv1d -> [Delay]")
         layers.append(_Layer(target, between, []))
         seen.add(target)
         current = target
@@ -395,9 +460,11 @@ def _recurrence(graph: _Graph, layer: _Layer, gain: np.ndarray, dt: float, notes
     if delays:
         steps = _delays(graph, delays, n, dt, notes, "recurrent")
         declared = graph.nodes[delays[-1]].metadata.get("maxDelay")
+        if declared is not None:
+            declared = _integer(declared, "maxDelay", lambda message: graph.fail(delays[-1], f"metadata {message}"))
         max_delay = int(steps.max())
-        if declared is not None and max_delay <= int(declared) <= MAX_DELAY:
-            max_delay = int(declared)
+        if declared is not None and max_delay <= declared <= MAX_DELAY:
+            max_delay = declared
         elif declared is not None:
             notes.append(f"node '{delays[-1]}': metadata maxDelay {declared} does not hold the delays within "
                          f"[0, {MAX_DELAY}]; maxDelay set to the largest delay, {max_delay}")
@@ -433,12 +500,41 @@ def _metadata(graph: nir.NIRGraph, spec: NetworkSpec, notes: list[str]) -> None:
         except (EncodingError, TypeError) as err:
             notes.append(f"graph metadata: input binning left out of the file ({err})")
     if "class_names" in meta:
-        names = [n.decode("utf-8") if isinstance(n, bytes) else str(n) for n in np.asarray(meta["class_names"])]
+        raw = np.asarray(meta["class_names"])
+        if raw.ndim != 1 or not all(isinstance(n, (str, bytes)) for n in raw):
+            raise UnsupportedLayerError(f"{spec.source}: graph metadata 'class_names' must be a list of strings, got "
+                                        f"{_shown(meta['class_names'])}")
+        try:
+            names = [n.decode("utf-8") if isinstance(n, bytes) else str(n) for n in raw]
+        except UnicodeDecodeError:
+            raise UnsupportedLayerError(f"{spec.source}: graph metadata 'class_names' is not UTF-8 text") from None
         if len(names) <= spec.output_size and len(set(names)) == len(names):
             spec.class_names = names
         else:
             notes.append(f"graph metadata: {len(names)} class names for {spec.output_size} outputs, or a name "
                          f"twice: left out of the file")
+
+
+def _stated_dt(stated, source: str) -> float:
+    """The graph's ``dt`` metadata as seconds: one real number."""
+    def fail(message: str) -> UnsupportedLayerError:
+        return UnsupportedLayerError(f"{source}: graph metadata {message} (seconds per step)")
+    array = _numbers(stated, "dt", fail)
+    if array.size != 1:
+        raise fail(f"'dt' must be one number, got {array.size} values")
+    return float(array.reshape(-1)[0])
+
+
+def _size(graph: _Graph, name: str, port: str) -> int:
+    """The number of values at the Input / Output node ``name``: the product of its shape, >= 1."""
+    node = graph.nodes[name]
+    types = node.output_type if port == "output" else node.input_type
+    shape = _numbers(types[port], f"{port} shape", lambda message: graph.fail(name, message))
+    if shape.ndim > 1 or shape.size > 8 or (shape < 1).any() or (shape != np.round(shape)).any() \
+            or np.prod(shape) > MAX_NEURONS:
+        raise graph.fail(name, f"shape {shape.astype(np.int64).tolist() if shape.size <= 8 else shape.shape} is not "
+                               f"a size of 1 .. {MAX_NEURONS} values")
+    return int(np.prod(shape))
 
 
 def graph_to_spec(graph: nir.NIRGraph, source: str, dt: float | None = None) -> ImportResult:
@@ -450,20 +546,31 @@ def graph_to_spec(graph: nir.NIRGraph, source: str, dt: float | None = None) -> 
         if stated is None:
             raise UnsupportedLayerError(f"{source}: the graph does not state its time step (no 'dt' metadata); "
                                         f"give --dt SECONDS (snnTorch exports use 1e-4)")
-        dt = float(stated)
-    elif stated is not None and not math.isclose(float(stated), dt, rel_tol=1e-12):
+        dt = _stated_dt(stated, source)
+    elif stated is not None and not math.isclose(_stated_dt(stated, source), dt, rel_tol=1e-12):
         notes.append(f"graph: discretised with dt = {dt:g} s, the graph states {float(stated):g} s")
     if not (math.isfinite(dt) and dt > 0):
         raise UnsupportedLayerError(f"{source}: time step dt={dt!r} must be a number of seconds > 0")
     flat = _Graph(graph, source)
-    input_size = int(np.prod(flat.nodes[flat.input].output_type["output"]))
+    input_size = _size(flat, flat.input, "output")
     spec = NetworkSpec(input_size, source=source)
     chain = _chain(flat)
     in_features = input_size
     for index, layer in enumerate(chain, start=1):
-        weight = np.asarray(flat.nodes[layer.inputs[0]].weight)
-        if weight.ndim != 2:
-            raise flat.fail(layer.inputs[0], f"weight has shape {weight.shape}, expected (post, pre)")
+        weight = _numbers(flat.nodes[layer.inputs[0]].weight, "weight",
+                          lambda message, name=layer.inputs[0]: flat.fail(name, message))
+        if isinstance(flat.nodes[layer.inputs[0]], nir.Conv1d) and weight.ndim == 3:  # a conv front end
+            n = weight.shape[0] * (in_features // max(1, weight.shape[1]))
+            neuron, gain = _neuron(flat, layer.neuron, dt, n, notes)
+            if len(layer.inputs) > 1 or layer.output_delays or layer.recurrent:
+                raise flat.fail(layer.neuron, "a feed-forward Conv1d layer has no delays and no recurrence "
+                                              "(a 'conv' layer)")
+            spec.layers.append(_front_end_conv(flat, layer.inputs[0], in_features, neuron, gain, notes))
+            in_features = n
+            continue
+        if weight.ndim != 2 or not 1 <= weight.shape[0] <= MAX_NEURONS:
+            raise flat.fail(layer.inputs[0], f"weight has shape {weight.shape}, expected (post, pre) with 1 .. "
+                                             f"{MAX_NEURONS} neurons")
         n = weight.shape[0]
         neuron, gain = _neuron(flat, layer.neuron, dt, n, notes)
         if index < len(chain) and not neuron.spiking:
@@ -480,11 +587,11 @@ def graph_to_spec(graph: nir.NIRGraph, source: str, dt: float | None = None) -> 
             fields["delay"] = _delays(flat, delays, n, dt, notes, "feed-forward")
         spec.layers.append(LayerSpec(kind, weight, neuron, **fields))
         in_features = n
-    output_size = int(np.prod(flat.nodes[flat.output].input_type["input"]))
+    output_size = _size(flat, flat.output, "input")
     if output_size != in_features:
         raise flat.fail(flat.output, f"has {output_size} values but the last layer {in_features} neurons")
     _metadata(graph, spec, notes)
-    return ImportResult(spec, notes, dt)
+    return ImportResult(spec.validate(), notes, dt)  # the file's rules (a conv front end first, ...)
 
 
 def read_nir(path: str | os.PathLike, dt: float | None = None) -> ImportResult:
@@ -492,6 +599,8 @@ def read_nir(path: str | os.PathLike, dt: float | None = None) -> ImportResult:
     path = Path(path)
     if not path.is_file():
         raise NetworkFormatError(f"{path}: no such file")
+    # NIR's reader reads every dataset, following links and external storage: check the file first
+    open_hdf5(path, NetworkFormatError, max_elements=MAX_ELEMENTS, what="NIR graph").close()
     try:
         graph = nir.read(path)
     except Exception as err:  # noqa: BLE001  (h5py, NIR's validation: many kinds, one message)

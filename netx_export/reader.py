@@ -1,7 +1,8 @@
 """Read and validate a network HDF5 file into a :class:`NetworkSpec`.
 
-Reads stock lava-dl NetX files (``dense``, ``dense_rec`` under ``/layer``) and
-this project's extension (docs/hdf5-format.md). Every structural problem is a
+Reads stock lava-dl NetX files (``dense``, ``dense_rec`` and a ``conv`` front
+end with its ``flatten`` under ``/layer``) and this project's extension
+(docs/hdf5-format.md). Every structural problem is a
 :class:`NetworkFormatError` naming the file, the layer and the field; unknown
 layer types are :class:`UnsupportedLayerError` (stock NetX skips them).
 """
@@ -14,6 +15,7 @@ import h5py
 import numpy as np
 
 from lava_convdelay.data.encoding import EncodingError, InputEncoding
+from lava_convdelay.hdf5_safety import open_hdf5, read_dataset
 from netx_export.errors import NetworkFormatError, UnsupportedLayerError
 from netx_export.spec import (
     EXTENSION_TYPES,
@@ -25,9 +27,17 @@ from netx_export.spec import (
     DelayChannels,
     LayerSpec,
     NetworkSpec,
+    conv_layer,
     int_array,
 )
-from netx_export.writer import EXTENSION_ROOT, META_ROOT, STOCK_ROOT
+
+FORMAT_NAME = "lava-convdelay-netx"
+FORMAT_VERSION = 1
+STOCK_ROOT = "layer"
+EXTENSION_ROOT = "lava_convdelay_layer"
+META_ROOT = "lava_convdelay_meta"  # what the file records of its training data; stock NetX ignores it
+#: most entries of a layer's 'shape' (stock NetX writes [N], convolution layers [C, H, W])
+MAX_SHAPE_ENTRIES = 8
 
 
 class _Fields:
@@ -42,19 +52,15 @@ class _Fields:
     def has(self, key: str) -> bool:
         return key in self.group
 
-    def raw(self, key: str) -> np.ndarray:
+    def raw(self, key: str, limit: int = 1, kind: str = "number") -> np.ndarray:
+        """Dataset ``key``, checked to hold ``kind`` (:func:`lava_convdelay.hdf5_safety.read_dataset`)
+        and to declare at most ``limit`` elements (what the file's other fields allow) before it is read."""
         if key not in self.group:
             raise self.fail(f"missing dataset '{key}'")
-        item = self.group[key]
-        if not isinstance(item, h5py.Dataset):
-            raise self.fail(f"'{key}' is a group, expected a dataset")
-        try:
-            return np.asarray(item[()])
-        except (OSError, ValueError) as err:
-            raise self.fail(f"cannot read '{key}': {err}") from None
+        return read_dataset(self.group[key], f"{self.where}: '{key}'", NetworkFormatError, kind, limit)
 
     def text(self, key: str, codec: str = "ascii") -> str:
-        value = self.raw(key)
+        value = self.raw(key, kind="string")
         if value.shape == (1,):
             value = value[0]
         if isinstance(value, np.ndarray) and value.shape != ():
@@ -93,7 +99,7 @@ class _Fields:
     def numbers(self, key: str, shape: tuple, value: np.ndarray | None = None) -> np.ndarray:
         """Dataset ``key`` (or ``value``, read from it), numeric and of ``shape``; its values
         are checked with the whole network (:meth:`NetworkSpec.validate`)."""
-        value = self.raw(key) if value is None else value
+        value = self.raw(key, int(np.prod(shape))) if value is None else value
         if value.dtype == bool or not np.issubdtype(value.dtype, np.number) or np.iscomplexobj(value):
             raise self.fail(f"'{key}' must be numeric, got dtype {value.dtype}")
         if value.shape != shape:
@@ -103,7 +109,7 @@ class _Fields:
     def matrix(self, key: str, rows: int, columns: int | None) -> np.ndarray:
         """Weights ``[rows, columns]`` as stock NetX reads them: a 1-D dataset is
         reshaped to ``rows`` rows; ``columns=None`` takes the dataset's own."""
-        value = self.raw(key)
+        value = self.raw(key, rows * (MAX_NEURONS if columns is None else columns))
         if value.ndim == 1 and value.size % rows == 0:
             value = value.reshape(rows, -1)
         if columns is None:
@@ -129,7 +135,7 @@ def _neuron(layer: _Fields) -> CubaParams:
 
 def _size(layer: _Fields) -> int:
     """The number of neurons: the product of ``shape``, as stock NetX reads it."""
-    shape = layer.raw("shape")
+    shape = layer.raw("shape", MAX_SHAPE_ENTRIES)
     shape = shape.reshape(1) if shape.ndim == 0 else shape
     if shape.ndim != 1 or not shape.size:
         raise layer.fail(f"'shape' must be a list of sizes, got shape {shape.shape}")
@@ -139,12 +145,63 @@ def _size(layer: _Fields) -> int:
     return int(np.prod(sizes))
 
 
+def _pair(layer: _Fields, key: str) -> list[int]:
+    """A ``conv`` setting as SLAYER writes it, ``[height, width]`` integers (a scalar: both)."""
+    value = layer.raw(key, 2)
+    value = np.repeat(value.reshape(1), 2) if value.size == 1 else value
+    return int_array(value, key, layer.where, (2,), 0, MAX_NEURONS, key).tolist()
+
+
+def _read_conv(layer: _Fields, in_features: int | None) -> LayerSpec:
+    """A ``conv`` layer as ``cuba.Conv.export_hdf5`` writes it, of the one form this
+    project runs: shape ``[C, 1, F]``, kernel ``(1, k)``, stride and dilation 1,
+    groups 1, "same" padding ``(0, k // 2)``."""
+    shape = layer.raw("shape", MAX_SHAPE_ENTRIES)
+    if shape.shape != (3,):
+        raise layer.fail(f"'shape' must be [outChannels, 1, positions], got shape {shape.shape}")
+    channels, height, positions = int_array(shape, "shape", layer.where, (3,), 1, MAX_NEURONS, "size").tolist()
+    if height != 1:
+        raise UnsupportedLayerError(f"{layer.where}: 'shape' {[channels, height, positions]}: only a 1-D "
+                                    f"convolution along the width (height 1) is supported")
+    c_in = layer.integer("inChannels", 1, MAX_NEURONS)
+    if layer.integer("outChannels") != channels:
+        raise layer.fail(f"'outChannels'={layer.integer('outChannels')} but 'shape' has {channels} channels")
+    if in_features is not None and in_features != c_in * positions:
+        raise layer.fail(f"{c_in} input channels of {positions} positions, but the layer before has {in_features} "
+                         f"neurons")
+    _, k = _pair(layer, "kernelSize")
+    for key, supported in (("kernelSize", [1, k]), ("stride", [1, 1]), ("dilation", [1, 1]),
+                           ("padding", [0, k // 2])):
+        if _pair(layer, key) != supported:
+            raise UnsupportedLayerError(f"{layer.where}: '{key}'={_pair(layer, key)} is not supported (need "
+                                        f"{supported}: a 1-D, stride-1, \"same\"-padded convolution)")
+    if layer.integer("groups") != 1:
+        raise UnsupportedLayerError(f"{layer.where}: 'groups'={layer.integer('groups')} is not supported (need 1)")
+    if layer.has("delay"):
+        raise UnsupportedLayerError(f"{layer.where}: a 'delay' on a 'conv' layer is not supported")
+    weight = layer.numbers("weight", (channels, c_in, 1, k))
+    return conv_layer(np.asarray(weight[:, :, 0, :], np.float64), positions, _neuron(layer), layer.where)
+
+
+def _check_front_end_input(shape: list[int], conv: LayerSpec, where: str) -> None:
+    """The input layer of a conv front end is its ``[C_in, 1, F]`` (stock NetX feeds
+    the conv layer its reverse, Lava's ``(X, Y, C)``)."""
+    assert conv.ff_conv is not None
+    c_in = conv.ff_conv.in_channels
+    expected = [c_in, 1, conv.in_features // c_in]
+    if shape != expected:
+        raise NetworkFormatError(f"{where}: 'shape' {shape} of the input must be {expected} ([channels, 1, "
+                                 f"positions]) for the conv layer it feeds")
+
+
 def _read_layer(layer: _Fields, kind: str, in_features: int | None) -> LayerSpec:
     """One layer; ``in_features`` is the previous layer's size (``None`` for the first
     layer of a file without an input layer: ``inFeatures`` where present, else the weights')."""
     if kind not in STOCK_TYPES + EXTENSION_TYPES:
-        known = ", ".join(("input",) + STOCK_TYPES + EXTENSION_TYPES)
+        known = ", ".join(("input", "flatten") + STOCK_TYPES + EXTENSION_TYPES)
         raise UnsupportedLayerError(f"{layer.where}: unknown layer type '{kind}' (known: {known})")
+    if kind == "conv":
+        return _read_conv(layer, in_features)
     n = _size(layer)
     if in_features is None and layer.has("inFeatures"):  # the first layer, without an input layer
         in_features = layer.integer("inFeatures", 1, MAX_NEURONS)
@@ -160,7 +217,7 @@ def _read_layer(layer: _Fields, kind: str, in_features: int | None) -> LayerSpec
                 f"{layer.where}: a feed-forward 'delay' on a '{kind}' layer is not supported "
                 f"(on a recurrent layer an output delay is not an input delay)"
             )
-        delay = layer.raw("delay")
+        delay = layer.raw("delay", max(n, weight.shape[1]))
         if delay.size == 1:  # one delay for every neuron (stock NetX broadcasts it)
             delay = np.full(n, delay.reshape(-1)[0])
         elif delay.shape == (weight.shape[1],) and n != weight.shape[1]:
@@ -193,11 +250,7 @@ def read_network(path: str | os.PathLike) -> NetworkSpec:
     path = Path(path)
     if not path.is_file():
         raise NetworkFormatError(f"{path}: no such file")
-    try:
-        f = h5py.File(path, "r")
-    except OSError as err:
-        raise NetworkFormatError(f"{path}: not a readable HDF5 file ({err})") from None
-    with f:
+    with open_hdf5(path, NetworkFormatError) as f:
         roots = [name for name in (STOCK_ROOT, EXTENSION_ROOT) if name in f]
         if len(roots) != 1:
             raise NetworkFormatError(
@@ -205,11 +258,13 @@ def read_network(path: str | os.PathLike) -> NetworkSpec:
                 f"found {['/' + r for r in roots] or 'neither'}"
             )
         root = f[roots[0]]
+        if not isinstance(root, h5py.Group):
+            raise NetworkFormatError(f"{path}: /{roots[0]} must be a group of layers")
         names = sorted(root.keys(), key=lambda s: (not s.isdigit(), int(s) if s.isdigit() else s))
         if names != [str(i) for i in range(len(names))] or not names:
             raise NetworkFormatError(f"{path}: layers must be named 0..L-1, found {list(root.keys())}")
         spec = NetworkSpec(input_size=0, source=str(path))
-        in_features, layer_names = None, []
+        in_features, layer_names, flattened, input_shape = None, [], False, None
         for name in names:
             layer = _Fields(root[name], f"{path}: layer {name}")
             if not isinstance(root[name], h5py.Group):
@@ -219,8 +274,24 @@ def read_network(path: str | os.PathLike) -> NetworkSpec:
                 if name != "0":
                     raise layer.fail("an 'input' layer may only be layer 0")
                 in_features = _size(layer)
+                input_shape = layer.raw("shape", MAX_SHAPE_ENTRIES).reshape(-1).tolist()
+                continue
+            after_conv = bool(spec.layers) and spec.layers[-1].ff_conv is not None
+            if kind == "flatten":  # stock NetX's connection from a conv layer to a fully connected one
+                if not after_conv or flattened:
+                    raise layer.fail("a 'flatten' layer may only follow a 'conv' layer")
+                if layer.has("shape") and _size(layer) != in_features:
+                    raise layer.fail(f"'shape' gives {_size(layer)} values, the conv layer before has {in_features}")
+                flattened = True
                 continue
             parsed = _read_layer(layer, kind, in_features)
+            if after_conv and (parsed.ff_conv is None) != flattened:
+                raise layer.fail(f"a '{kind}' layer after a 'conv' layer needs a 'flatten' layer between them "
+                                 f"(stock NetX connects them through it)" if not flattened else
+                                 "a 'conv' layer cannot follow a 'flatten' layer")
+            flattened = False
+            if not spec.layers and parsed.ff_conv is not None and input_shape is not None:
+                _check_front_end_input(input_shape, parsed, f"{path}: layer 0")
             if not spec.layers:
                 spec.input_size = parsed.in_features
             spec.layers.append(parsed)
@@ -261,7 +332,7 @@ def _read_meta(meta, where: str, spec: NetworkSpec) -> None:
             raise NetworkFormatError(str(err)) from None
         spec.encoding = encoding
     if fields.has("classNames"):
-        raw = fields.raw("classNames")
+        raw = fields.raw("classNames", spec.output_size, "string")
         if raw.ndim != 1 or not raw.size or not all(isinstance(n, (bytes, str)) for n in raw):
             raise fields.fail(f"'classNames' must be a non-empty list of strings, got {raw.dtype} {raw.shape}")
         try:

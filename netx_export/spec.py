@@ -15,21 +15,29 @@ import numpy as np
 import torch
 
 from lava_convdelay.data.encoding import InputEncoding
-from lava_convdelay.limits import MAX_DELAY, STATE_UNIT, VTH_NON_SPIKING, VTH_SPIKING_MAX, WEIGHT_MAX, WEIGHT_MIN
+from lava_convdelay.limits import (
+    MAX_DELAY,
+    MAX_DELAY_CHANNELS,
+    STATE_UNIT,
+    VTH_NON_SPIKING,
+    VTH_SPIKING_MAX,
+    WEIGHT_MAX,
+    WEIGHT_MIN,
+)
 from lava_convdelay.nn.delay_channels import depthwise_to_dense
 from lava_convdelay.nn.recurrent_synapse import conv_to_dense
 from netx_export.errors import InvalidSpecError, UnsupportedLayerError
 
 #: Layer types of stock lava-dl NetX that this project reads and writes.
-STOCK_TYPES = ("dense", "dense_rec")
+STOCK_TYPES = ("dense", "dense_rec", "conv")
 #: Layer types this project adds (stored under /lava_convdelay_layer).
 EXTENSION_TYPES = ("delay_rec", "conv_rec", "dchan_rec")
 KNOWN_TYPES = STOCK_TYPES + EXTENSION_TYPES
 RECURRENT_TYPES = ("dense_rec", "delay_rec", "conv_rec", "dchan_rec")
-#: Most delay channels a 'dchan_rec' layer may have (each is a synapse group on the chip).
-MAX_DELAY_CHANNELS = 1024
 #: Largest network the checks accept, neurons per layer (far above one Loihi 2 chip).
 MAX_NEURONS = 1 << 24
+#: Largest ``N x inFeatures`` connection matrix a ``conv`` layer may expand to (2 GiB of int64).
+MAX_CONV_MATRIX = 1 << 28
 
 
 @dataclass(frozen=True, eq=False)
@@ -86,6 +94,18 @@ class DelayChannels:
 
 
 @dataclass(frozen=True, eq=False)
+class ConvFeedForward:
+    """The synapse of a ``conv`` layer (the front end): a "same"-padded 1-D
+    convolution, stride 1, from ``in_channels`` to ``channels`` channels of the
+    same positions, neurons channel-major (``n = c * F + f``)."""
+
+    in_channels: int
+    channels: int
+    kernel_size: int
+    kernel: np.ndarray  # int64 [C_out, C_in, k], units of 1/64, PyTorch's cross-correlation
+
+
+@dataclass(frozen=True, eq=False)
 class LayerSpec:
     """One CUBA layer; see docs/hdf5-format.md for the exact semantics."""
 
@@ -98,6 +118,7 @@ class LayerSpec:
     max_delay: int = 0
     conv: ConvRecurrence | None = None
     delay_channels: DelayChannels | None = None  # 'dchan_rec' only (weight_rec and delay_rec are None)
+    ff_conv: ConvFeedForward | None = None  # 'conv' only; 'weight' is then its banded matrix
 
     @property
     def num_neurons(self) -> int:
@@ -178,6 +199,8 @@ class NetworkSpec:
                                        f"({np.shape(layer.weight)[0]}, {in_features}): layer {i} has {in_features} "
                                        f"neurons")
             checked = _validate_layer(layer, where, in_features)
+            if checked.ff_conv is not None:
+                _check_front_end(checked.ff_conv, layers, i == len(self.layers) - 1, where)
             if i < len(self.layers) - 1 and not checked.neuron.spiking:
                 raise UnsupportedLayerError(f"{where}: vThMant={checked.neuron.vth_mant} never spikes: a non-spiking "
                                             f"layer (cuba.Affine, a readout) may only be the output layer; it would "
@@ -189,12 +212,43 @@ class NetworkSpec:
                                    f"the network's {self.input_size} input channels")
         names = self.class_names
         if names is not None:
-            if not all(isinstance(n, str) for n in names) or len(set(names)) != len(names) or not names:
-                raise InvalidSpecError(f"{self.source}: class names must be distinct strings, got {names!r}")
+            if not isinstance(names, list) or not names or not all(isinstance(n, str) for n in names) \
+                    or len(set(names)) != len(names):
+                raise InvalidSpecError(f"{self.source}: class names must be distinct strings, "
+                                       f"got {names!r}"[:300])
+            for i, name in enumerate(names):
+                # a file stores them as NUL-terminated UTF-8 (HDF5 variable-length strings)
+                if "\x00" in name or not _utf8(name):
+                    raise InvalidSpecError(f"{self.source}: class name {i} {name!r} holds a NUL character or a "
+                                           f"lone surrogate, which a file cannot store as UTF-8 text")
             if len(names) > layers[-1].num_neurons:
                 raise InvalidSpecError(f"{self.source}: {len(names)} classes for {layers[-1].num_neurons} "
                                        f"output neurons")
         return replace(self, input_size=int(self.input_size), layers=layers)
+
+
+def _utf8(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate
+        return False
+    return True
+
+
+def conv_layer(kernel, positions: int, neuron: CubaParams, where: str = "<memory>") -> LayerSpec:
+    """A ``conv`` layer of ``kernel`` ``[C_out, C_in, k]`` over ``positions`` positions,
+    its ``weight`` the banded ``[C_out * F, C_in * F]`` matrix of the convolution
+    (:func:`lava_convdelay.nn.recurrent_synapse.conv_to_dense`); checked by :meth:`NetworkSpec.validate`."""
+    kernel = np.asarray(kernel)
+    if kernel.ndim != 3 or not kernel.size:
+        raise InvalidSpecError(f"{where}: the convolution kernel must be [outChannels, inChannels, k], got shape "
+                               f"{kernel.shape}")
+    c_out, c_in, k = kernel.shape
+    if not 1 <= positions <= MAX_NEURONS or c_out * positions * c_in * positions > MAX_CONV_MATRIX:
+        raise InvalidSpecError(f"{where}: {c_out} x {c_in} channels of {positions} positions are beyond what the "
+                               f"checks accept (at most {MAX_CONV_MATRIX} connections)")
+    weight = conv_to_dense(torch.from_numpy(kernel), positions).numpy()
+    return LayerSpec("conv", weight, neuron, ff_conv=ConvFeedForward(c_in, c_out, k, kernel))
 
 
 def int_array(value, name: str, where: str, shape: tuple, low: int, high: int, what: str) -> np.ndarray:
@@ -239,6 +293,8 @@ def _validate_layer(layer: LayerSpec, where: str, in_features: int) -> LayerSpec
     """One layer fed by ``in_features`` channels, checked (see :meth:`NetworkSpec.validate`)."""
     if layer.type not in KNOWN_TYPES:
         raise UnsupportedLayerError(f"{where}: unknown layer type '{layer.type}' (known: {', '.join(KNOWN_TYPES)})")
+    if layer.type == "conv" or layer.ff_conv is not None:
+        return _validate_conv_layer(layer, where, in_features)
     shape = np.shape(layer.weight)
     if len(shape) != 2 or not 1 <= shape[0] <= MAX_NEURONS:
         raise InvalidSpecError(f"{where}: 'weight' must be [N, inFeatures] with 1 <= N <= {MAX_NEURONS}, "
@@ -328,3 +384,47 @@ def _validate_conv(layer: LayerSpec, where: str, n: int) -> tuple[np.ndarray, Co
             raise InvalidSpecError(f"{where}: 'weight_rec' is not the banded matrix of the kernel "
                                    f"(first difference at {idx}: {given[idx]} vs {banded[idx]})")
     return banded, ConvRecurrence(channels, k, kernel)
+
+
+def _validate_conv_layer(layer: LayerSpec, where: str, in_features: int) -> LayerSpec:
+    """A ``conv`` layer: its convolution checked, ``weight`` the banded matrix of the kernel."""
+    conv = layer.ff_conv
+    if layer.type != "conv" or conv is None:
+        raise InvalidSpecError(f"{where}: only 'conv' layers have a feed-forward convolution, and a 'conv' layer "
+                               f"needs one (inChannels, outChannels, kernel)")
+    for name in ("delay", "weight_rec", "delay_rec", "conv"):
+        if getattr(layer, name) is not None:
+            raise UnsupportedLayerError(f"{where}: a 'conv' layer has no '{name}' (feed-forward, no delays)")
+    c_in = _check_int(conv.in_channels, "inChannels", where, 1, in_features)
+    if in_features % c_in:
+        raise InvalidSpecError(f"{where}: inChannels={c_in} does not divide the {in_features} input neurons into "
+                               f"channels of equal positions")
+    positions = in_features // c_in
+    c_out = _check_int(conv.channels, "outChannels", where, 1, MAX_NEURONS // positions)
+    k = _check_int(conv.kernel_size, "kernelSize", where, 1, 2 * positions - 1)
+    if k % 2 == 0:
+        raise InvalidSpecError(f"{where}: kernelSize={k} must be odd (\"same\" zero padding, k // 2 on each side)")
+    kernel = int_array(conv.kernel, "weight", where, (c_out, c_in, k), WEIGHT_MIN, WEIGHT_MAX, "weight")
+    expected = conv_layer(kernel, positions, layer.neuron, where)
+    n = c_out * positions
+    weight = int_array(layer.weight, "weight (banded)", where, (n, in_features), WEIGHT_MIN, WEIGHT_MAX, "weight")
+    if not np.array_equal(weight, expected.weight):
+        idx = tuple(int(i) for i in np.argwhere(weight != expected.weight)[0])
+        raise InvalidSpecError(f"{where}: 'weight' is not the banded matrix of the kernel (first difference at "
+                               f"{idx}: {weight[idx]} vs {expected.weight[idx]})")
+    return replace(expected, weight=weight, neuron=_validate_neuron(layer.neuron, where))
+
+
+def _check_front_end(conv: ConvFeedForward, before: list[LayerSpec], last: bool, where: str) -> None:
+    """A ``conv`` layer is the front end: after the input (one channel) or another ``conv``
+    layer (its channels), never the output layer."""
+    previous = before[-1].ff_conv if before else None
+    if before and previous is None:
+        raise UnsupportedLayerError(f"{where}: a 'conv' layer belongs to the front end, right after the input or "
+                                    f"another 'conv' layer; it follows a '{before[-1].type}' layer")
+    if last:
+        raise UnsupportedLayerError(f"{where}: a 'conv' layer cannot be the output layer (the front end)")
+    channels = 1 if previous is None else previous.channels
+    if conv.in_channels != channels:
+        source = "the network input is one channel" if previous is None else f"the layer before has {channels} channels"
+        raise InvalidSpecError(f"{where}: inChannels={conv.in_channels}, but {source}")

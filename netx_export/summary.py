@@ -18,8 +18,8 @@ def layer_table(spec: NetworkSpec) -> str:
     header = ("layer", "type", "shape", "weights", "synapses", "ff delay", "rec delay", "rec params")
     rows = [("0", "input", f"{spec.input_size}", "-", "-", "-", "-", "-")]
     for i, layer in enumerate(spec.layers, start=1):
-        weights = layer.weight.size + (0 if layer.weight_rec is None else
-                                       (layer.conv.kernel.size if layer.conv else layer.weight_rec.size))
+        weights = layer.ff_conv.kernel.size if layer.ff_conv is not None else layer.weight.size
+        weights += 0 if layer.weight_rec is None else (layer.conv.kernel.size if layer.conv else layer.weight_rec.size)
         if layer.delay_channels is not None:
             weights += layer.delay_channels.kernel.size
         synapses = int(np.count_nonzero(layer.weight)) + layer.recurrent_synapses

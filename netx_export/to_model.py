@@ -29,6 +29,9 @@ def _layer_config(layer: LayerSpec) -> dict:
         return {"type": "affine", **config}
     if layer.type == "dense":
         return {"type": "dense", "delay": layer.delay is not None, **config}
+    if layer.ff_conv is not None:
+        return {"type": "conv", "channels": layer.ff_conv.channels, "kernel_size": layer.ff_conv.kernel_size,
+                **config}
     if layer.type == "dense_rec":
         return {"type": "rec", **config}
     delays = {"max_delay": layer.max_delay, "delay_init": [0, layer.max_delay], "learn_delays": False}
@@ -48,6 +51,10 @@ def spec_to_model(spec: NetworkSpec) -> SpikingNetwork:
                             "layers": [_layer_config(layer) for layer in spec.layers]})
     with torch.no_grad():
         for block, layer in zip(model.blocks, spec.layers):
+            if layer.ff_conv is not None:
+                kernel = torch.as_tensor(layer.ff_conv.kernel / WEIGHT_UNIT, dtype=torch.float32)
+                block.synapse.weight.copy_(kernel.reshape(block.synapse.weight.shape))
+                continue
             w = torch.as_tensor(layer.weight / WEIGHT_UNIT, dtype=torch.float32)
             if layer.type == "dense":
                 block.synapse.weight.copy_(w.reshape(block.synapse.weight.shape))

@@ -11,7 +11,7 @@ from lava_convdelay.errors import UserError
 from netx_export.errors import InvalidSpecError, UnsupportedLayerError
 
 __all__ = ["InvalidSpecError", "UnsupportedLayerError", "InputSpikesError", "BackendUnavailableError",
-           "ScheduleError", "ChipFallbackError", "CalibrationError"]
+           "ScheduleError", "ChipFallbackError", "ChipCompileError", "CalibrationError", "ArchiveError"]
 
 
 class InputSpikesError(UserError, ValueError):
@@ -27,11 +27,29 @@ class ScheduleError(UserError, ValueError):
     hold the samples (period not a power of 2, too short)."""
 
 
-class ChipFallbackError(UserError):
+class _WithModelTable(UserError):
+    """``table``: the preflight's model table, printed before the one-line error."""
+
+    def __init__(self, message: str, table: str = ""):
+        super().__init__(message)
+        self.table = table
+
+
+class ChipFallbackError(_WithModelTable):
     """The preflight found chip-side processes that the run configuration
     mapped onto a CPU (or otherwise non-chip) process model."""
 
 
+class ChipCompileError(_WithModelTable):
+    """Lava could not compile a graph for the backend (the table as far as
+    Lava got)."""
+
+
 class CalibrationError(UserError):
     """The backend's adapters or voltage probe returned data that matches
-    the expected calibration pattern at no step offset."""
+    the expected calibration pattern at no step offset (the raw data are
+    saved where the message says)."""
+
+
+class ArchiveError(UserError, ValueError):
+    """A self-test archive that is not what ``loihi2-selftest`` writes."""

@@ -1,7 +1,8 @@
 """A batched, compiled integer simulator of docs/hdf5-format.md.
 
 It computes exactly what Lava's fixed-point CUBA-LIF and synapse models compute
-(including Lava's 24-bit wrap of ``u`` and saturation of ``v``), for many
+(including Lava's 24-bit wrap of ``u`` and saturation of ``v``, and the
+voltage readout's threshold, :mod:`sim.readout_band`), for many
 samples at once, so the deployed accuracy on a whole test set costs seconds
 instead of hours. Each layer is one compiled (numba) loop over samples,
 steps and neurons in integer arithmetic, and the samples are shared out over
@@ -22,6 +23,7 @@ import numpy as np
 from lava_convdelay.limits import STATE_UNIT, THRESHOLD_SHIFT, V_MAX
 from netx_export.spec import LayerSpec, NetworkSpec
 from sim.errors import InputSpikesError, InvalidSpecError
+from sim.readout_band import built_vth
 
 _UV_HALF = V_MAX + 1  # Lava's 24-bit u/v registers: v saturates at +-V_MAX, u wraps
 
@@ -212,7 +214,7 @@ def _kernel_args(layer: LayerSpec, source: str, index: int) -> tuple:
         channel_delay = np.asarray(layer.delay_channels.delays, np.int64)
     return (weight_t, ff_delay, rec_t, kernel, rec_delay, channel_kernel, channel_delay,
             np.int32(STATE_UNIT - layer.neuron.i_decay), np.int32(STATE_UNIT - layer.neuron.v_decay),
-            np.int64(layer.neuron.vth_mant) << THRESHOLD_SHIFT)
+            np.int64(built_vth(layer.neuron)) << THRESHOLD_SHIFT)
 
 
 _NO_VOLTAGE = np.zeros((0, 0, 0), np.int32)

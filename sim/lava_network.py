@@ -12,18 +12,45 @@ processes with Loihi 2 implementations are used, per layer:
   with a :class:`NeuronReset` (the hardware schedule, :mod:`sim.loihi2.schedule`);
 - recurrent synapse, from ``LIF.s_out`` back into the same ``LIF.a_in``
   (Lava sums the two inputs): ``Sparse`` for ``dense_rec`` (and for delayed
-  types whose delays are all 0), else ``DelaySparse`` with
-  ``delays[i, j] = delay_rec[j]`` where ``R[i, j] != 0`` (0 elsewhere, as
-  DelaySparse wants) and ``max_delay = max(delay_rec)`` -- or, with
-  ``delayed_synapse="dense"``, ``DelayDense`` with the same matrices as
-  dense arrays (public Loihi 2 scripts run ``DelayDense``; no public hardware
-  run of ``DelaySparse`` is known). ``conv_rec`` uses its banded
-  ``weight_rec``: about ``k * C`` non-zeros per row;
+  types whose delays are all 0); a delayed recurrence (``delay_rec``,
+  ``conv_rec``: ``I_rec(t) = sum_j R_ij s_j(t - 1 - d_j)``) as one of
+  :data:`DELAYED_SYNAPSES` (all bit-identical on the CPU,
+  tests/test_hardware_graph.py; docs/loihi2.md says which the chip has run):
+
+  - ``"dense"``: ``DelayDense`` with the per-synapse matrix ``delays[i, j] =
+    delay_rec[j]`` where ``R[i, j] != 0`` (0 elsewhere), ``max_delay =
+    max(delay_rec)``: ``N x N`` synapses;
+  - ``"groups"``: one ``DelayDense`` per distinct delay ``d`` with the
+    *scalar* delay ``d`` and ``R``'s columns of the neurons with
+    ``delay_rec[j] == d`` (the others 0; ``Dense`` for ``d = 0``): what the
+    public Loihi 2 delay experiment ran; ``N x N`` synapses per group;
+  - ``"sparse"``: ``DelaySparse`` whose delay matrix is stored on the weight
+    matrix's own pattern (``indices`` / ``indptr`` shared, explicit zeros
+    kept where a delay is 0): ``csr_matrix(delays)`` would drop those, and a
+    chip compiler pairing the two by position would then pair them wrongly.
+
+  ``conv_rec`` uses its banded ``weight_rec``: about ``k * C`` non-zeros per row;
 - delay channels (``dchan_rec``): one recurrent synapse per delay channel
   ``d``, its banded depthwise weights (``k`` non-zeros per row) with the one
-  scalar delay ``delays[d]``: ``Sparse`` at delay 0, else ``DelaySparse`` (or
-  ``DelayDense`` with ``delayed_synapse="dense"``) with ``delays=delays[d]``;
-  all-zero channels are left out.
+  scalar delay ``delays[d]`` (all-zero channels are left out). The channels
+  are the layer's delay groups, so ``"dense"`` and ``"groups"`` build the
+  same graph: ``DelayDense`` with the scalar delay (``Dense`` at delay 0),
+  ``N x N`` synapses per channel; ``"sparse"``: ``DelaySparse`` with the
+  delay on the weights' pattern (``Sparse`` at delay 0), the non-zeros.
+
+A ``conv`` layer (the front end) is built as stock NetX builds its ``conv``
+layers: Lava's ``Conv`` (``lava.proc.conv``) into a ``LIF`` of shape
+``(X, Y, C) = (F, 1, C_out)``, Lava's channel-last layout. The file's neurons
+are channel-major (``n = c * F + f``, docs/hdf5-format.md), so every
+connection out of a conv layer to a flat population goes through
+``s_out.transpose([2, 1, 0]).flatten()`` -- ``(C, 1, F)`` in C order, exactly
+``c * F + f``, what stock NetX's ``flatten`` layer does; conv to conv is
+direct, and the network input, one channel of ``F`` positions, is reshaped
+to ``(F, 1, 1)`` (the file allows a conv layer nowhere else). The
+kernel ``K[o, i, m]`` (cross-correlation, as SLAYER and PyTorch) becomes
+Lava's ``weight[o, k - 1 - m, 0, i]`` (``(C_out, kX, kY, C_in)``, a true
+convolution; stock NetX flips it the same way), padding ``(k // 2, 0)``, the
+file's weights with exponent 0 (as stock NetX passes them).
 
 Timing: every synapse adds one step, so a spike of layer ``l - 1`` at step
 ``t`` reaches layer ``l`` at ``t + 1`` (``t + 1 + D_i`` through a delayed
@@ -50,6 +77,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 from lava.lib.dl.netx.utils import SYNAPSE_SIGN_MODE, optimize_weight_bits
 from lava.magma.core.process.process import AbstractProcess
+from lava.proc.conv.process import Conv
 from lava.proc.dense.process import DelayDense, Dense
 from lava.proc.lif.process import LIF, LIFReset
 from lava.proc.sparse.process import DelaySparse, Sparse
@@ -59,9 +87,8 @@ from scipy.sparse import csr_matrix
 
 from netx_export.spec import LayerSpec, NetworkSpec
 from sim.errors import UnsupportedLayerError
-
-#: ``delayed_synapse`` choices: the process of a delayed recurrent synapse.
-DELAYED_SYNAPSES = ("sparse", "dense")
+from sim.graph_options import DELAYED_SYNAPSES, delay_groups
+from sim.readout_band import built_vth
 
 _SIGN_MODES = {SYNAPSE_SIGN_MODE.MIXED: SignMode.MIXED,
                SYNAPSE_SIGN_MODE.EXCITATORY: SignMode.EXCITATORY,
@@ -87,22 +114,45 @@ class NeuronReset:
 
 @dataclass
 class LavaLayer:
-    """The processes of one layer; ``synapse.s_in`` receives presynaptic spikes."""
+    """The processes of one layer; ``synapse.s_in`` receives presynaptic spikes.
+    A conv layer's neuron and synapse output are ``(F, 1, C)`` (Lava's layout);
+    :meth:`spikes` and :meth:`receive` map them to and from the file's order."""
 
     neuron: LIF
     synapse: AbstractProcess
-    recurrent: AbstractProcess | None = None
-    channel_synapses: list[AbstractProcess] = field(default_factory=list)  # 'dchan_rec': one per delay channel
+    #: the recurrent synapse(s): none, one, one per delay (``"groups"``) or per delay channel (``dchan_rec``)
+    recurrent: list[AbstractProcess] = field(default_factory=list)
+
+    @property
+    def is_conv(self) -> bool:
+        return isinstance(self.synapse, Conv)
 
     @property
     def stateful(self) -> list[tuple[AbstractProcess, str]]:
         """(process, var name) pairs that carry state from one step to the next:
         the neuron's ``u``, ``v`` and each synapse's activation / delay buffer."""
-        pairs = [(self.neuron, "u"), (self.neuron, "v"), (self.synapse, "a_buff")]
-        if self.recurrent is not None:
-            pairs.append((self.recurrent, "a_buff"))
-        pairs += [(synapse, "a_buff") for synapse in self.channel_synapses]
-        return pairs
+        pairs = [(self.neuron, "u"), (self.neuron, "v"), (self.synapse, "a_buf" if self.is_conv else "a_buff")]
+        return pairs + [(process, "a_buff") for process in self.recurrent]
+
+    def spikes(self):
+        """A port of the layer's spikes ``[N]`` in the file's neuron order (a new
+        virtual port each call for a conv layer: its ``(F, 1, C)`` channel-major)."""
+        if self.is_conv:
+            return self.neuron.s_out.transpose([2, 1, 0]).flatten()
+        return self.neuron.s_out
+
+    def receive(self, port) -> None:
+        """Connect ``port`` (presynaptic spikes ``[in]``, the file's order) to the synapse."""
+        if self.is_conv:  # only the network input, one channel: (F,) is (F, 1, 1) in any order
+            port = port.reshape(self.synapse.s_in.shape)
+        port.connect(self.synapse.s_in)
+
+    def feed(self, target: LavaLayer) -> None:
+        """Connect this layer's spikes to ``target``'s synapse."""
+        if self.is_conv and target.is_conv:  # both (F, 1, C): Lava's layout on each side
+            self.neuron.s_out.connect(target.synapse.s_in)
+        else:
+            target.receive(self.spikes())
 
 
 @dataclass
@@ -114,8 +164,13 @@ class LavaNetwork:
 
     @property
     def input_port(self):
-        """InPort for the external spikes ``[input_size]`` (layer 1's synapse)."""
+        """InPort of layer 1's synapse; ``(F, 1, 1)`` for a conv front end, whose flat
+        ``[input_size]`` input goes through :meth:`connect_input`."""
         return self.layers[0].synapse.s_in
+
+    def connect_input(self, port) -> None:
+        """Connect ``port``, the external spikes ``[input_size]``, to layer 1."""
+        self.layers[0].receive(port)
 
     @property
     def output_port(self):
@@ -198,22 +253,26 @@ def layer_weights(layer: LayerSpec, where: str = "") -> LayerWeights:
 # --------------------------------------------------------------------------- building
 
 def build_layer(layer: LayerSpec, name: str, where: str = "", reset: NeuronReset | None = None,
-                index: int = 1, delayed_synapse: str = "sparse", max_vth: int | None = None) -> LavaLayer:
+                index: int = 1, delayed_synapse: str = "sparse") -> LavaLayer:
     """Processes and internal connections of one layer of a validated spec
     (:meth:`NetworkSpec.validate`; ``where`` names it in errors); ``index``:
     its position from 1, for ``reset``'s per-layer offset; see
     :func:`build_network` for the rest."""
     n = layer.num_neurons
-    matrices = None
-    if layer.delay_channels is not None:  # [D, N, N]; scaled with W as one [W | R_0 | .. | R_D-1]
-        matrices = layer.delay_channels.matrices(n)
-        layer = replace(layer, weight_rec=np.hstack(list(matrices)))
-    weights = layer_weights(layer, where or name)
-    vth = layer.neuron.vth_mant if max_vth is None else min(layer.neuron.vth_mant, max_vth)
-    params = dict(shape=(n,), vth=vth, du=layer.neuron.i_decay - 1,
+    conv = layer.ff_conv
+    shape = (n // conv.channels, 1, conv.channels) if conv is not None else (n,)
+    params = dict(shape=shape, vth=built_vth(layer.neuron), du=layer.neuron.i_decay - 1,
                   dv=layer.neuron.v_decay, bias_mant=0, bias_exp=6, name=f"{name}.lif")
     neuron = LIF(**params) if reset is None else \
         LIFReset(reset_interval=reset.interval, reset_offset=reset.layer_offset(index), **params)
+    if conv is not None:
+        synapse = conv_synapse(layer, name)
+        synapse.a_out.connect(neuron.a_in)
+        return LavaLayer(neuron, synapse)
+    channels = layer.delay_channels
+    if channels is not None:  # [D, N, N]; scaled with W as one [W | R_0 | .. | R_D-1]
+        layer = replace(layer, weight_rec=np.hstack(list(channels.matrices(n))))
+    weights = layer_weights(layer, where or name)
     if layer.delay is not None and layer.delay.any():
         delays = np.repeat(layer.delay.reshape(-1, 1), layer.in_features, axis=1).astype(np.int64)
         synapse = DelayDense(weights=weights.weight, delays=delays, max_delay=int(layer.delay.max()),
@@ -221,48 +280,81 @@ def build_layer(layer: LayerSpec, name: str, where: str = "", reset: NeuronReset
     else:
         synapse = Dense(weights=weights.weight, name=f"{name}.dense", **weights.scaling)
     synapse.a_out.connect(neuron.a_in)
-    recurrent = None
     rec = weights.weight_rec
-    if matrices is not None:
-        return LavaLayer(neuron, synapse, channel_synapses=_channel_synapses(
-            layer, rec, neuron, name, weights, delayed_synapse))
-    if rec is not None and rec.any():
-        sparse = csr_matrix(rec)
+    recurrent: list[AbstractProcess] = []
+    if channels is not None:
+        recurrent = channel_synapses(rec, channels.delays, f"{name}.rec", weights.scaling, delayed_synapse)
+    elif rec is not None and rec.any():
         if layer.delay_rec is not None and layer.delay_rec.any():
-            delays = np.where(rec != 0, layer.delay_rec[None, :], 0).astype(np.int64)
-            delayed = dict(max_delay=int(layer.delay_rec.max()), name=f"{name}.rec", **weights.scaling)
-            recurrent = DelaySparse(weights=sparse, delays=csr_matrix(delays), **delayed) \
-                if delayed_synapse == "sparse" else DelayDense(weights=rec, delays=delays, **delayed)
+            recurrent = delayed_recurrence(rec, layer.delay_rec, f"{name}.rec", weights.scaling, delayed_synapse)
         else:
-            recurrent = Sparse(weights=sparse, name=f"{name}.rec", **weights.scaling)
-        neuron.s_out.connect(recurrent.s_in)
-        recurrent.a_out.connect(neuron.a_in)
+            recurrent = [Sparse(weights=csr_matrix(rec), name=f"{name}.rec", **weights.scaling)]
+    for process in recurrent:
+        neuron.s_out.connect(process.s_in)
+        process.a_out.connect(neuron.a_in)
     return LavaLayer(neuron, synapse, recurrent)
 
 
-def _channel_synapses(layer: LayerSpec, rec: np.ndarray, neuron: LIF, name: str, weights: LayerWeights,
-                      delayed_synapse: str) -> list[AbstractProcess]:
-    """A 'dchan_rec' layer's recurrent synapses, ``LIF.s_out`` -> synapse ->
-    ``LIF.a_in``: delay channel ``d`` carries columns ``d * N .. (d + 1) * N``
-    of the mantissas ``rec`` with the scalar delay ``delays[d]``."""
-    n = layer.num_neurons
+def conv_synapse(layer: LayerSpec, name: str) -> Conv:
+    """Lava's ``Conv`` of a validated ``conv`` layer: input ``(F, 1, C_in)``, output
+    ``(F, 1, C_out)``, the kernel flipped into Lava's convolution (module docstring)."""
+    conv = layer.ff_conv
+    positions = layer.in_features // conv.in_channels
+    weight = np.ascontiguousarray(conv.kernel[:, :, ::-1].transpose(0, 2, 1)[:, :, None, :]).astype(np.int32)
+    return Conv(weight=weight, weight_exp=0, num_weight_bits=8, input_shape=(positions, 1, conv.in_channels),
+                padding=(conv.kernel_size // 2, 0), stride=1, dilation=1, groups=1, name=f"{name}.conv")
+
+
+def delay_pattern(weights: csr_matrix, delay_rec: np.ndarray) -> csr_matrix:
+    """The delay matrix ``delays[i, j] = delay_rec[j]`` stored on ``weights``'
+    own pattern (same ``indices`` / ``indptr``; a delay of 0 stays an explicit
+    entry beside its non-zero weight)."""
+    data = np.asarray(delay_rec, np.int64)[weights.indices]
+    return csr_matrix((data, weights.indices.copy(), weights.indptr.copy()), shape=weights.shape)
+
+
+def delayed_recurrence(rec: np.ndarray, delay_rec: np.ndarray, name: str, scaling: dict,
+                       delayed_synapse: str) -> list[AbstractProcess]:
+    """The process(es) of a delayed recurrent synapse ``rec`` ``[N, N]``
+    (mantissas) with per-presynaptic delays ``delay_rec`` ``[N]``, as
+    ``delayed_synapse`` asks (module docstring)."""
+    delay_rec = np.asarray(delay_rec, np.int64)
+    if delayed_synapse == "groups":
+        groups: list[AbstractProcess] = []
+        for d in delay_groups(rec, delay_rec):
+            part = np.where(delay_rec[None, :] == d, rec, 0)
+            groups.append(Dense(weights=part, name=f"{name}.d{d}", **scaling) if d == 0 else
+                          DelayDense(weights=part, delays=int(d), max_delay=int(d), name=f"{name}.d{d}", **scaling))
+        return groups
+    delayed = dict(max_delay=int(delay_rec.max()), name=name, **scaling)
+    if delayed_synapse == "sparse":
+        sparse = csr_matrix(rec)
+        return [DelaySparse(weights=sparse, delays=delay_pattern(sparse, delay_rec), **delayed)]
+    delays = np.where(rec != 0, delay_rec[None, :], 0).astype(np.int64)
+    return [DelayDense(weights=rec, delays=delays, **delayed)]
+
+
+def channel_synapses(rec: np.ndarray, delays: np.ndarray, name: str, scaling: dict,
+                     delayed_synapse: str) -> list[AbstractProcess]:
+    """A 'dchan_rec' layer's recurrent synapses: delay channel ``d`` carries
+    columns ``d * N .. (d + 1) * N`` of the mantissas ``rec`` ``[N, D * N]``
+    with the scalar delay ``delays[d]``, as ``delayed_synapse`` asks (module
+    docstring); all-zero channels are left out."""
+    n = rec.shape[0]
     synapses: list[AbstractProcess] = []
-    for d, delay in enumerate(layer.delay_channels.delays.tolist()):
+    for d, delay in enumerate(np.asarray(delays, np.int64).tolist()):
         block = np.ascontiguousarray(rec[:, d * n:(d + 1) * n])
         if not block.any():
             continue
-        process_name = f"{name}.rec{d}"
-        if delay == 0:
-            synapse = Sparse(weights=csr_matrix(block), name=process_name, **weights.scaling)
-        elif delayed_synapse == "sparse":
-            synapse = DelaySparse(weights=csr_matrix(block), delays=int(delay), max_delay=int(delay),
-                                  name=process_name, **weights.scaling)
+        process_name = f"{name}{d}"
+        if delayed_synapse == "sparse":
+            sparse = csr_matrix(block)
+            synapses.append(Sparse(weights=sparse, name=process_name, **scaling) if delay == 0 else
+                            DelaySparse(weights=sparse, delays=delay_pattern(sparse, np.full(n, delay)),
+                                        max_delay=delay, name=process_name, **scaling))
         else:
-            synapse = DelayDense(weights=block, delays=int(delay), max_delay=int(delay), name=process_name,
-                                 **weights.scaling)
-        neuron.s_out.connect(synapse.s_in)
-        synapse.a_out.connect(neuron.a_in)
-        synapses.append(synapse)
+            synapses.append(Dense(weights=block, name=process_name, **scaling) if delay == 0 else
+                            DelayDense(weights=block, delays=delay, max_delay=delay, name=process_name, **scaling))
     return synapses
 
 
@@ -279,26 +371,27 @@ def lava_spec(spec: NetworkSpec) -> NetworkSpec:
 
 
 def build_network(spec: NetworkSpec, reset: NeuronReset | None = None,
-                  delayed_synapse: str = "sparse", max_vth: int | None = None) -> LavaNetwork:
+                  delayed_synapse: str = "sparse") -> LavaNetwork:
     """Check ``spec`` (:func:`lava_spec`) and build all layers, chained: layer ``l``'s spikes feed
     layer ``l + 1``'s synapse. Connect a source to ``input_port`` and sinks to
     the neurons' ``s_out`` to run it (:class:`sim.cpu.runner.LavaRunner` does).
     ``reset``: ``LIFReset`` neurons on that schedule instead of ``LIF``;
-    ``delayed_synapse``: ``"sparse"`` (``DelaySparse``) or ``"dense"``
-    (``DelayDense``) for the delayed recurrent synapses; ``max_vth``: build
-    larger threshold mantissas (a non-spiking layer's) as this one."""
+    ``delayed_synapse``: one of :data:`DELAYED_SYNAPSES` for the delayed
+    recurrent synapses (module docstring). A non-spiking output layer gets the
+    threshold :data:`~lava_convdelay.limits.READOUT_VTH`
+    (:func:`sim.readout_band.built_vth`), as in every simulator."""
     if delayed_synapse not in DELAYED_SYNAPSES:
         raise ValueError(f"delayed_synapse must be one of {DELAYED_SYNAPSES}, got {delayed_synapse!r}")
     checked = lava_spec(spec)
     net = LavaNetwork(checked)
     for i, layer in enumerate(checked.layers, start=1):
         lava_layer = build_layer(layer, f"layer{i}", f"{checked.source}: layer {i} ({layer.type})", reset, i,
-                                 delayed_synapse, max_vth)
+                                 delayed_synapse)
         if net.layers:
-            net.layers[-1].neuron.s_out.connect(lava_layer.synapse.s_in)
+            net.layers[-1].feed(lava_layer)
         net.layers.append(lava_layer)
     return net
 
 
 __all__ = ["DELAYED_SYNAPSES", "NeuronReset", "LavaLayer", "LavaNetwork", "LayerWeights", "layer_weights",
-           "lava_spec", "build_layer", "build_network"]
+           "lava_spec", "build_layer", "conv_synapse", "delay_pattern", "delayed_recurrence", "build_network"]

@@ -19,11 +19,14 @@ class SimResult:
     ``[N_out, steps]``; ``layers``: every layer's spikes ``[N_l, steps]`` (when
     recorded, else None); ``voltage``: the output layer's ``v`` after each step
     (0 on spike steps: after the reset), int64 in units of 1/4096
-    ``[N_out, steps]`` (when recorded, else None). ``steps = T + tail``."""
+    ``[N_out, steps]`` (when recorded, else None); ``layer_voltages``: every
+    layer's ``v`` likewise (the Loihi 2 path, when recorded, else None).
+    ``steps = T + tail``."""
 
     output: np.ndarray
     layers: list[np.ndarray] | None = None
     voltage: np.ndarray | None = None
+    layer_voltages: list[np.ndarray] | None = None
 
 
 def check_input(spec: NetworkSpec, spikes, tail: int = 0) -> np.ndarray:

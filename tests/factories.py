@@ -12,7 +12,7 @@ from torch.utils.data import TensorDataset
 
 from lava_convdelay.data import write_shd
 from lava_convdelay.nn.model import SpikingNetwork
-from netx_export.spec import ConvRecurrence, CubaParams, LayerSpec, NetworkSpec
+from netx_export.spec import ConvFeedForward, ConvRecurrence, CubaParams, LayerSpec, NetworkSpec
 
 #: seeds of the equivalence sweeps: seed 0 also in `make test-fast`, the others only in `make test`
 SWEEP_SEEDS = [0, pytest.param(1, marks=pytest.mark.slow), pytest.param(2, marks=pytest.mark.slow)]
@@ -43,8 +43,13 @@ def make_layer(rng, kind, n, n_in, *, ff_delay=0, max_delay=0, channels=1, k=3, 
 
     def weights(shape, low=-180, high=160):
         return even_weights(rng, shape, low // scale, high // scale, corners=not small)
-    w = weights((n, n_in))
     neuron = cuba(rng, scale)
+    if kind == "conv":  # the front end: channels x F positions from n_in / F input channels
+        positions = n // channels
+        kernel = weights((channels, n_in // positions, k))
+        return LayerSpec("conv", naive_banded(kernel, positions), neuron,
+                         ff_conv=ConvFeedForward(n_in // positions, channels, k, kernel))
+    w = weights((n, n_in))
     if kind == "dense":
         delay = rng.integers(0, ff_delay + 1, n).astype(np.int64) if ff_delay else None
         return LayerSpec("dense", w, neuron, delay=delay)
@@ -71,6 +76,8 @@ NETWORKS = {
                            ("conv_rec", 12, dict(k=5, max_delay=12, small=True)),
                            ("delay_rec", 10, dict(max_delay=8, small=True)),
                            ("dense_rec", 8, dict(small=True))]),
+    "conv front end": (10, [("conv", 30, dict(k=5, channels=3)), ("conv", 20, dict(k=3, channels=2)),
+                            ("conv_rec", 20, dict(k=3, channels=2, max_delay=12)), ("dense", 5, {})]),
     "stack": (10, [("dense", 12, dict(ff_delay=6)), ("conv_rec", 16, dict(k=3, channels=2, max_delay=40)),
                    ("delay_rec", 12, dict(max_delay=15)), ("dense_rec", 10, {}), ("dense", 5, {})]),
 }
@@ -183,3 +190,33 @@ def hardware_model(seed=2, weight_scale=2.0, output="dense"):
 
 def hardware_input(seed=2, samples=4, steps=30):
     return (np.random.default_rng(seed).random((samples, 8, steps)) < 0.3).astype(np.int8)
+
+
+# --------------------------------------------------------------------------- a Loihi 2 system, at its boundary
+
+SINFO = ["PARTITION AVAIL TIMELIMIT NODES STATE NODELIST",
+         "oheogulch* up infinite 2 idle ncl-ext-og-[01-02]",
+         "oheogulch_20m up 20:00 1 idle ncl-ext-og-05",
+         "kp_broken up infinite 1 down ncl-kp-01"]
+SINFO_NODES = ["NODELIST NODES PARTITION STATE",
+               "ncl-ext-og-01 1 oheogulch* idle",
+               "ncl-ext-og-02 1 oheogulch* down",
+               "ncl-ext-og-05 1 oheogulch_20m idle"]
+
+
+def fake_loihi_system(monkeypatch, sinfo=True):
+    """lava-loihi "installed" and SLURM's ``sinfo`` answering with :data:`SINFO` /
+    :data:`SINFO_NODES` (``sinfo=False``: no answer), through lava-nc's own
+    ``lava.utils.loihi`` / ``slurm`` code; the variables they set start unset."""
+    from lava.utils import loihi, slurm
+
+    for key in ("LOIHI_GEN", "PARTITION", "BOARD", "SLURM", "NOSLURM", "NXSDKHOST", "HOST_BINARY"):
+        monkeypatch.delenv(key, raising=False)
+    monkeypatch.setattr(loihi, "is_installed", lambda module_name="lava.utils.loihi2_profiler": True)
+    monkeypatch.setattr(loihi, "host", None)
+
+    def answer(command):
+        if not sinfo:
+            return []
+        return {("sinfo",): list(SINFO), ("sinfo", "-N"): list(SINFO_NODES)}.get(tuple(command), [])
+    monkeypatch.setattr(slurm, "try_run_command", answer)

@@ -3,6 +3,8 @@ formula and Loihi's fixed-point equations (shared/lava-notes.md), independent
 of the code under test: explicit loops, integer numpy arithmetic."""
 import numpy as np
 
+from lava_convdelay.limits import READOUT_VTH
+
 
 def trunc_shift12(x: np.ndarray) -> np.ndarray:
     """x >> 12 rounding toward zero."""
@@ -81,7 +83,8 @@ def reference_layer(x, weight, neuron, delay=None, weight_rec=None, delay_rec=No
         v = trunc_shift12(v * (4096 - neuron.v_decay)) + u
         # the reference leaves out Lava's 24-bit wrap / saturation: stay clear of it
         assert np.abs(u).max() < UV_LIMIT and np.abs(v).max() < UV_LIMIT, "test network saturates"
-        fired = v > 64 * neuron.vth_mant
+        # docs/hdf5-format.md: a non-spiking layer (vThMant >= 2^17) is run with READOUT_VTH
+        fired = v > 64 * (neuron.vth_mant if neuron.vth_mant < 1 << 17 else READOUT_VTH)
         s[:, t] = fired
         v[fired] = 0
         volts[:, t] = v

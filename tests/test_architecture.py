@@ -1,5 +1,7 @@
 """The layers of docs/architecture.md, checked on the source: which package may
-import which, and no import cycle anywhere (imports inside functions count).
+import which, and no import cycle anywhere (imports inside functions count;
+imports under ``if TYPE_CHECKING:`` count for the layers, not for cycles: they
+never run, so they are how a module names a type of a module that imports it).
 
 The rule of each layer is one entry of ALLOWED; a module's layer is the
 longest entry of LAYERS that names it or a package above it.
@@ -56,12 +58,23 @@ def project_modules() -> dict[str, Path]:
     return {module_name(p): p for package in PACKAGES for p in (ROOT / package).rglob("*.py")}
 
 
-def imports_of(path: Path, module: str, known: set[str]) -> set[str]:
+def _type_checking_only(tree: ast.Module) -> set[ast.AST]:
+    """The nodes under ``if TYPE_CHECKING:`` blocks."""
+    return {inner for node in ast.walk(tree) if isinstance(node, ast.If) and ast.unparse(node.test) in
+            ("TYPE_CHECKING", "typing.TYPE_CHECKING") for part in node.body for inner in ast.walk(part)}
+
+
+def imports_of(path: Path, module: str, known: set[str], typing: bool = True) -> set[str]:
     """Project modules ``module`` imports anywhere in its source: ``from a.b import c``
-    counts as ``a.b.c`` where that is a module, else ``a.b``."""
+    counts as ``a.b.c`` where that is a module, else ``a.b``; ``typing=False`` leaves
+    out imports under ``if TYPE_CHECKING:``."""
     package = module if path.name == "__init__.py" else module.rpartition(".")[0]
     found = set()
-    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+    tree = ast.parse(path.read_text(), str(path))
+    skipped = set() if typing else _type_checking_only(tree)
+    for node in ast.walk(tree):
+        if node in skipped:
+            continue
         if isinstance(node, ast.Import):
             names = [alias.name for alias in node.names]
         elif isinstance(node, ast.ImportFrom):
@@ -77,10 +90,10 @@ def imports_of(path: Path, module: str, known: set[str]) -> set[str]:
     return found
 
 
-def import_graph() -> dict[str, set[str]]:
+def import_graph(typing: bool = True) -> dict[str, set[str]]:
     modules = project_modules()
     known = set(modules)
-    return {module: imports_of(path, module, known) for module, path in modules.items()}
+    return {module: imports_of(path, module, known, typing) for module, path in modules.items()}
 
 
 def test_every_module_has_a_layer():
@@ -126,7 +139,15 @@ def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
 
 
 def test_no_import_cycles():
-    assert cycles(import_graph()) == []
+    assert cycles(import_graph(typing=False)) == []
+
+
+def test_type_checking_imports_count_for_layers_only(tmp_path):
+    source = tmp_path / "m.py"
+    source.write_text("from typing import TYPE_CHECKING\nimport sim.a\nif TYPE_CHECKING:\n    import sim.b\n")
+    known = {"sim.a", "sim.b"}
+    assert imports_of(source, "sim.m", known) == {"sim.a", "sim.b"}
+    assert imports_of(source, "sim.m", known, typing=False) == {"sim.a"}
 
 
 @pytest.mark.parametrize("graph,expected", [

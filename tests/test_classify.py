@@ -114,7 +114,7 @@ def test_import_train_export_classify_on_lava(tmp_path, capsys):
 
 @pytest.mark.parametrize("argv,message", [
     (["--hop", "0.5"], "--hop needs --window"),
-    (["--window", "0"], "--window must be a number >= 0.01, got 0.0"),
+    (["--window", "0"], "--window must be a number >= 0.01 and <= 600, got 0.0"),
     (["--top", "0"], "--top must be an integer >= 1, got 0"),
 ])
 def test_bad_options_are_one_line(wav, tmp_path, capsys, argv, message):

@@ -1,11 +1,13 @@
 """simulate / verify / deploy commands, the CPU rehearsal of the Loihi 2
 graph, and the Loihi 2 path with lava-loihi mocked at its boundary."""
+import hashlib
+import json
 import os
 
 import numpy as np
 import pytest
 import torch
-from lava.utils.system import Loihi2
+from factories import fake_loihi_system
 
 from lava_convdelay.cli import main
 from lava_convdelay.data.encoding import InputEncoding
@@ -194,12 +196,16 @@ def test_deploy_reports_samples_hit_by_the_previous_ones_activity(network, capsy
 
 
 def test_deploy_dry_run_compiles_and_lists_models(network, capsys, tmp_path):
-    assert main(["deploy", str(network / "net.h5"), "--backend", "cpu", "--dry-run", "--delay-dense",
+    assert main(["deploy", str(network / "net.h5"), "--backend", "cpu", "--dry-run",
                  "-o", str(tmp_path / "none.npy")]) == 0
-    text = capsys.readouterr().out
+    text = capsys.readouterr().out  # DelayDense by default
     assert "layer1.rec" in text and "DelayDense" in text and "DelaySparse" not in text
     assert "one sample every 128 steps (100 input" in text and text.rstrip().endswith("nothing ran")
     assert not (tmp_path / "none.npy").exists()
+    assert main(["deploy", str(network / "net.h5"), "--backend", "cpu", "--dry-run", "--delayed-synapse", "sparse",
+                 "-o", str(tmp_path / "none.npy")]) == 0
+    text = capsys.readouterr().out
+    assert "DelaySparse" in text and "DelayDense" not in text
     assert main(["deploy", str(network / "net.h5"), "--dry-run"]) == 2
     assert "lava-loihi" in capsys.readouterr().err
 
@@ -207,24 +213,53 @@ def test_deploy_dry_run_compiles_and_lists_models(network, capsys, tmp_path):
 def test_deploy_refuses_a_period_that_is_not_a_power_of_two(network, capsys):
     assert main(["deploy", str(network / "net.h5"), "--backend", "cpu", "--dry-run", "--period", "96"]) == 2
     err = capsys.readouterr().err
-    assert err.count("\n") == 1 and "power of 2" in err and "got 96" in err
+    assert err.count("\n") == 1 and "power of 2" in err and "got 96" in err and "--reset host" in err
+    assert main(["deploy", str(network / "net.h5"), "--backend", "cpu", "--dry-run", "--period", "96",
+                 "--reset", "host", "--steps", "50"]) == 0
+    assert "one sample every 96 steps (50 input + 46 silent), u and v of every layer zeroed from the host" in \
+        capsys.readouterr().out
+
+
+def test_deploy_caps_lifreset_intervals(network, capsys):
+    """Above 256 steps LIFReset is not used unless allowed: --reset lifreset
+    stops, naming the options; auto resets from the host."""
+    net = str(network / "net.h5")
+    assert main(["deploy", net, "--backend", "cpu", "--dry-run", "--period", "512", "--reset", "lifreset"]) == 2
+    err = capsys.readouterr().err
+    assert "LIFReset interval of 512 steps exceeds the largest one allowed (256" in err
+    assert "--reset host" in err and "--max-reset-interval 512" in err
+    assert main(["deploy", net, "--backend", "cpu", "--dry-run", "--period", "512"]) == 0
+    text = capsys.readouterr().out
+    assert "one sample every 512 steps" in text and "zeroed from the host (Var.set)" in text
+    assert "PyLifModelBitAcc" in text and "LIFReset" not in text
+    assert main(["deploy", net, "--backend", "cpu", "--dry-run", "--period", "512", "--max-reset-interval",
+                 "512"]) == 0
+    assert "LIFReset interval 512" in capsys.readouterr().out
 
 
 def test_deploy_loihi2_path_with_mocked_hardware(network, monkeypatch, capsys):
     """The loihi2 path end to end, lava-loihi replaced at its boundary: the
-    availability check, the run configuration, the state probe and the chip
-    models (here the CPU's)."""
-    monkeypatch.delenv("LOIHI_GEN", raising=False)
-    monkeypatch.delenv("PARTITION", raising=False)
-    monkeypatch.setattr(Loihi2, "is_loihi2_available", True)
+    availability check (lava-nc's lava.utils.loihi against a fake sinfo), the
+    run configuration, the state probe and the chip models (here the CPU's);
+    the record beside the output names versions, generation, partition and
+    the network's hash."""
+    fake_loihi_system(monkeypatch)
     monkeypatch.setattr(Loihi2Hardware, "run_config", lambda self, callbacks: CpuRehearsal().run_config(callbacks))
     monkeypatch.setattr(Loihi2Hardware, "is_chip_model", lambda self, model: CpuRehearsal().is_chip_model(model))
     monkeypatch.setattr(Loihi2Hardware, "voltage_probe",
                         lambda self, var, span: CpuRehearsal().voltage_probe(var, span))
     assert main(["deploy", str(network / "net.h5"), "--input", str(network / "in.npy"), "--loihi-gen", "N3C1",
                  "--partition", "oheogulch_20m", "-o", str(network / "hw.npy")]) == 0
-    assert "Loihi 2 (LOIHI_GEN=N3C1, PARTITION=oheogulch_20m)" in capsys.readouterr().out
-    assert (os.environ["LOIHI_GEN"], os.environ["PARTITION"]) == ("N3C1", "oheogulch_20m")
+    assert "Loihi 2 (LOIHI_GEN=N3C1, PARTITION=oheogulch_20m; host: SLURM)" in capsys.readouterr().out
+    assert (os.environ["LOIHI_GEN"], os.environ["PARTITION"], os.environ["SLURM"]) == ("N3C1", "oheogulch_20m", "1")
+    record = json.loads((network / "hw.npy.json").read_text())
+    with open(network / "net.h5", "rb") as f:
+        assert record["environment"]["network"]["sha256"] == hashlib.sha256(f.read()).hexdigest()
+    assert record["environment"]["variables"]["LOIHI_GEN"] == "N3C1"
+    assert record["environment"]["variables"]["PARTITION"] == "oheogulch_20m"
+    assert record["environment"]["packages"]["lava-nc"] == "0.10.0" and "lava-dl" in record["environment"]["packages"]
+    assert record["delayed_synapse"] == "dense" and record["agreement"]["equal_samples"] == 1
+    assert record["schedule"]["host_reset"] is False and record["calibration"]["spikes"] == 0
     assert main(["deploy", str(network / "net.h5"), "--backend", "cpu", "--input",
                  str(network / "in.npy"), "-o", str(network / "cpu.npy")]) == 0
     np.testing.assert_array_equal(np.load(network / "hw.npy"), np.load(network / "cpu.npy"))

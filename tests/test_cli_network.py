@@ -50,8 +50,8 @@ def test_model_from_config_and_checkpoint_round_trip(tmp_path):
      r"layer 1 \(delay_rec\): max_delay must be an integer >= 0 and <= 62, got 99$"),
     ([{"type": "conv_delay_rec", "neurons": 5, "channels": 2}], "multiple of channels"),
     ([{"type": "conv_delay_rec", "neurons": 6, "kernel_size": "3"}],
-     r"layer 1 \(conv_delay_rec\): kernel_size must be an integer >= 1, got '3'$"),
-    ([{"type": "dense", "neurons": 0}], r"layer 1 \(dense\): neurons must be an integer >= 1, got 0$"),
+     r"layer 1 \(conv_delay_rec\): kernel_size must be an integer >= 1 and <= 16384, got '3'$"),
+    ([{"type": "dense", "neurons": 0}], r"layer 1 \(dense\): neurons must be an integer >= 1 and <= 16384, got 0$"),
     ([{"type": "rec", "neurons": 4, "rec_dropout": 1.0}], r"rec_dropout must be a number >= 0 and < 1, got 1.0$"),
     ([{"type": "dense", "neurons": 4, "kernel_size": 3}], r"layer 1 \(dense\): unknown key\(s\) \['kernel_size'\]"),
     ([{"type": "dense", "neurons": 4, "delay": "yes"}], r"layer 1 \(dense\): delay must be true or false, got 'yes'$"),
@@ -60,7 +60,8 @@ def test_model_from_config_and_checkpoint_round_trip(tmp_path):
     ([{"type": "dense", "neurons": 4, "neuron": {"threshold": "4"}}],
      r"layer 1 \(dense\): neuron.threshold must be a number >= 0.015625 and < 2048, got '4'$"),
     ([{"type": "dense", "neurons": 4, "neuron": {"tau": 1}}], r"layer 1 \(dense\): neuron: unknown key\(s\) \['tau'\]"),
-    ([{"type": "dense", "neurons": 4, "weight_scale": float("nan")}], r"weight_scale must be a number > 0, got nan$"),
+    ([{"type": "dense", "neurons": 4, "weight_scale": float("nan")}],
+     r"weight_scale must be a number > 0 and <= 3.40282e\+38, got nan$"),
 ])
 def test_bad_configs_name_the_layer(layers, message):
     with pytest.raises(ConfigError, match=message):

@@ -24,14 +24,14 @@ def test_generate_without_out_fills_the_training_cache(tmp_path, monkeypatch, ca
 
 
 @pytest.mark.parametrize("argv,message", [
-    (["data", "generate", "--per-class", "0"], "per_class must be an integer >= 1, got 0"),
-    (["data", "generate", "--test-per-class", "-2"], "test_per_class must be an integer >= 1, got -2"),
-    (["data", "generate", "--seed", "-1"], "seed must be an integer >= 0, got -1"),
+    (["data", "generate", "--per-class", "0"], "per_class must be an integer >= 1 and <= 10000, got 0"),
+    (["data", "generate", "--test-per-class", "-2"], "test_per_class must be an integer >= 1 and <= 10000, got -2"),
+    (["data", "generate", "--seed", "-1"], "seed must be an integer >= 0 and <= 4294967295, got -1"),
     (["data", "generate", "--workers", "0"], "--workers must be an integer >= 1, got 0"),
     (["encode", "in.wav", "-o", "x.npy", "--pool", "3"], "--pool=3 does not divide the 700 channels"),
-    (["encode", "in.wav", "-o", "x.npy", "--dt", "0"], "--dt must be a number > 0, got 0.0"),
-    (["encode", "in.wav", "-o", "x.npy", "--seed", "-1"], "--seed must be an integer >= 0, got -1"),
-    (["data", "show", "x.h5", "--dt", "nan"], "--dt must be a number > 0, got nan"),
+    (["encode", "in.wav", "-o", "x.npy", "--dt", "0"], "--dt must be a number > 0 and <= 3600, got 0.0"),
+    (["encode", "in.wav", "-o", "x.npy", "--seed", "-1"], "--seed must be an integer >= 0 and <= 4294967295, got -1"),
+    (["data", "show", "x.h5", "--dt", "nan"], "--dt must be a number > 0 and <= 3600, got nan"),
     (["data", "show", "x.h5", "--per-class", "0"], "--per-class must be an integer >= 1, got 0"),
 ])
 def test_bad_options_are_user_errors(tmp_path, monkeypatch, capsys, argv, message):

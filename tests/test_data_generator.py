@@ -1,7 +1,8 @@
 """Spoken-digit generator end to end on a few utterances; encode and show."""
+import hashlib
 import json
 import shutil
-from dataclasses import asdict
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -9,16 +10,8 @@ from scipy.io import wavfile
 
 from lava_convdelay.cli import main
 from lava_convdelay.data import SHDDataset, read_shd
-from lava_convdelay.data.generate import (
-    KEYS,
-    VERSION,
-    GeneratorConfig,
-    cache_dir,
-    default_dataset,
-    generate,
-    generate_split,
-    make_speakers,
-)
+from lava_convdelay.data.digits import KEYS, generate_split, make_speakers
+from lava_convdelay.data.generate import GeneratorConfig, cache_dir, default_dataset, generate
 from lava_convdelay.errors import UserError
 
 pytestmark = pytest.mark.slow  # each test synthesises a data set (minutes on 2 cores)
@@ -55,7 +48,7 @@ def test_generated_files_are_shd_and_complete(tiny_set):
 def test_deterministic_whatever_the_worker_count(tiny_set, tmp_path):
     """The test split (two speakers, two worker tasks) again, in one process."""
     _, (_, test) = tiny_set
-    again = generate_split(TINY, "test", tmp_path / "test.h5", workers=1, progress=False)
+    again = generate_split(TINY, "test", tmp_path / "test.h5", workers=1, progress=False, parts=tmp_path / "parts")
     a, b = read_shd(test), read_shd(again)
     assert len(a["times"]) == len(b["times"]) == 20
     assert np.array_equal(a["labels"], b["labels"]) and np.array_equal(a["speaker"], b["speaker"])
@@ -89,7 +82,7 @@ def test_default_dataset_reuses_the_cache(tiny_set, tmp_path, monkeypatch):
     folder.mkdir()
     shutil.copy(train, folder / "train.h5")
     shutil.copy(test, folder / "test.h5")
-    (folder / "generator.json").write_text(json.dumps({**asdict(config), "version": VERSION}))
+    (folder / "generator.json").write_text(json.dumps(config.settings()))
     before = (folder / "train.h5").stat().st_mtime_ns
     assert default_dataset(progress=False, per_class=1, seed=5) == (folder / "train.h5", folder / "test.h5")
     assert (folder / "train.h5").stat().st_mtime_ns == before
@@ -132,3 +125,33 @@ def test_show_and_encode(tiny_set, tmp_path, capsys):
 def test_unusable_settings_are_refused(change, message):
     with pytest.raises(UserError, match=message):
         GeneratorConfig(**change)
+
+
+def _first_training_sample(config, folder: Path) -> tuple[np.ndarray, np.ndarray]:
+    """The first utterance of the training split, made as generate() makes it: a
+    chunk in a fresh process (the chunk's other utterances come after it)."""
+    import multiprocessing
+
+    from lava_convdelay.data import digits
+    from lava_convdelay.data.parts import load_part
+    speaker, voice, utterances = digits._plan(config, "train")[0]
+    job = (folder / "part.npz", config, speaker, voice, utterances[:1])
+    with multiprocessing.get_context("fork").Pool(1) as pool:
+        pool.apply(digits._speaker_job, (job,))
+    times, units, _ = load_part(job[0])
+    return times[0], units[0]
+
+
+def test_the_demo_data_is_unchanged(tmp_path):
+    """The default set's cache folder and first sample, as recorded from the code
+    before word lists existed (the cached demo data: train.h5 sha256 33258dcf...,
+    test.h5 962abc1e...); vocabulary and noise settings must not reach its key."""
+    config = GeneratorConfig()
+    assert cache_dir(config).name == "spoken-digits-v2-de57e1682c46"
+    assert config.settings() == {"per_class": 30, "test_per_class": 10, "train_speakers": 12, "test_speakers": 4,
+                                 "seed": 0, "channels": 700, "version": 2}
+    assert GeneratorConfig(vocabulary="digits", per_class=30, train_speakers=12) == config
+    times, units = _first_training_sample(config, tmp_path)
+    assert times.dtype == np.float32 and units.dtype == np.uint16 and times.size == 9820
+    digest = hashlib.sha256(times.tobytes() + units.tobytes()).hexdigest()
+    assert digest == "c8746fde1c38c72203ea665230d62fded49d18e548ecc8de5461ac4b50237363"

@@ -358,10 +358,14 @@ def test_integer_mode_equals_fixed_point_simulator_and_hdf5_round_trip(tmp_path)
     assert not np.array_equal(simulate(other, x).output, fixed.output)
 
 
-@pytest.mark.parametrize("delayed_synapse", ["sparse", "dense"])
-def test_lava_equals_quantized_model_spike_for_spike(delayed_synapse, monkeypatch):
+@pytest.mark.parametrize("delayed_synapse,kinds", [
+    ("sparse", ["Sparse"] + ["DelaySparse"] * 3),
+    ("dense", ["Dense"] + ["DelayDense"] * 3),
+    ("groups", ["Dense"] + ["DelayDense"] * 3),
+])
+def test_lava_equals_quantized_model_spike_for_spike(delayed_synapse, kinds, monkeypatch):
     """Lava's CPU fixed-point graph (one synapse process per delay channel with
-    its scalar delay, 0 .. 62: Sparse at 0, else DelaySparse, or DelayDense as
+    its scalar delay, 0 .. 62: Sparse / DelaySparse, or Dense / DelayDense as
     on Loihi 2) = the quantized model in every layer at every step."""
     import sim.cpu.runner as cpu_runner
     from netx_export.exporter import blocks_to_spec
@@ -372,8 +376,8 @@ def test_lava_equals_quantized_model_spike_for_spike(delayed_synapse, monkeypatc
     model = delay_channel_network(seed=1)
     spec = blocks_to_spec(list(model.blocks))
     net = build_network(spec, delayed_synapse=delayed_synapse)
-    delayed = "DelaySparse" if delayed_synapse == "sparse" else "DelayDense"
-    assert [type(p).__name__ for p in net.layers[0].channel_synapses] == ["Sparse"] + [delayed] * 3
+    assert [type(p).__name__ for p in net.layers[0].recurrent] == kinds
+    assert [p.name for p in net.layers[0].recurrent] == [f"layer1.rec{d}" for d in range(4)]
     x = (np.random.default_rng(2).random((2, 8, 100)) < 0.3).astype(np.int8)
     with torch.no_grad():
         expected = [s.numpy().astype(np.uint8) for s in model(torch.from_numpy(x).float(), all_layers=True)]
@@ -387,7 +391,11 @@ def test_lava_equals_quantized_model_spike_for_spike(delayed_synapse, monkeypatc
 @pytest.mark.parametrize("field,value,message", [
     ("delay_rec", np.array([0, 3, 17, 63]), r"recurrent delay 63 at index \(3,\) of 'delay_rec' is outside \[0, 62\]"),
     ("delay_rec", np.array([0, 3, 17]), r"'delay_rec' has shape \(3,\), expected \(4,\)"),
-    ("weight_rec_conv", np.zeros((4, 2, 5)), r"'weight_rec_conv' has shape \(4, 2, 5\), expected \(4, 2, 3\)"),
+    # refused before it is read: D * C * k = 24 elements at most
+    ("weight_rec_conv", np.zeros((4, 2, 5)), r"'weight_rec_conv': declares shape \(4, 2, 5\) \(40 elements\), more "
+                                             r"than the 24 the file's other fields allow"),
+    ("weight_rec_conv", np.zeros((4, 3, 2)), r"'weight_rec_conv' has shape \(4, 3, 2\), expected \(4, 2, 3\)"),
+    ("delay_rec", np.arange(5), r"'delay_rec': declares shape \(5,\) \(5 elements\), more than the 4"),
     ("weight_rec_conv", np.full((4, 2, 3), 300.0), r"weight 300 at index \(0, 0, 0\) of 'weight_rec_conv'"),
     ("kernelSize", np.int64(5), r"'weight_rec_conv' has shape \(4, 2, 3\), expected \(4, 2, 5\)"),
     ("delayChannels", np.int64(0), r"'delayChannels'=0 outside \[1, 1024\]"),
@@ -425,17 +433,20 @@ def test_loihi2_graph_rehearsal_and_resources():
 
     model = delay_channel_network(seed=1)
     spec = blocks_to_spec(list(model.blocks))
-    fit = chip_fit(spec)
+    fit = chip_fit(spec)  # as deploy builds it: one Dense / DelayDense per delay channel, every entry
     first = fit.layers[0]
     banded = sum(int(np.count_nonzero(m)) for m in spec.layers[0].delay_channels.matrices(12))
-    assert first.recurrent_synapses == banded and first.synapses == np.count_nonzero(spec.layers[0].weight) + banded
+    assert first.recurrent_synapses == 4 * 12 * 12 and first.synapses == 12 * 8 + 4 * 12 * 12
+    assert first.nonzero_synapses == np.count_nonzero(spec.layers[0].weight) + banded
+    assert chip_fit(spec, "groups").layers[0].recurrent_synapses == 4 * 12 * 12
+    assert chip_fit(spec, "sparse").layers[0].recurrent_synapses == banded < 4 * 12 * 12
     assert first.delay_depth == 62
     buffers = 12 * ((3 + 1) + (17 + 1) + (62 + 1)) * ACCUMULATOR_BITS  # the delay-0 channel needs none
     assert first.memory_bytes * 8 >= 12 * NEURON_STATE_BITS + buffers and fit.fits
     x = (np.random.default_rng(3).random((2, 8, 40)) < 0.3).astype(np.int8)
     runner = HardwareRunner(spec, "cpu", delayed_synapse="dense")
     graph, _ = runner.build(runner.plan(x), x)
-    assert [type(p).__name__ for p in graph.net.layers[0].channel_synapses] == ["Sparse"] + ["DelayDense"] * 3
+    assert [type(p).__name__ for p in graph.net.layers[0].recurrent] == ["Dense"] + ["DelayDense"] * 3
     exposed = runner.plan(x).exposed  # samples the previous one's activity still reaches (delay 62)
     results = runner.run_many(x, record_layers=True, progress=False)
     fixed = simulate(spec, x, record_layers=True)

@@ -164,9 +164,9 @@ def test_older_checkpoints_give_their_binning_from_the_recipe(trained, capsys, t
 
 @pytest.mark.parametrize("argv,message", [
     (["--samples", "-1"], "--samples must be an integer >= 0, got -1"),
-    (["--dt", "0"], "--dt must be a number > 0, got 0.0"),
+    (["--dt", "0"], "--dt must be a number > 0 and <= 3600, got 0.0"),
     (["--pool", "3", "--allow-other-binning"], "--pool=3 does not divide the 700 channels"),
-    (["--duration", "inf"], "--duration must be a number > 0, got inf"),
+    (["--duration", "inf"], "--duration must be a number > 0 and <= 3600, got inf"),
     (["--backend", ","], "choose from float, quantized, fixed, lava"),
 ])
 def test_evaluate_refuses_bad_options(trained, capsys, argv, message):

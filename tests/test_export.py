@@ -120,7 +120,7 @@ def test_input_encoding_and_class_names_are_recorded_where_stock_netx_ignores_th
      r"net.h5: the input encoding \(dt 0.004 s, pool 50 \(350 -> 7 channels\).*does not give the network's 14 "
      r"input channels"),
     (lambda m: (m.__delitem__("classNames"), m.create_dataset("classNames", data=np.zeros(3))),
-     r"/lava_convdelay_meta: 'classNames' must be a non-empty list of strings"),
+     r"/lava_convdelay_meta: 'classNames': must hold strings, got dtype float64"),
     (lambda m: (m.__delitem__("classNames"), m.create_dataset("classNames", data=[b"a", b"a"])),
      r"net.h5: class names must be distinct strings, got \['a', 'a'\]"),
 ])

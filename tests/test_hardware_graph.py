@@ -27,11 +27,13 @@ from lava.proc.io.source import RingBuffer as Source
 from lava.proc.lif.process import LIF, LIFReset
 from lava.proc.monitor.process import Monitor
 from lava.proc.sparse.process import DelaySparse, Sparse
+from scipy.sparse import csr_matrix
 
 from lava_convdelay.nn.readout import to_voltage_units
 from netx_export.exporter import blocks_to_spec
 from netx_export.spec import CubaParams, LayerSpec, NetworkSpec
 from sim.fixed_point import simulate
+from sim.lava_network import delay_pattern, delayed_recurrence
 from sim.loihi2.adapters.models import NxInputAdapterModel, NxOutputAdapterModel
 from sim.loihi2.adapters.process import InputAdapter, OutputAdapter
 from sim.loihi2.backend import CpuRehearsal, Loihi2Hardware
@@ -101,7 +103,9 @@ def test_loihi2_graph_has_netx_hardware_topology(quiet, fake_state_probe):
         assert type(layer.neuron) is LIFReset
         assert layer.neuron.proc_params["reset_interval"] == period
         assert layer.neuron.proc_params["reset_offset"] == 1 + i
-    assert isinstance(probe.callback, fake_state_probe) and probe.callback.var is graph.net.layers[-1].neuron.v
+    assert len(probe) == 1 and isinstance(probe[0].callback, fake_state_probe)
+    assert probe[0].callback.var is graph.net.layers[-1].neuron.v
+    probe = probe[0]
     config = runner.backend.run_config([probe.callback])
     assert isinstance(config, Loihi2HwCfg) and config.callback_fxs == [probe.callback]
     assert config.exception_proc_model_map == {InputAdapter: NxInputAdapterModel,
@@ -142,8 +146,8 @@ def test_voltage_readout_equals_each_sample_alone():
     x = hardware_input(samples=3)
     runner = HardwareRunner(spec, "cpu")
     graph, _ = runner.build(runner.plan(x), x)
-    # Lava's LIF threshold is "unsigned 17-bit integer (0 to 131071)"; the file says 2^18 - 1
-    assert spec.layers[-1].neuron.vth_mant == 2 ** 18 - 1 and graph.net.layers[-1].neuron.vth.init == 131071
+    # the file says 2^18 - 1; every simulator and graph uses READOUT_VTH = 2^16 - 1 (sim/readout_band.py)
+    assert spec.layers[-1].neuron.vth_mant == 2 ** 18 - 1 and graph.net.layers[-1].neuron.vth.init == 2 ** 16 - 1
     assert graph.net.layers[0].neuron.vth.init == spec.layers[0].neuron.vth_mant
     results = runner.run_many(x, record_voltage=True, progress=False)
     with torch.no_grad():
@@ -176,17 +180,30 @@ def test_each_layer_resets_in_the_step_its_first_input_arrives():
             np.testing.assert_array_equal(got, fixed.layers[i][k], err_msg=f"sample {k}, layer {i + 1}")
 
 
-def test_delay_dense_option_is_bit_identical(quiet):
+@pytest.mark.parametrize("option,kinds", [
+    ("dense", [[DelayDense], [DelayDense]]),
+    ("groups", None),  # one scalar-delay DelayDense (Dense for 0) per distinct delay
+    ("sparse", [[DelaySparse], [DelaySparse]]),
+])
+def test_delayed_synapse_options_are_bit_identical(quiet, option, kinds):
     """Every layer of each sample, including a tail of silent steps after the input."""
     model, spec, x = quiet
-    runner = HardwareRunner(spec, "cpu", delayed_synapse="dense")
+    runner = HardwareRunner(spec, "cpu", delayed_synapse=option)
     plan = runner.plan(x[:2])
     graph, _ = runner.build(plan, x[:2])
-    kinds = [type(layer.recurrent) for layer in graph.net.layers if layer.recurrent is not None]
-    assert kinds == [DelayDense, DelayDense]
-    dense = runner.run_many(x[:2], record_layers=True, tail=12, progress=False)
+    built = [[type(p) for p in layer.recurrent] for layer in graph.net.layers if layer.recurrent]
+    if kinds is None:
+        for layer, spec_layer in zip([n for n in graph.net.layers if n.recurrent], spec.layers[1:3]):
+            used = np.flatnonzero(np.asarray(spec_layer.weight_rec).any(axis=0))
+            delays = sorted(set(spec_layer.delay_rec[used].tolist()))
+            assert [p.name.rsplit(".d", 1)[1] for p in layer.recurrent] == [str(d) for d in delays]
+            assert all(type(p) is (Dense if d == 0 else DelayDense) for p, d in zip(layer.recurrent, delays))
+            assert len(delays) > 3
+    else:
+        assert built == kinds
+    results = runner.run_many(x[:2], record_layers=True, tail=12, progress=False)
     fixed = simulate(spec, np.concatenate([x[:2], np.zeros((2, 8, 12), np.int8)], axis=2), record_layers=True)
-    for k, result in enumerate(dense):
+    for k, result in enumerate(results):
         assert result.output.shape == (3, 42)
         for i, got in enumerate(result.layers):
             np.testing.assert_array_equal(got, fixed.layers[i][k], err_msg=f"sample {k}, layer {i + 1}")
@@ -246,10 +263,10 @@ def test_adapter_offsets_are_measured_and_applied(quiet):
     measured by the calibration, the results are read back that much later,
     and an input that arrives after the resets (up to the plan's allowance)
     leaves every sample exact."""
-    assert calibrate("cpu") == Offsets(spikes=0, voltage=0)
-    assert calibrate(LateAdapters(0, 1)) == Offsets(spikes=1, voltage=0)
+    assert calibrate("cpu").offsets == Offsets(spikes=0, voltage=0)
+    assert calibrate(LateAdapters(0, 1)).offsets == Offsets(spikes=1, voltage=0)
     late = LateAdapters(2, 1)
-    assert calibrate(late) == Offsets(spikes=3, voltage=2)
+    assert calibrate(late).offsets == Offsets(spikes=3, voltage=2)
     model, spec, x = quiet
     results = HardwareRunner(spec, late).run_many(x[:2], record_voltage=True, progress=False)
     fixed = simulate(spec, x[:2], record_voltage=True)
@@ -288,3 +305,54 @@ def test_chip_adapter_models_insert_the_embedded_io_adapters(monkeypatch):
         inner = model(process).embedded
         assert made[-1] == (name, (5,))
         assert process.inp.get_dst_ports() == [inner.inp] and inner.out.get_dst_ports() == [process.out]
+
+
+def test_host_reset_equals_the_lifreset_run_and_each_sample_alone(quiet, monkeypatch):
+    """The host-reset schedule (plain LIF, u and v zeroed with Var.set between
+    samples, silent steps for the spikes in flight): every layer, the output
+    voltage and every layer's voltage equal today's LIFReset run and each
+    sample alone."""
+    model, spec, x = quiet
+    x = x[:3]
+    sets = []
+    original = Var.set
+
+    def recording(self, value, *args, **kwargs):
+        sets.append((self.process.name, self.name, int(np.count_nonzero(value))))
+        return original(self, value, *args, **kwargs)
+    lifreset = HardwareRunner(spec, "cpu").run_many(x, record_layers=True, record_voltage=True, progress=False)
+    monkeypatch.setattr(Var, "set", recording)
+    runner = HardwareRunner(spec, "cpu", reset="host")
+    host = runner.run_many(x, record_layers=True, record_voltage=True, progress=False, record_layer_voltages=True)
+    assert runner.last_plan.schedule.host_reset and runner.last_plan.schedule.period == 128
+    assert not runner.last_plan.exposed.size
+    # between the 3 samples, not after the last
+    assert sets == [(f"layer{i}.lif", var, 0) for _ in range(2) for i in range(1, 5) for var in ("u", "v")]
+    fixed = simulate(spec, x, record_layers=True, record_voltage=True)
+    for k, (a, b) in enumerate(zip(host, lifreset)):
+        for i, (got, expected) in enumerate(zip(a.layers, b.layers)):
+            np.testing.assert_array_equal(got, expected, err_msg=f"sample {k}, layer {i + 1}")
+            np.testing.assert_array_equal(got, fixed.layers[i][k], err_msg=f"sample {k}, layer {i + 1}")
+        np.testing.assert_array_equal(a.voltage, b.voltage, err_msg=f"sample {k}")
+        np.testing.assert_array_equal(a.layer_voltages[-1], a.voltage)
+        assert len(a.layer_voltages) == 4 and all(v.shape == (n, 30) for v, n in zip(a.layer_voltages,
+                                                                                      (10, 12, 8, 3)))
+    assert compare_with_exact(runner.spec, x, host).equal.all()
+
+
+def test_sparse_delays_keep_the_weights_pattern():
+    """The DelaySparse delay matrix is stored on the weight matrix's own pattern:
+    a delay of 0 beside a non-zero weight stays an explicit entry, where
+    csr_matrix(delays) drops it."""
+    weights = np.array([[254, 0, 6], [0, 8, 10], [12, 0, 0]])
+    delay_rec = np.array([0, 3, 5])
+    sparse = csr_matrix(weights)
+    delays = delay_pattern(sparse, delay_rec)
+    assert delays.nnz == sparse.nnz == 5 and (delays.data == 0).sum() == 2  # columns 0: delay 0
+    np.testing.assert_array_equal(delays.indices, sparse.indices)
+    np.testing.assert_array_equal(delays.indptr, sparse.indptr)
+    np.testing.assert_array_equal(delays.toarray(), np.where(weights != 0, delay_rec[None, :], 0))
+    assert csr_matrix(delays.toarray()).nnz == 3  # what the old construction stored
+    process, = delayed_recurrence(weights, delay_rec, "rec", {}, "sparse")
+    assert type(process) is DelaySparse and process.a_buff.shape == (3, 6)  # max_delay 5
+    assert (process.delays.init != csr_matrix(delays.toarray())).nnz == 0 and process.delays.init.nnz == 5

@@ -28,14 +28,21 @@ def test_conv_layer_resources_by_hand():
     layer = LayerSpec("conv_rec", np.full((n, 10), 2, dtype=np.int64), CUBA, weight_rec=dense,
                       delay_rec=np.full(n, 30, dtype=np.int64), max_delay=30,
                       conv=ConvRecurrence(1, 3, kernel))
-    r = layer_resources(1, layer)
-    assert r.synapses == n * 10 + (3 * n - 2)
+    r = layer_resources(1, layer, "sparse")  # DelaySparse: the band's non-zeros
+    assert r.synapses == n * 10 + (3 * n - 2) == r.nonzero_synapses
     assert r.recurrent_synapses == 3 * n - 2
     assert r.weight_bits == 2 and r.delay_depth == 30
     # bits: synapses * (2 weight + 8 index (256 pre) + 5 delay) + neurons * (48 + 31 slots * 16)
     expected = r.synapses * (2 + 8 + 5) + n * (48 + 31 * 16)
     assert r.memory_bytes == -(-expected // 8)
     assert r.cores == 1 and r.limiting == "neurons"
+    built = layer_resources(1, layer)  # the default, DelayDense: every entry of the N x N matrix
+    assert (built.recurrent_synapses, built.synapses, built.nonzero_synapses) == (n * n, n * 10 + n * n, r.synapses)
+    assert built.memory_bytes == -(-(built.synapses * (2 + 8 + 5) + n * (48 + 31 * 16)) // 8)
+    # one DelayDense per delay value, each N x N: 3 groups
+    groups = LayerSpec("conv_rec", layer.weight, CUBA, weight_rec=dense, delay_rec=np.arange(n) % 3 + 1,
+                       max_delay=3, conv=layer.conv)
+    assert layer_resources(1, groups, "groups").recurrent_synapses == 3 * n * n
 
 
 def test_verdicts(tmp_path):

@@ -84,3 +84,44 @@ def test_self_sustained_activity_keeps_the_shortest_period_and_warns():
 def test_period_too_short_for_tail_and_latency_is_refused():
     with pytest.raises(ScheduleError, match="cannot hold 10 input steps, a tail of 4 and 4 steps"):
         plan(one_neuron(), spike_at(0, steps=10), tail=4, period=16)
+
+
+def test_host_reset_zeroes_every_layer_at_the_period():
+    """With the host's Var.set every layer restarts at column P (P - margin
+    with a late input); only spikes still in flight then leak."""
+    spec = one_neuron(delay=np.array([5]))
+    assert leaks(spec, spike_at(9, steps=10), 16, host_reset=True)[0] <= 0  # arrives at 15 < 16
+    assert leaks(spec, spike_at(9, steps=10), 16, margin=2, host_reset=True)[0] == 2  # zeroed at 14
+    rec = one_neuron("delay_rec", weight_rec=np.array([[2]], np.int64), delay_rec=np.array([7]), max_delay=7)
+    # fires at 10, its recurrent spike arrives at 18: 3 steps after the zeroing at 16 (LIFReset at 17: 2)
+    assert leaks(rec, spike_at(9, steps=10), 16, host_reset=True)[0] == 3
+    assert leaks(rec, spike_at(9, steps=10), 16)[0] == 2
+
+
+def test_host_reset_clears_what_lifreset_leaves_before_the_reset():
+    """A layer's own spikes just before its LIFReset, and a readout's residual
+    voltage, leak with LIFReset but are zeroed by the host."""
+    slow = CubaParams(i_decay=4096, v_decay=1, vth_mant=100)
+    x = spike_at(10, steps=15)
+    assert leaks(one_neuron(weight=2, neuron=slow), x, 16, voltage=True)[0] == 1
+    assert leaks(one_neuron(weight=2, neuron=slow), x, 16, voltage=True, host_reset=True)[0] <= 0
+    # input at 15 -> fires at 16: with LIFReset before the reset at 17, in the next sample's column 0
+    assert leaks(one_neuron(), spike_at(15, steps=16), 16)[0] == 1
+    assert leaks(one_neuron(), spike_at(15, steps=16), 32, host_reset=True)[0] <= 0
+
+
+def test_lifreset_intervals_are_capped_and_auto_resets_from_the_host_beyond():
+    persistent = CubaParams(i_decay=94, v_decay=4095, vth_mant=100)  # fires for 32..62 steps after an input
+    spec = one_neuron(neuron=persistent)
+    x = spike_at(0, steps=10).repeat(3, axis=0)
+    assert plan(spec, x).schedule == Schedule(10, 64)  # LIFReset at 64 (within 256)
+    capped = plan(spec, x, max_interval=16)  # 16 leaks; beyond the cap the host resets: exact at 32
+    assert capped.schedule == Schedule(10, 32, host_reset=True) and not capped.exposed.size
+    assert "zeroed from the host (Var.set) after each sample" in capped.describe()
+    assert plan(spec, x, reset="host").schedule == Schedule(10, 16, host_reset=True)
+    assert plan(spec, x, period=24, reset="host").schedule.period == 24  # any period
+    with pytest.raises(ScheduleError, match="LIFReset interval of 32 steps exceeds the largest one allowed "
+                                            r"\(16; .*--reset host.*--max-reset-interval 32"):
+        plan(spec, x, period=32, reset="lifreset", max_interval=16)
+    with pytest.raises(ScheduleError, match="power of 2.*got 24; --reset host takes any period"):
+        plan(spec, x, period=24)

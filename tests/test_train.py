@@ -125,12 +125,12 @@ def test_bad_config_files(tmp_path):
 
 
 @pytest.mark.parametrize("key, value, message", [
-    ("lr", "0.01", r"train.lr must be a number > 0, got '0.01'"),
-    ("lr", 0, r"train.lr must be a number > 0, got 0"),
-    ("epochs", True, r"train.epochs must be an integer >= 1, got True"),
-    ("batch_size", 8.0, r"train.batch_size must be an integer >= 1, got 8.0"),
+    ("lr", "0.01", r"train.lr must be a number > 0 and <= 100, got '0.01'"),
+    ("lr", 0, r"train.lr must be a number > 0 and <= 100, got 0"),
+    ("epochs", True, r"train.epochs must be an integer >= 1 and <= 1000000, got True"),
+    ("batch_size", 8.0, r"train.batch_size must be an integer >= 1 and <= 1000000, got 8.0"),
     ("thinning", 1.5, r"train.thinning must be a number >= 0 and <= 1, got 1.5"),
-    ("time_shift", -2, r"train.time_shift must be an integer >= 0, got -2"),
+    ("time_shift", -2, r"train.time_shift must be an integer >= 0 and <= 100000, got -2"),
     ("sigma_decay", 0, r"train.sigma_decay must be a number > 0 and <= 1, got 0"),
 ])
 def test_numeric_train_keys_are_checked(tmp_path, key, value, message):
@@ -141,12 +141,12 @@ def test_numeric_train_keys_are_checked(tmp_path, key, value, message):
 
 
 @pytest.mark.parametrize("section, value, message", [
-    ("data", {"duration": "1.4"}, r"data.duration must be a number > 0, got '1.4'"),
-    ("data", {"pool": 1.0}, r"data.pool must be an integer >= 1, got 1.0"),
+    ("data", {"duration": "1.4"}, r"data.duration must be a number > 0 and <= 3600, got '1.4'"),
+    ("data", {"pool": 1.0}, r"data.pool must be an integer >= 1 and <= 65536, got 1.0"),
     ("data", {"pool": 3}, r"data.pool=3 does not divide the 700 channels of the recordings \(pools: 1, 2, 4,"),
     ("data", {"dt": 0.5, "duration": 0.2}, r"data.duration=0.2 is less than half a time step \(data.dt=0.5\)"),
-    ("data", {"per_class": "40"}, r"data.per_class must be an integer >= 1, got '40'"),
-    ("data", {"seed": -1}, r"data.seed must be an integer >= 0, got -1"),
+    ("data", {"per_class": "40"}, r"data.per_class must be an integer >= 1 and <= 10000, got '40'"),
+    ("data", {"seed": -1}, r"data.seed must be an integer >= 0 and <= 4294967295, got -1"),
     ("data", {"source": "shd", "train": "a.h5", "test": 3}, r"data.test must be a file path, got 3"),
     ("data", {"source": "shd", "train": "a.h5", "test": "b.h5", "seed": 1},
      r"data: \['seed'\] apply to source 'generated' only"),
@@ -156,13 +156,13 @@ def test_numeric_train_keys_are_checked(tmp_path, key, value, message):
     ("model", {"layers": [{"type": "conv_delay_rec", "neurons": 16, "max_delay": 63}]},
      r"layer 1 \(conv_delay_rec\): max_delay must be an integer >= 0 and <= 62, got 63"),
     ("model", {"layers": [{"type": "conv_delay_rec", "neurons": 16, "kernel_size": "3"}]},
-     r"layer 1 \(conv_delay_rec\): kernel_size must be an integer >= 1, got '3'"),
+     r"layer 1 \(conv_delay_rec\): kernel_size must be an integer >= 1 and <= 16384, got '3'"),
     ("model", {"neuron": {**TRAIN_NEURON, "voltage_decay": 2}, "layers": [{"type": "dense", "neurons": 3}]},
      r"layer 1 \(dense\): neuron.voltage_decay must be a number >= 0 and <= 1, got 2"),
     ("model", {"layers": [{"type": "dense", "neurons": 3}]},
      r"layer 1 \(dense\): neuron parameters \['threshold', 'current_decay', 'voltage_decay'\] missing"),
     ("model", {"neuron": TRAIN_NEURON, "layers": []}, r"model config has no layers"),
-    ("seed", "x", r"seed must be an integer >= 0, got 'x'"),
+    ("seed", "x", r"seed must be an integer >= 0 and <= 4294967295, got 'x'"),
     ("epochz", 3, r"unknown key\(s\) \['epochz'\]; known: \['description', 'seed'"),
 ])
 def test_data_and_model_sections_are_checked_naming_the_file(tmp_path, section, value, message):

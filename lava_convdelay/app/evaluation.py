@@ -27,7 +27,6 @@ from lava_convdelay.data import SHDDataset
 from lava_convdelay.data.class_names import class_mismatch, dataset_classes
 from lava_convdelay.data.encoding import ENCODING_BOUNDS, EncodingError, InputEncoding
 from lava_convdelay.errors import UserError
-from lava_convdelay.limits import V_MAX
 from lava_convdelay.nn.readout import decide
 from lava_convdelay.training.data_section import build_datasets
 from lava_convdelay.training.predictions import model_predictions
@@ -44,19 +43,22 @@ class Evaluation:
 
 
 def fixed_predictions(spec: NetworkSpec, dataset, batch_size: int = 256) -> np.ndarray:
-    """Predictions of the exported network on the fixed-point simulator."""
+    """Predictions of the exported network on the fixed-point simulator; for a
+    voltage readout, a warning where its voltage comes within half of the
+    voltage at which every simulator makes it fire (:mod:`sim.readout_band`)."""
     from sim.fixed_point import simulate
+    from sim.readout_band import ReadoutMargin, readout_margin
     voltage = spec.readout == "voltage_sum"
-    out, saturated = [], 0
+    out, margins = [], []
     for x, _ in DataLoader(dataset, batch_size=batch_size, shuffle=False):
         result = simulate(spec, x.numpy(), record_voltage=voltage)
         out.append(decide(result.voltage if voltage else result.output, spec.readout))
         if voltage:
-            saturated += int((np.abs(result.voltage) >= V_MAX).any(axis=(1, 2)).sum())
-    if saturated:
-        warnings.warn(f"{spec.source}: the readout voltage reached the 24-bit limit (+-{V_MAX}) on "
-                      f"{saturated} sample(s); there Lava and Loihi saturate where training did not, "
-                      f"so their decisions can differ from the quantized model's", stacklevel=2)
+            margins.append(readout_margin(result.voltage, result.output))
+    if margins:
+        warning = ReadoutMargin.merged(margins).warning(str(spec.source))
+        if warning:
+            warnings.warn(warning, stacklevel=2)
     return np.concatenate(out)
 
 

@@ -8,9 +8,9 @@ import json
 import os
 from pathlib import Path
 
-from lava_convdelay.data.encoding import InputEncoding
+from lava_convdelay.data.encoding import EncodingError, InputEncoding
 from lava_convdelay.errors import UserError
-from lava_convdelay.nn.checkpoint import load_model
+from lava_convdelay.nn.checkpoint import CheckpointError, load_model
 from lava_convdelay.nn.model import SpikingNetwork
 from netx_export.exporter import blocks_to_spec
 from netx_export.reader import read_network
@@ -37,11 +37,17 @@ def recorded_inputs(path: str | os.PathLike, data: dict) -> tuple[InputEncoding 
     ``config.json``; their binning is that section's, used only where it gives the
     model's input size.
     """
-    names = data.get("class_names")
+    names = data.get("class_names")  # read_checkpoint checked it: None or a list of strings
     if "input_encoding" in data:
         recorded = data["input_encoding"]
-        return (None if recorded is None else InputEncoding.from_settings(recorded)), names
-    section = data.get("recipe", {}).get("data")
+        if recorded is None:
+            return None, names
+        try:
+            return InputEncoding.from_settings(recorded).check(f"{path}: input_encoding"), names
+        except EncodingError as err:
+            raise CheckpointError(str(err)) from None
+    recipe = data.get("recipe")
+    section = recipe.get("data") if isinstance(recipe, dict) else None
     config = Path(path).parent / "config.json"
     if section is None and config.is_file():
         try:

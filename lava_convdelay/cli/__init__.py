@@ -14,13 +14,13 @@ import importlib
 import sys
 
 from lava_convdelay import __version__
-from lava_convdelay.errors import UserError
+from lava_convdelay.errors import UserError, one_line
 
 # Modules providing `add_parser(subparsers)`; each sets `func` on its parser.
 _COMMANDS: list[str] = [
     "lava_convdelay.cli.data", "lava_convdelay.cli.train", "lava_convdelay.cli.evaluate",
     "lava_convdelay.cli.network", "lava_convdelay.cli.lava", "lava_convdelay.cli.classify",
-    "lava_convdelay.cli.nir", "lava_convdelay.cli.demo",
+    "lava_convdelay.cli.nir", "lava_convdelay.cli.demo", "lava_convdelay.cli.selftest",
 ]
 
 
@@ -47,7 +47,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return int(args.func(args) or 0)
     except UserError as err:
-        print(f"lava-convdelay {args.command}: error: {err}", file=sys.stderr)
+        print(f"lava-convdelay {args.command}: error: {one_line(str(err))}", file=sys.stderr)
         return 2
 
 

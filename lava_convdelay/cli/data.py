@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from lava_convdelay.atomic import check_output_path
-from lava_convdelay.bounds import Bounds, check_value
+from lava_convdelay.bounds import SEED_BOUNDS, Bounds, check_value
 from lava_convdelay.data.encoding import ENCODING_BOUNDS, InputEncoding
 from lava_convdelay.errors import UserError
 
@@ -88,8 +88,14 @@ def _number(text: str, option: str) -> float:
 def run_import(args: argparse.Namespace) -> int:
     from lava_convdelay.data.importer import import_recordings
     check_value(args.test_fraction, "--test-fraction", Bounds(False, 0, 1, low_allowed=False, high_allowed=False))
-    check_value(args.seed, "--seed", Bounds(True, 0))
-    check_value(args.max_seconds, "--max-seconds", Bounds(False, 0, low_allowed=False))
+    from lava_convdelay.data.audio import MAX_READ_SECONDS, MAX_SECONDS
+    from lava_convdelay.data.audio_encoding import FRAME, MAX_LEVEL
+    check_value(args.seed, "--seed", SEED_BOUNDS)
+    check_value(args.max_seconds, "--max-seconds", Bounds(False, 0, MAX_READ_SECONDS, low_allowed=False))
+    if args.duration is not None:  # the cochlea transforms the whole buffer
+        check_value(args.duration, "--duration", Bounds(False, FRAME, MAX_SECONDS))
+    if args.level is not None:
+        check_value(args.level, "--level", Bounds(False, 0, MAX_LEVEL, low_allowed=False))
     if args.workers is not None:
         check_value(args.workers, "--workers", Bounds(True, 1))
     encoding, band_from_rates = import_encoding(args)
@@ -114,7 +120,7 @@ def run_encode(args: argparse.Namespace) -> int:
     from lava_convdelay.data.shd import bin_spikes
     InputEncoding(args.dt, args.pool, 1.0 if args.duration is None else args.duration,
                   min_spikes=args.min_spikes).check(prefix="--")
-    check_value(args.seed, "--seed", Bounds(True, 0))
+    check_value(args.seed, "--seed", SEED_BOUNDS)
     check_output_path(args.output)
     audio, rate = read_wav(args.input)
     times, units = AudioEncoding.shd(duration=None).spikes(audio, rate, seed=args.seed)

@@ -18,14 +18,28 @@ from lava_convdelay.errors import UserError
 
 #: Cochlea channels of the SHD / SSC recordings (and of `encode` / `data generate`).
 SHD_CHANNELS = 700
+#: The most channels of a recording: SHD-format files store channels as uint16.
+MAX_SOURCE_CHANNELS = 2**16
+#: The most time steps of a sample: every stage holds a sample as a dense
+#: ``[channels, steps]`` tensor (binning; training's float32 activity of every layer,
+#: ``[batch, neurons, steps]``, kept for the backward pass; the simulators' records):
+#: 10^5 steps of 140 channels are 56 MB in float32 before any layer.
+MAX_STEPS = 100_000
+#: The longest sample, seconds: SHD-format files hold spike times as float32, whose
+#: spacing grows to 0.24 ms at an hour, a quarter of the finest bin in use (1 ms).
+MAX_DURATION = 3600.0
+#: The most events a bin may need (``min_spikes``): binning counts them in int64 and
+#: the network file records the threshold as an integer; no bin of real data holds
+#: 2^31 events (an empty input is refused when training starts).
+MAX_MIN_SPIKES = 2**31 - 1
 
 #: The allowed values of each setting.
 ENCODING_BOUNDS = {
-    "dt": Bounds(False, 0, low_allowed=False),
-    "pool": Bounds(True, 1),
-    "duration": Bounds(False, 0, low_allowed=False),
-    "source_channels": Bounds(True, 1),
-    "min_spikes": Bounds(True, 1),
+    "dt": Bounds(False, 0, MAX_DURATION, low_allowed=False),
+    "pool": Bounds(True, 1, MAX_SOURCE_CHANNELS),
+    "duration": Bounds(False, 0, MAX_DURATION, low_allowed=False),
+    "source_channels": Bounds(True, 1, MAX_SOURCE_CHANNELS),
+    "min_spikes": Bounds(True, 1, MAX_MIN_SPIKES),
 }
 
 
@@ -63,17 +77,25 @@ class InputEncoding:
     def steps(self) -> int:
         return int(round(self.duration / self.dt))
 
-    def check(self, where: str = "", prefix: str = "") -> InputEncoding:
+    def check(self, where: str = "", prefix: str = "", pooled: bool = True) -> InputEncoding:
         """``self`` if usable, else :class:`EncodingError` naming ``where`` and the setting
-        (``prefix + name``: ``data.pool``, ``--pool``)."""
+        (``prefix + name``: ``data.pool``, ``--pool``). ``pooled`` False: not whether
+        ``pool`` divides ``source_channels`` (not known before the data files are read)."""
         lead = f"{where}: " if where else ""
         for name, bounds in ENCODING_BOUNDS.items():
             shown = name.replace("_", "-") if prefix == "--" else name  # an option, or a config key
             check_value(getattr(self, name), f"{lead}{prefix}{shown}", bounds, EncodingError)
-        if self.source_channels % self.pool:
+        if pooled and self.source_channels % self.pool:
             divisors = [p for p in range(1, self.source_channels + 1) if self.source_channels % p == 0]
             raise EncodingError(f"{lead}{prefix}pool={self.pool} does not divide the {self.source_channels} "
                                 f"channels of the recordings (pools: {', '.join(map(str, divisors))})")
+        if self.audio is not None and not isinstance(self.audio, str):
+            raise EncodingError(f"{lead}audio encoding record must be text (JSON), got {self.audio!r:.80}")
+        steps = self.duration / self.dt  # may be inf: checked before rounding
+        if steps >= MAX_STEPS + 0.5:
+            raise EncodingError(f"{lead}{prefix}duration={self.duration:g} in steps of {prefix}dt={self.dt:g} gives "
+                                f"{steps:.4g} time steps, more than the {MAX_STEPS} a sample may have (every stage "
+                                f"holds it as a [channels, steps] tensor)")
         if self.steps < 1:
             raise EncodingError(f"{lead}{prefix}duration={self.duration:g} is less than half a time step "
                                 f"({prefix}dt={self.dt:g}): no time step to bin into")

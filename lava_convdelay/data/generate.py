@@ -1,57 +1,46 @@
-"""The embedded default data: spoken digits in English and German, made offline.
+"""Generated spike sets, made offline with eSpeak NG and the SHD cochlea, and their cache.
 
-20 classes like SHD (labels 0-9 English "zero".."nine", 10-19 German
-"null".."neun"), synthesized with eSpeak NG and turned into spikes by the
-SHD cochlea chain (:mod:`lava_convdelay.data.cochlea`), written in the SHD
-format. Speakers are eSpeak voice variants with their own rate, pitch, pitch
-range and level; train and test speakers are disjoint. Each utterance gets a
-little rate/pitch jitter, a random onset and background noise. Like SHD's
-aligned studio recordings, each utterance is cut to its word (plus the short
-onset) and converted at its own length, with the SHD chain of
-:meth:`lava_convdelay.data.audio_encoding.AudioEncoding.shd` (the SHD article's
-hair cells, 30-ms ramps): binned to a fixed duration, a sample is silent after
-its word.
+Two recipes, chosen by the vocabulary (:mod:`lava_convdelay.data.vocabulary`):
 
-Deterministic for a seed whatever the number of worker processes: eSpeak
-keeps internal state from one utterance to the next, so fixed chunks of one
-speaker's utterances are synthesized, in a fixed order, each by a freshly
-forked worker.
+- ``"digits"`` (the default, the demo's data): 20 spoken digits in English and
+  German, :mod:`lava_convdelay.data.digits`;
+- a word list (``"speech-commands"``, Speech Commands v2's 35 keywords, or the
+  user's own words): English speakers of 8 accents and ~100 voice variants in
+  1-s clips with background noise, :mod:`lava_convdelay.data.spoken_words`.
+
+A set depends on :class:`GeneratorConfig` alone (its cache key). Each finished
+chunk of utterances is kept under ``OUT/.parts/`` until both files are written,
+so a killed generation continues where it stopped; each ``.h5`` file appears
+complete or not at all.
 """
 from __future__ import annotations
 
 import hashlib
 import json
-import multiprocessing
 import os
-from dataclasses import asdict, dataclass, replace
+import shutil
+from dataclasses import dataclass, fields
 from pathlib import Path
 
-import numpy as np
-from tqdm import tqdm
-
 from lava_convdelay.atomic import atomic_output
-from lava_convdelay.data.audio import SAMPLE_RATE, resample
-from lava_convdelay.data.audio_encoding import AudioEncoding, trim_silence
-from lava_convdelay.data.cochlea import BasilarMembrane, padded_length, spikes_to_events
-from lava_convdelay.data.shd import write_shd
-from lava_convdelay.data.speech import Voice
+from lava_convdelay.bounds import SEED_BOUNDS, Bounds, check_value
+from lava_convdelay.data import digits, spoken_words
+from lava_convdelay.data.digits import VERSION
+from lava_convdelay.data.vocabulary import DIGITS, NAMES, WORD_LISTS, VocabularyError, check_words
+from lava_convdelay.data.voices import max_speakers
 from lava_convdelay.errors import UserError
 
-WORDS = {"en": ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"],
-         "de": ["null", "eins", "zwei", "drei", "vier", "fünf", "sechs", "sieben", "acht", "neun"]}
-KEYS = [f"{lang}-{word}" for lang in ("en", "de") for word in WORDS[lang]]
-# eSpeak voice variants whose output is reproducible; f2, f3, f5 and whisperf add
-# breath noise that differs from run to run even with a fixed rand() seed
-VARIANTS = ["m1", "m2", "m3", "m4", "m5", "m6", "m7", "m8", "f1", "f4",
-            "klatt", "klatt2", "klatt3", "klatt4", "croak", "grandma", "grandpa", "linda"]
-CHUNK = 10  # utterances per worker task (fixed: part of what makes runs reproducible)
-DURATION = 1.0  # longest utterance, seconds (longer words are cut)
-TRIM_DB = 30.0  # eSpeak's lead-in and tail below this many dB under the loudest 10 ms are cut
-VERSION = 2  # 1: 1-s buffers through lauscher's default chain (21 % of pooled bins active in silence)
+PARTS = ".parts"
+#: the settings the digits recipe had before word lists existed: its cache key holds
+#: these alone, so the demo's cached data keeps its folder
+DIGITS_KEY = ("per_class", "test_per_class", "train_speakers", "test_speakers", "seed", "channels")
+#: the most utterances per class and split: 10^4 x 20 classes take about a day on 2 cores
+#: (~0.4 s of CPU each), and every utterance is planned in memory before the first one
+MAX_PER_CLASS = 10000
 
 
 class GeneratorConfigError(UserError, ValueError):
-    """Generator settings that cannot be used (sizes below 1, a negative seed)."""
+    """Generator settings that cannot be used (sizes below 1, a negative seed, a bad word)."""
 
 
 class GeneratedDataError(UserError, ValueError):
@@ -60,120 +49,105 @@ class GeneratedDataError(UserError, ValueError):
 
 @dataclass(frozen=True)
 class GeneratorConfig:
-    """What a generated set depends on (its cache key)."""
+    """What a generated set depends on (its cache key, :meth:`settings`).
 
-    per_class: int = 30  # training utterances per class
-    test_per_class: int = 10
-    train_speakers: int = 12
-    test_speakers: int = 4
+    ``vocabulary``: ``"digits"``, ``"speech-commands"`` or a list of words (one
+    class each, in order; :func:`lava_convdelay.data.vocabulary.vocabulary_setting`
+    reads a word-list file). Sizes left at ``None`` take the recipe's defaults
+    (digits: 30 / 10 utterances per class, 12 / 4 speakers; word lists: 100 / 30
+    per class, 400 / 40 speakers). ``snr_db``: (lowest, highest) background-noise
+    SNR in dB, word lists only (default 0-30; the digits keep their 25-40).
+    """
+
+    per_class: int | None = None  # training utterances per class
+    test_per_class: int | None = None
+    train_speakers: int | None = None
+    test_speakers: int | None = None
     seed: int = 0
     channels: int = 700
+    vocabulary: str | tuple[str, ...] = DIGITS
+    snr_db: tuple[float, float] | None = None
 
     def __post_init__(self):
-        for name in ("per_class", "test_per_class", "train_speakers", "test_speakers", "channels"):
+        vocabulary = self.vocabulary
+        if isinstance(vocabulary, str):
+            if vocabulary not in NAMES:
+                raise GeneratorConfigError(f"vocabulary must be one of {', '.join(NAMES)} or a list of words, "
+                                           f"got {vocabulary!r}")
+        else:
+            try:
+                vocabulary = check_words(vocabulary)
+            except VocabularyError as err:
+                raise GeneratorConfigError(str(err)) from None
+        object.__setattr__(self, "vocabulary", vocabulary)
+        defaults = self.recipe.DEFAULTS
+        for name in ("per_class", "test_per_class", "train_speakers", "test_speakers"):
+            if getattr(self, name) is None:
+                object.__setattr__(self, name, defaults[name])
+        for name in ("per_class", "test_per_class"):
+            check_value(getattr(self, name), name, Bounds(True, 1, MAX_PER_CLASS), GeneratorConfigError)
+        for name in ("train_speakers", "test_speakers", "channels"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise GeneratorConfigError(f"{name} must be an integer >= 1, got {value!r}")
-        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
-            raise GeneratorConfigError(f"seed must be an integer >= 0, got {self.seed!r}")
-        if self.train_speakers + self.test_speakers > len(VARIANTS):
-            raise GeneratorConfigError(f"at most {len(VARIANTS)} speakers (eSpeak voice variants), "
+        check_value(self.seed, "seed", SEED_BOUNDS, GeneratorConfigError)
+        if vocabulary == DIGITS:
+            self._check_digits()
+        else:
+            self._check_words()
+
+    def _check_digits(self):
+        if self.snr_db is not None:
+            raise GeneratorConfigError(f"snr_db applies to word lists; the digits keep their "
+                                       f"{digits.SNR_DB[0]}-{digits.SNR_DB[1]} dB")
+        if self.train_speakers + self.test_speakers > len(digits.VARIANTS):
+            raise GeneratorConfigError(f"at most {len(digits.VARIANTS)} speakers (eSpeak voice variants), "
                                        f"asked for {self.train_speakers + self.test_speakers}")
 
+    def _check_words(self):
+        snr = spoken_words.DEFAULTS["snr_db"] if self.snr_db is None else self.snr_db
+        if isinstance(snr, (str, bytes)) or not isinstance(snr, (list, tuple)) or len(snr) != 2 or \
+                not all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in snr) or \
+                not -30 <= snr[0] <= snr[1] <= 100:
+            raise GeneratorConfigError(f"snr_db must be [lowest, highest] dB with -30 <= lowest <= highest "
+                                       f"<= 100, got {self.snr_db!r}")
+        object.__setattr__(self, "snr_db", (float(snr[0]), float(snr[1])))
+        most_train, most_test = max_speakers()
+        for name, most in (("train_speakers", most_train), ("test_speakers", most_test)):
+            if getattr(self, name) > most:
+                raise GeneratorConfigError(f"{name}: at most {most} (one accent x voice variant pair each; "
+                                           f"test speakers use held-out accents and variants), "
+                                           f"asked for {getattr(self, name)}")
+
+    @property
+    def recipe(self):
+        """The module that makes the set: :mod:`digits` or :mod:`spoken_words`."""
+        return digits if self.vocabulary == DIGITS else spoken_words
+
+    @property
+    def words(self) -> tuple[str, ...]:
+        """The class names, in label order."""
+        if self.vocabulary == DIGITS:
+            return tuple(digits.KEYS)
+        return WORD_LISTS[self.vocabulary] if isinstance(self.vocabulary, str) else self.vocabulary
+
+    @property
+    def name(self) -> str:
+        """The set's name in its cache folder."""
+        if self.vocabulary == DIGITS:
+            return "spoken-digits"
+        return self.vocabulary if isinstance(self.vocabulary, str) else "spoken-words"
+
+    def settings(self) -> dict:
+        """Everything the set depends on, as JSON values (``generator.json`` and the cache key)."""
+        if self.vocabulary == DIGITS:
+            return {**{k: getattr(self, k) for k in DIGITS_KEY}, "version": VERSION}
+        return json.loads(json.dumps({**{f.name: getattr(self, f.name) for f in fields(self)},
+                                      "words": self.words, "version": spoken_words.VERSION}))
+
     def digest(self) -> str:
-        text = json.dumps({**asdict(self), "version": VERSION}, sort_keys=True)
+        text = json.dumps(self.settings(), sort_keys=True)
         return hashlib.sha256(text.encode()).hexdigest()[:12]
-
-
-def make_speakers(config: GeneratorConfig) -> list[Voice]:
-    """Disjoint voices: the first ``train_speakers`` for training, the rest for testing."""
-    total = config.train_speakers + config.test_speakers
-    rng = np.random.default_rng([config.seed, 1])
-    variants = rng.permutation(VARIANTS)[:total]
-    return [Voice(str(v), int(rng.integers(130, 191)), int(rng.integers(30, 71)),
-                  int(rng.integers(20, 81)), int(rng.integers(80, 121))) for v in variants]
-
-
-def _plan(config: GeneratorConfig, split: str) -> list[tuple[int, Voice, list[tuple[int, int]]]]:
-    """Per speaker: (speaker id, voice, [(utterance id, label)]) in a fixed order."""
-    speakers = make_speakers(config)
-    if split == "train":
-        ids, per_class = range(config.train_speakers), config.per_class
-    else:
-        ids, per_class = range(config.train_speakers, len(speakers)), config.test_per_class
-    ids = list(ids)
-    jobs = {s: [] for s in ids}
-    for label in range(len(KEYS)):
-        for i in range(per_class):
-            k = label * per_class + i  # utterance id; speakers take turns
-            jobs[ids[k % len(ids)]].append((k, label))
-    return [(s, speakers[s], jobs[s]) for s in ids if jobs[s]]
-
-
-def audio_chain(config: GeneratorConfig) -> AudioEncoding:
-    """SHD's chain at each utterance's own length, with the configured channels."""
-    return replace(AudioEncoding.shd(duration=None), channels=config.channels)
-
-
-def utterance_audio(synth, label: int, voice: Voice, rng: np.random.Generator) -> np.ndarray:
-    """One jittered, noisy utterance at :data:`SAMPLE_RATE`: its word after a random
-    onset of up to 50 ms, at most :data:`DURATION` seconds in all."""
-    lang = "en" if label < 10 else "de"
-    jittered = Voice(voice.variant, voice.rate + int(rng.integers(-10, 11)),
-                     int(np.clip(voice.pitch + rng.integers(-5, 6), 0, 99)), voice.pitch_range, voice.volume)
-    word = trim_silence(resample(synth.say(WORDS[lang][label % 10], lang, jittered), synth.sample_rate), TRIM_DB)
-    onset = int(rng.integers(0, int(0.05 * SAMPLE_RATE)))
-    piece = word[: int(DURATION * SAMPLE_RATE) - onset]
-    out = np.concatenate([np.zeros(onset), piece * voice.volume / 100])
-    # the noise follows the unscaled speech, so the level shifts the SNR by up to
-    # +-2 dB; the absolute level itself is removed by the cochlea's RMS normalisation
-    rms = np.sqrt(np.mean(piece**2)) if piece.size else 1.0
-    snr_db = rng.uniform(25, 40)
-    return out + rng.standard_normal(out.size) * rms * 10 ** (-snr_db / 20)
-
-
-def _speaker_job(args):
-    """Runs in a fresh worker: one speaker's utterances -> spike events."""
-    import ctypes
-
-    from lava_convdelay.data.speech import Synthesizer
-    config, speaker, voice, utterances = args
-    ctypes.CDLL(None).srand(config.seed * 100003 + utterances[0][0])
-    synth = Synthesizer()
-    cochlea = audio_chain(config).cochlea()
-    out = []
-    for uid, label in utterances:
-        rng = np.random.default_rng([config.seed, 2, uid, speaker])
-        audio = utterance_audio(synth, label, voice, rng)
-        spikes, fs = cochlea(audio, SAMPLE_RATE, seed=int(rng.integers(2**31)))
-        times, units = spikes_to_events(spikes, fs)
-        out.append((uid, label, speaker, times, units))
-    return out
-
-
-def generate_split(config: GeneratorConfig, split: str, path: Path, workers: int | None = None,
-                   progress: bool = True) -> Path:
-    """Synthesize one split into an SHD-format file at ``path`` (atomically)."""
-    plan = _plan(config, split)
-    # computed once here, inherited by the forked workers: the transfer function of
-    # every FFT length an utterance can take (up to DURATION), and the numba kernels
-    lengths = {padded_length(n, SAMPLE_RATE) for n in range(1, int(DURATION * SAMPLE_RATE) + 1, SAMPLE_RATE // 100)}
-    for length in sorted(lengths):
-        BasilarMembrane(config.channels).transfer(length, SAMPLE_RATE)
-    audio_chain(config).cochlea()(np.random.default_rng(0).standard_normal(SAMPLE_RATE // 10), SAMPLE_RATE, seed=0)
-    jobs = [(config, speaker, voice, utterances[i:i + CHUNK])
-            for speaker, voice, utterances in plan for i in range(0, len(utterances), CHUNK)]
-    total = sum(len(j[3]) for j in jobs)
-    results = []
-    context = multiprocessing.get_context("fork")
-    with context.Pool(workers or len(os.sched_getaffinity(0)), maxtasksperchild=1) as pool, \
-            tqdm(total=total, desc=f"{split} utterances", disable=not progress) as bar:
-        for part in pool.imap_unordered(_speaker_job, jobs):
-            results.extend(part)
-            bar.update(len(part))
-    results.sort(key=lambda r: r[0])
-    return write_shd(path, [r[3] for r in results], [r[4] for r in results],
-                     [r[1] for r in results], KEYS, [r[2] for r in results])
 
 
 def default_cache_dir() -> Path:
@@ -184,15 +158,16 @@ def default_cache_dir() -> Path:
 
 def cache_dir(config: GeneratorConfig) -> Path:
     """Where :func:`default_dataset` keeps the set generated with ``config``."""
-    return default_cache_dir() / f"spoken-digits-v{VERSION}-{config.digest()}"
+    return default_cache_dir() / f"{config.name}-v{config.settings()['version']}-{config.digest()}"
 
 
 def generate(out_dir: str | os.PathLike, config: GeneratorConfig = GeneratorConfig(),
              workers: int | None = None, progress: bool = True) -> tuple[Path, Path]:
-    """``out_dir/train.h5`` and ``out_dir/test.h5``; existing complete files are reused."""
+    """``out_dir/train.h5`` and ``out_dir/test.h5``; existing complete files are
+    reused, finished parts of an interrupted run too."""
     out = Path(out_dir)
     stamp = out / "generator.json"
-    expected = {**asdict(config), "version": VERSION}
+    expected = config.settings()
     if stamp.exists():
         try:
             found = json.loads(stamp.read_text())
@@ -202,26 +177,28 @@ def generate(out_dir: str | os.PathLike, config: GeneratorConfig = GeneratorConf
             raise GeneratedDataError(f"{out}: holds data generated with other settings ({stamp}); use another --out")
     elif any((out / f"{split}.h5").exists() for split in ("train", "test")):
         raise GeneratedDataError(f"{out}: has train.h5 / test.h5 that this generator did not make; use another --out")
+    paths = [out / f"{split}.h5" for split in ("train", "test")]
+    if config.recipe is spoken_words and not all(path.exists() for path in paths):
+        problems = spoken_words.check_speakable(config.words)
+        if problems:
+            raise GeneratorConfigError("vocabulary: " + "; ".join(problems))
     with atomic_output(stamp) as tmp:
         tmp.write_text(json.dumps(expected, indent=1))
-    paths = []
-    for split in ("train", "test"):
-        path = out / f"{split}.h5"
+    for split, path in zip(("train", "test"), paths):
         if not path.exists():  # files only ever appear complete (atomic rename)
-            generate_split(config, split, path, workers, progress)
-        paths.append(path)
+            config.recipe.generate_split(config, split, path, workers=workers, progress=progress, parts=out / PARTS)
+    shutil.rmtree(out / PARTS, ignore_errors=True)
     return paths[0], paths[1]
 
 
-def default_dataset(progress: bool = True, per_class: int | None = None,
-                    seed: int | None = None) -> tuple[Path, Path]:
-    """``(train_path, test_path)`` of the cached spoken-digit set, generated on first use.
+def default_dataset(progress: bool = True, per_class: int | None = None, seed: int | None = None,
+                    vocabulary: str | tuple[str, ...] | None = None) -> tuple[Path, Path]:
+    """``(train_path, test_path)`` of a cached generated set, generated on first use.
 
-    ``per_class`` training utterances per class (default 30; the test split keeps
-    10 per class), generator ``seed`` (default 0). Read them with
-    :class:`lava_convdelay.data.SHDDataset`.
+    ``vocabulary`` (default ``"digits"``, see :class:`GeneratorConfig`),
+    ``per_class`` training utterances per class (default: the vocabulary's), generator
+    ``seed`` (default 0). Read them with :class:`lava_convdelay.data.SHDDataset`.
     """
-    config = GeneratorConfig()
-    changes = {k: v for k, v in (("per_class", per_class), ("seed", seed)) if v is not None}
-    config = GeneratorConfig(**{**asdict(config), **changes})
+    given = {"per_class": per_class, "seed": seed, "vocabulary": vocabulary}
+    config = GeneratorConfig(**{k: v for k, v in given.items() if v is not None})
     return generate(cache_dir(config), config, progress=progress)

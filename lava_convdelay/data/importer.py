@@ -1,15 +1,17 @@
 """``data import``: a labelled folder of recordings -> SHD-format ``train.h5`` /
 ``test.h5`` (docs/data.md, "Your own recordings").
 
-1. Every recording is read and checked first (not a WAV file, unreadable,
-   empty, silent, too long): each problem is one line naming the file; the
-   import stops there, or with ``skip_bad`` leaves those files out and lists
-   them in ``skipped.txt``.
+1. Every recording is read and checked first (not a regular file, not a WAV
+   file, unreadable or truncated, empty, silent, too long, failing the audio
+   chain before the cochlea, the same audio as another recording): each problem
+   is one line naming the file; the import stops there, before anything is
+   written, or with ``skip_bad`` leaves those files out and lists them in
+   ``skipped.txt``. An import needs two classes.
 2. The settings, classes, speakers, split and the files' sizes and times go to
    ``import.json``. A later run into the same folder continues an unfinished
    import with the same settings and files, and refuses anything else.
-3. The cochlea runs on all cores, in fixed chunks of :data:`CHUNK`
-   recordings; each finished chunk is saved (atomically) under
+3. The encoder (the cochlea, or the delta encoder) runs on all cores, in
+   fixed chunks of :data:`CHUNK` recordings; each finished chunk is saved (atomically) under
    ``.import-parts/``, so a killed import continues where it stopped. Every
    recording has its own seed (from the import's seed and its name), so the
    result does not depend on the number of workers.
@@ -20,7 +22,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import multiprocessing
 import os
 import shutil
 import sys
@@ -33,22 +34,27 @@ from tqdm import tqdm
 
 from lava_convdelay.atomic import atomic_output
 from lava_convdelay.data.audio import MAX_SECONDS, SAMPLE_RATE, AudioFileError, read_wav
-from lava_convdelay.data.audio_encoding import AudioEncoding
+from lava_convdelay.data.audio_encoding import AudioEncoding, AudioEncodingError
 from lava_convdelay.data.cochlea import BasilarMembrane, padded_length
 from lava_convdelay.data.encoding import InputEncoding
+from lava_convdelay.data.parts import load_part, run_parts, save_part
 from lava_convdelay.data.recordings import Recording, RecordingsError, find_recordings, split_recordings
 from lava_convdelay.data.shd import write_shd
+from lava_convdelay.errors import one_line
 
 CHUNK = 16  # recordings per task and per saved part (fixed: part of what makes runs resumable)
 VERSION = 1
 STAMP = "import.json"
 SKIPPED = "skipped.txt"
 PARTS = ".import-parts"
-#: training binning for the import's own chain: a 10-ms bin of 5 pooled channels
-#: is 1 where they fired at least 5 times, below which lie the cochlea's
+#: training binning for the import's own cochlea chain: a 10-ms bin of 5 pooled
+#: channels is 1 where they fired at least 5 times, below which lie the cochlea's
 #: spontaneous spikes (BENCHMARKS.md, "Encoding your own recordings"); the SHD
 #: chain keeps SHD's binning (any spike) for comparability with SHD results
 MIN_SPIKES, SHD_MIN_SPIKES = 5, 1
+#: training binning for the delta encoder (no spontaneous events): every channel
+#: its own input, a bin 1 on any event (BENCHMARKS.md, "A deterministic encoder")
+DELTA_POOL, DELTA_MIN_SPIKES = 1, 1
 
 
 @dataclass
@@ -64,41 +70,44 @@ class ImportResult:
 
     def data_section(self) -> dict:
         """The training config's ``data`` section for these files."""
-        shd_chain = self.encoding == AudioEncoding.shd(self.encoding.duration)
+        if self.encoding.encoder == "delta":
+            pool, min_spikes = DELTA_POOL, DELTA_MIN_SPIKES
+        else:
+            shd_chain = self.encoding == AudioEncoding.shd(self.encoding.duration)
+            pool, min_spikes = InputEncoding.pool, SHD_MIN_SPIKES if shd_chain else MIN_SPIKES
         return {"source": "shd", "train": str(self.train), "test": str(self.test),
-                "duration": self.encoding.duration or 1.0, "dt": InputEncoding.dt, "pool": InputEncoding.pool,
-                "min_spikes": SHD_MIN_SPIKES if shd_chain else MIN_SPIKES}
+                "duration": self.encoding.duration or 1.0, "dt": InputEncoding.dt, "pool": pool,
+                "min_spikes": min_spikes}
 
 
-def _check(recording: Recording, encoding: AudioEncoding, max_seconds: float) -> tuple[int, float]:
-    """``(rate, seconds after trimming)`` of a usable recording; :class:`AudioFileError` otherwise."""
+def _check(recording: Recording, encoding: AudioEncoding, max_seconds: float) -> tuple[int, float, str]:
+    """``(rate, seconds after trimming, digest of the audio)`` of a usable recording;
+    :class:`AudioFileError` naming it otherwise. The audio chain runs up to the
+    cochlea, so that what it refuses (samples whose level overflows) is found here."""
     audio, rate = read_wav(recording.path, max_seconds)
-    if encoding.trim_db is None:
-        return rate, audio.size / rate
-    return rate, replace(encoding, duration=None).prepare(audio, rate).size / SAMPLE_RATE
+    try:
+        prepared = replace(encoding, duration=None).prepare(audio, rate)
+    except AudioEncodingError as err:
+        raise AudioFileError(f"{recording.path}: {err}") from None
+    seconds = audio.size / rate if encoding.trim_db is None else prepared.size / SAMPLE_RATE
+    if encoding.duration is None and prepared.size > MAX_SECONDS * SAMPLE_RATE:
+        raise AudioFileError(f"{recording.path}: {prepared.size / SAMPLE_RATE:.1f} s after trimming, but the cochlea "
+                             f"takes at most {MAX_SECONDS:g} s at a recording's own length (~0.5 GB per second); "
+                             f"give --duration or cut it")
+    digest = hashlib.sha256(np.int64(rate).tobytes() + audio.tobytes()).hexdigest()
+    return rate, seconds, digest
 
 
-def _encode_chunk(job) -> str:
+def _encode_chunk(job) -> None:
     """Worker: encode one chunk of recordings and save it as a part file."""
     path, encoding, seed, max_seconds, recordings = job
-    times, units, counts = [], [], []
+    times, units = [], []
     for recording in recordings:
         audio, rate = read_wav(recording.path, max_seconds)
         t, u = encoding.spikes(audio, rate, recording.seed(seed))
-        times.append(t.astype(np.float32))
-        units.append(u.astype(np.uint16))
-        counts.append(t.size)
-    with atomic_output(path, suffix=".npz") as tmp:
-        np.savez(tmp, times=np.concatenate(times), units=np.concatenate(units), counts=np.array(counts))
-    return str(path)
-
-
-def _load_part(path: Path) -> tuple[list, list]:
-    with np.load(path) as part:
-        bounds = np.concatenate([[0], np.cumsum(part["counts"])])
-        times, units = part["times"], part["units"]
-    return ([times[a:b] for a, b in zip(bounds[:-1], bounds[1:])],
-            [units[a:b] for a, b in zip(bounds[:-1], bounds[1:])])
+        times.append(t)
+        units.append(u)
+    save_part(path, times, units)
 
 
 def _digest(recordings: list[Recording]) -> str:
@@ -120,12 +129,19 @@ def import_recordings(source: str | os.PathLike, out_dir: str | os.PathLike, enc
     if out.exists() and not out.is_dir():
         raise RecordingsError(f"{out}: is a file, not a folder")
     recordings = find_recordings(source)
-    rates, lengths, bad = {}, {}, []
+    rates, lengths, bad, heard = {}, {}, [], {}
     for recording in tqdm(recordings, desc="checking recordings", unit="file", disable=not progress):
         try:
-            rates[recording.name], lengths[recording.name] = _check(recording, encoding, max_seconds)
+            rate, length, digest = _check(recording, encoding, max_seconds)
         except AudioFileError as err:
-            bad.append(str(err))
+            bad.append(one_line(str(err)))
+            continue
+        if digest in heard:  # the first by name is kept (with skip_bad)
+            bad.append(one_line(f"{recording.path}: the same audio as {heard[digest].where()}, labelled "
+                                f"{heard[digest].label!r} (a copy; it could land in both splits)"))
+            continue
+        heard[digest] = recording
+        rates[recording.name], lengths[recording.name] = rate, length
     if bad:
         for line in bad:
             print(line, file=sys.stderr)
@@ -137,8 +153,11 @@ def import_recordings(source: str | os.PathLike, out_dir: str | os.PathLike, enc
         raise RecordingsError(f"{source}: none of the {len(recordings)} recordings can be used")
     if band_from_rates:
         encoding = replace(encoding, max_frequency=min(SAMPLE_RATE / 2, min(rates.values()) / 2))
-    train, test, how = split_recordings(good, test_fraction, seed, str(source))
     classes = sorted({r.label for r in good})
+    if len(classes) < 2:
+        raise RecordingsError(f"{source}: all {len(good)} usable recordings are of one class ({classes[0]!r}); "
+                              f"a classifier needs at least two")
+    train, test, how = split_recordings(good, test_fraction, seed, str(source))
     speakers = sorted({r.speaker for r in good}) if all(r.speaker for r in good) else None
     stamp = {"version": VERSION, "source": str(Path(source).resolve()), "encoding": asdict(encoding),
              "test_fraction": test_fraction, "seed": seed, "max_seconds": max_seconds, "split": how,
@@ -161,7 +180,7 @@ def import_recordings(source: str | os.PathLike, out_dir: str | os.PathLike, enc
         if not path.exists():  # files only ever appear complete (atomic rename)
             times, units = [], []
             for job in (j for j in jobs if j[0].name.startswith(name)):
-                t, u = _load_part(job[0])
+                t, u, _ = load_part(job[0])
                 times += t
                 units += u
             write_shd(path, times, units, [classes.index(r.label) for r in members], classes,
@@ -195,8 +214,18 @@ def _claim(out: Path, stamp: dict) -> None:
 def _run(jobs: list, encoding: AudioEncoding, workers: int | None, progress: bool, seconds: list[float]) -> None:
     """Encode the chunks on ``workers`` forked processes (default: all cores);
     ``seconds``: the recordings' lengths after trimming."""
-    # before forking, inherited by the workers: the numba kernels, and the transfer
-    # functions of the most common FFT lengths (as many as the cache keeps)
+    # before forking, inherited by the workers: the numba kernels (and the cochlea's
+    # transfer functions)
+    if encoding.encoder == "delta":
+        encoding.mel_delta()(np.random.default_rng(0).standard_normal(SAMPLE_RATE // 8))
+    else:
+        _prepare_cochlea(encoding, seconds)
+    run_parts(jobs, _encode_chunk, lambda job: len(job[-1]), workers, progress, f"{encoding.encoder} (files)")
+
+
+def _prepare_cochlea(encoding: AudioEncoding, seconds: list[float]) -> None:
+    """Compile the cochlea's kernels and compute the transfer functions of the most
+    common FFT lengths (as many as the cache keeps)."""
     cochlea = encoding.cochlea()
     cochlea(np.random.default_rng(0).standard_normal(SAMPLE_RATE // 8), SAMPLE_RATE, seed=0)
     if encoding.duration is not None:
@@ -205,16 +234,3 @@ def _run(jobs: list, encoding: AudioEncoding, workers: int | None, progress: boo
     membrane = BasilarMembrane(cochlea.channels, cochlea.place_min)
     for length, _ in common:
         membrane.transfer(length, SAMPLE_RATE)
-    total = sum(len(job[-1]) for job in jobs)
-    context = multiprocessing.get_context("fork")
-    count = max(1, min(workers or len(os.sched_getaffinity(0)), len(jobs)))
-    with tqdm(total=total, desc="cochlea", unit="file", disable=not progress) as bar:
-        if count == 1:
-            for job in jobs:
-                _encode_chunk(job)
-                bar.update(len(job[-1]))
-            return
-        with context.Pool(count) as pool:
-            sizes = {str(job[0]): len(job[-1]) for job in jobs}
-            for done in pool.imap_unordered(_encode_chunk, jobs):
-                bar.update(sizes[done])

@@ -7,6 +7,13 @@ optionally ``speaker`` and ``split`` (``train`` / ``test``); manifest paths are
 relative to the manifest's folder. Classes and speakers are numbered in sorted
 order of their names.
 
+Folders are walked following symbolic links; every entry named ``*.wav`` is a
+recording, whatever it is (a folder, a dangling link, a FIFO: the import's
+check of each recording reports it, as for a manifest row). A link back to a
+folder it lies in (a loop), one file reached under two names (two manifest
+rows, a linked class folder), names or labels holding control characters, and
+labels that are the same text in two Unicode forms are errors.
+
 Split (SHD's convention first): the manifest's ``split`` column where given;
 else, where every recording has a speaker, whole speakers are held out for the
 test set (a seeded draw, until they hold ``test_fraction`` of the recordings);
@@ -16,6 +23,9 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import os
+import unicodedata
+from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -37,6 +47,11 @@ class Recording:
     label: str
     speaker: str | None = None
     split: str | None = None
+    line: int | None = None  # the manifest line that lists it (None: found in a folder)
+
+    def where(self) -> str:
+        """How the user named it: ``line 3 (a/x.wav)``, or the name within the folder."""
+        return f"line {self.line} ({self.name!r})" if self.line is not None else repr(self.name)
 
     def seed(self, base: int) -> int:
         """The bushy cells' seed: from ``base`` and the file's name only, so that a file
@@ -57,21 +72,86 @@ def find_recordings(source: str | Path) -> list[Recording]:
     if not recordings:
         raise RecordingsError(f"{source}: no .wav recordings found (expected {source}/<class>/*.wav"
                               f"{'' if source.is_dir() else ' rows'})")
+    _refuse_same_files(sorted(recordings, key=lambda r: (r.line or 0, r.name)), source)
+    _refuse_equivalent_labels(recordings, source)
     return sorted(recordings, key=lambda r: r.name)
+
+
+def _refuse_same_files(recordings: list[Recording], source: Path) -> None:
+    """One file listed twice (``a/x.wav`` and ``./a/x.wav``, an absolute path, a link)
+    would be encoded twice and could land in both splits."""
+    seen: dict[str, Recording] = {}
+    for recording in recordings:
+        real = os.path.realpath(recording.path)
+        if not os.path.lexists(real):  # dangling: each one is reported as a missing file
+            continue
+        if real in seen:
+            raise RecordingsError(f"{source}: {seen[real].where()} and {recording.where()} are the same file "
+                                  f"({real!r}); list each recording once")
+        seen[real] = recording
+
+
+def _refuse_equivalent_labels(recordings: list[Recording], source: Path) -> None:
+    """Labels that differ only in their Unicode form (``é`` as one character or as ``e``
+    and an accent) look alike but would be two classes."""
+    forms = defaultdict(set)
+    for recording in recordings:
+        forms[unicodedata.normalize("NFC", recording.label)].add(recording.label)
+    for variants in forms.values():
+        if len(variants) > 1:
+            a, b = sorted(variants)[:2]
+            raise RecordingsError(f"{source}: the labels {a!r} and {b!r} are the same text in two Unicode forms; "
+                                  f"write them alike")
+
+
+#: Unicode categories refused in names and labels: control characters (a newline
+#: would break every output line that shows them), format characters (invisible,
+#: or reordering the text around them) and line / paragraph separators
+_HIDDEN = ("Cc", "Cf", "Zl", "Zp")
+
+
+def _visible(text: str) -> bool:
+    return not any(unicodedata.category(c) in _HIDDEN for c in text)
+
+
+def _walk(folder: Path):
+    """Every entry named ``*.wav`` under ``folder`` (following links to folders), without
+    recursion: a link to a folder that holds it is refused as a loop."""
+    stack = [(folder, (os.path.realpath(folder),))]
+    while stack:
+        current, ancestors = stack.pop()
+        try:
+            entries = sorted(current.iterdir())
+        except OSError as err:
+            raise RecordingsError(f"{current}: cannot list the folder ({err.strerror or err})") from None
+        for entry in entries:
+            if entry.suffix.lower() == ".wav":
+                yield entry
+            elif entry.is_dir():
+                real = os.path.realpath(entry)
+                if real in ancestors:
+                    raise RecordingsError(f"{entry}: a link to {real!r}, a folder that holds it (a loop); "
+                                          f"remove the link")
+                stack.append((entry, ancestors + (real,)))
 
 
 def _from_folders(root: Path) -> list[Recording]:
     loose = sorted(p.name for p in root.glob("*.wav"))
     if loose:
-        raise RecordingsError(f"{root}: {loose[0]} (and {len(loose) - 1} other .wav file(s)) lie outside a class "
-                              f"folder; put each recording in {root}/<class>/, or list them in a CSV manifest")
-    return [Recording(p, p.relative_to(root).as_posix(), p.relative_to(root).parts[0])
-            for p in root.glob("*/**/*") if p.suffix.lower() == ".wav" and p.is_file()]
+        raise RecordingsError(f"{root}: {loose[0]!r} (and {len(loose) - 1} other .wav file(s)) lie outside a "
+                              f"class folder; put each recording in {root}/<class>/, or list them in a CSV manifest")
+    out = []
+    for path in _walk(root):
+        name = path.relative_to(root).as_posix()
+        if not _visible(name):
+            raise RecordingsError(f"{root}: {name!r} holds control or format characters; rename it")
+        out.append(Recording(path, name, path.relative_to(root).parts[0]))
+    return out
 
 
 def _from_manifest(path: Path) -> list[Recording]:
-    try:
-        with open(path, newline="", encoding="utf-8") as f:
+    try:  # utf-8-sig: spreadsheets save "CSV UTF-8" with a byte-order mark
+        with open(path, newline="", encoding="utf-8-sig") as f:
             rows = list(csv.reader(f))
     except (OSError, UnicodeDecodeError, csv.Error) as err:
         raise RecordingsError(f"{path}: not a readable CSV manifest ({err})") from None
@@ -92,17 +172,23 @@ def _from_manifest(path: Path) -> list[Recording]:
         value = {name: row[i].strip() for name, i in column.items()}
         if not value["path"] or not value["label"]:
             raise RecordingsError(f"{path}: line {line}: empty path or label")
+        hidden = next((name for name, text in value.items() if not _visible(text)), None)
+        if hidden:
+            raise RecordingsError(f"{path}: line {line}: the {hidden} {value[hidden]!r} holds control or format "
+                                  f"characters")
         split = value.get("split") or None
         if split is not None and split not in SPLITS:
             raise RecordingsError(f"{path}: line {line}: split must be train or test, got {split!r}")
         if "split" in value and split is None:
             raise RecordingsError(f"{path}: line {line}: empty split (the manifest has a split column)")
         out.append(Recording(path.parent / value["path"], value["path"], value["label"],
-                             value.get("speaker") or None, split))
-    names = [r.name for r in out]
-    if len(set(names)) != len(names):
-        twice = next(n for n in names if names.count(n) > 1)
-        raise RecordingsError(f"{path}: {twice} is listed twice")
+                             value.get("speaker") or None, split, line))
+    first: dict[str, Recording] = {}
+    for recording in out:
+        if recording.name in first:
+            raise RecordingsError(f"{path}: {recording.name} is listed twice (lines {first[recording.name].line} "
+                                  f"and {recording.line})")
+        first[recording.name] = recording
     return out
 
 

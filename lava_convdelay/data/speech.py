@@ -52,6 +52,13 @@ class Synthesizer:
         self.lib.espeak_SetSynthCallback(self._callback)
         self.lib.espeak_Synth.argtypes = [ctypes.c_char_p, ctypes.c_size_t, ctypes.c_uint, ctypes.c_int,
                                           ctypes.c_uint, ctypes.c_uint, ctypes.c_void_p, ctypes.c_void_p]
+        self.lib.espeak_ng_SetRandSeed.argtypes = [ctypes.c_long]
+
+    def seed(self, value: int) -> None:
+        """Seed eSpeak NG's noise source (breath and whisper voices), which it seeds
+        from the clock when it initialises: without this, those voices differ
+        from run to run."""
+        self.lib.espeak_ng_SetRandSeed(value)
 
     def _collect(self, wav, count, events):
         if count > 0:

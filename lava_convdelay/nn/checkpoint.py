@@ -71,6 +71,14 @@ def read_checkpoint(path: str | os.PathLike) -> dict:
     for key in ("config", "state_dict"):
         if key not in data:
             raise CheckpointError(f"{path}: checkpoint has no '{key}'")
+    if not isinstance(data["state_dict"], dict):
+        raise CheckpointError(f"{path}: 'state_dict' must be a mapping of tensors, got "
+                              f"{type(data['state_dict']).__name__}")
+    names = data.get("class_names")
+    if names is not None and not (isinstance(names, list) and names and all(isinstance(n, str) for n in names)):
+        raise CheckpointError(f"{path}: 'class_names' must be a non-empty list of strings, got {names!r:.80}")
+    if not isinstance(data.get("input_encoding", {}), (dict, type(None))):
+        raise CheckpointError(f"{path}: 'input_encoding' must be a mapping, got {data['input_encoding']!r:.80}")
     return data
 
 

@@ -15,6 +15,14 @@ The config is JSON-compatible (stored in checkpoints, readable by
         {"type": "dense", "neurons": 20},         # SLAYER Dense (optional "delay": true)
         {"type": "affine", "neurons": 20}]}       # non-spiking readout (last layer only)
 
+A convolutional front end comes first: ``{"type": "conv", "channels": 4,
+"kernel_size": 5}`` layers (:class:`lava_convdelay.nn.conv_block.ConvBlock`),
+before every other layer and never the output layer. The input is one channel
+of ``input_size`` positions, each conv layer ``channels`` channels of the same
+positions (its ``neurons``, optional, are ``channels x input_size``), neuron
+``c * input_size + f``: a following ``conv_delay_rec`` with the same
+``channels`` convolves over the same positions.
+
 Layer keys other than ``type`` and ``neurons`` are passed to the block; a layer
 may override ``neuron`` parameters with its own ``"neuron"`` dict. The output
 layer's kind sets the decision rule (:mod:`lava_convdelay.nn.readout`): an
@@ -28,20 +36,33 @@ import torch
 from lava.lib.dl import slayer
 
 from lava_convdelay.nn.blocks import Affine, ConvDelayRecurrent, DelayChannelConvRecurrent, DelayRecurrent
+from lava_convdelay.nn.conv_block import ConvBlock
 from lava_convdelay.nn.delay_channels import DelayChannelSynapse
-from lava_convdelay.nn.layer_config import ConfigError, check_layer, check_model
+from lava_convdelay.nn.layer_config import LAYER_BOUNDS, ConfigError, check_layer, check_model
 from lava_convdelay.nn.recurrent_synapse import ConvRecurrentSynapse
 
 
-def _build_block(index: int, layer: dict, in_neurons: int, neuron: dict) -> torch.nn.Module:
+def _build_block(index: int, layer: dict, in_neurons: int, neuron: dict, in_channels: int) -> torch.nn.Module:
+    """Block ``index`` (from 1) fed by ``in_neurons`` neurons, ``in_channels`` channels of
+    positions where it is a conv layer's input."""
     params = check_layer(index, layer, neuron)
-    layer = dict(layer)
+    # real-valued settings as floats: a JSON integer such as 10**30 passes the range check
+    # but torch cannot multiply a tensor by an integer beyond 64 bits
+    params = {key: float(value) for key, value in params.items()}
+    layer = {key: float(value) if key in LAYER_BOUNDS and not LAYER_BOUNDS[key].integer else value
+             for key, value in layer.items()}
     kind = layer.pop("type")
-    out_neurons = layer.pop("neurons")
+    out_neurons = layer.pop("neurons", None)
     layer.pop("neuron", None)
     if isinstance(layer.get("delay_init"), list):
         layer["delay_init"] = tuple(layer["delay_init"])
     try:
+        if kind == "conv":
+            positions = in_neurons // in_channels
+            if out_neurons is not None and out_neurons != layer["channels"] * positions:
+                raise ConfigError(f"layer {index} (conv): neurons={out_neurons}, but {layer['channels']} channels "
+                                  f"of {positions} positions are {layer['channels'] * positions}")
+            return ConvBlock(params, in_channels, positions=positions, **layer)
         if kind == "conv_delay_rec":
             return ConvDelayRecurrent(params, in_neurons, out_neurons, **layer)
         if kind == "conv_delay_channels_rec":
@@ -60,6 +81,18 @@ def _build_block(index: int, layer: dict, in_neurons: int, neuron: dict) -> torc
         raise ConfigError(f"layer {index} ({kind}): {err}") from None
 
 
+def _check_front_end(index: int, layers: list[dict]) -> None:
+    """A conv layer (``index``, from 1) only in the front end: after the input or another
+    conv layer, and not the output layer."""
+    for i, earlier in enumerate(layers[:index - 1], start=1):
+        if earlier.get("type") != "conv":
+            raise ConfigError(f"layer {index} (conv): a conv layer belongs to the front end, before every other "
+                              f"layer; layer {i} is {earlier.get('type')!r}")
+    if index == len(layers):
+        raise ConfigError(f"layer {index} (conv): a conv layer cannot be the output layer (the front end feeds "
+                          f"the recurrent layers and the readout)")
+
+
 class SpikingNetwork(torch.nn.Module):
     """Blocks applied in sequence; input/output ``[batch, neurons, time]`` spikes."""
 
@@ -68,13 +101,18 @@ class SpikingNetwork(torch.nn.Module):
         check_model(config)
         self.config = copy.deepcopy(config)
         neuron = dict(config.get("neuron", {}))
-        blocks, size = [], config["input_size"]
-        for i, layer in enumerate(config["layers"], start=1):
-            if layer.get("type") == "affine" and i < len(config["layers"]):
+        layers = config["layers"]
+        blocks, size, channels = [], config["input_size"], 1  # the input: one channel of its positions
+        for i, layer in enumerate(layers, start=1):
+            if layer.get("type") == "affine" and i < len(layers):
                 raise ConfigError(f"layer {i} (affine): a non-spiking layer can only be the output layer "
                                   f"(it sends no spikes on)")
-            blocks.append(_build_block(i, layer, size, neuron))
-            size = layer["neurons"]
+            if layer.get("type") == "conv":
+                _check_front_end(i, layers)
+            block = _build_block(i, layer, size, neuron, channels)
+            blocks.append(block)
+            size = block.num_neurons if isinstance(block, ConvBlock) else layer["neurons"]
+            channels = block.channels if isinstance(block, ConvBlock) else 1
         self.blocks = torch.nn.ModuleList(blocks)
 
     def forward(self, x: torch.Tensor, all_layers: bool = False):

@@ -25,7 +25,7 @@ from lava_convdelay.limits import STATE_UNIT
 READOUTS = ("spike_count", "voltage_sum")
 #: Each rule in one line, for what the tools print.
 RULES = {"spike_count": "class: the output neuron with the most spikes",
-         "voltage_sum": "the output layer never fires; class: the largest voltage summed over the sample"}
+         "voltage_sum": "a non-spiking output layer; class: the largest voltage summed over the sample"}
 
 
 def to_voltage_units(voltage: torch.Tensor) -> torch.Tensor:

@@ -14,7 +14,8 @@ import json
 import os
 from pathlib import Path
 
-from lava_convdelay.bounds import Bounds, check_value
+from lava_convdelay.bounds import FLOAT32_MAX, SEED_BOUNDS, Bounds, check_value
+from lava_convdelay.data.encoding import MAX_SOURCE_CHANNELS, MAX_STEPS
 from lava_convdelay.errors import UserError
 from lava_convdelay.nn.model import SpikingNetwork
 from lava_convdelay.training.augment import AUGMENT_DEFAULTS
@@ -47,21 +48,36 @@ DEFAULT_TRAIN = {
 }
 
 
+#: What training can use. Counts are bounded by memory and by the per-epoch seed
+#: (``seed * 100003 + epoch`` must fit torch's 64-bit seeds); every real number
+#: becomes a float32 tensor entry or a scalar of float32 arithmetic, so none may
+#: pass FLOAT32_MAX; the shifts by what a sample can hold. What depends on the data
+#: (a shift that empties every sample, a binning that leaves no spike) is refused
+#: when training starts (lava_convdelay.training.loop).
+MAX_EPOCHS = 10**6
+#: torch's batch sampler lists batch_size indices before reading a sample; larger
+#: batches than the data hold are the whole data
+MAX_BATCH = 10**6
 TRAIN_BOUNDS = {
-    "epochs": Bounds(True, 1),
-    "batch_size": Bounds(True, 1),
-    "eval_batch_size": Bounds(True, 1),
-    "lr": Bounds(False, 0, low_allowed=False),
-    "lr_delay": Bounds(False, 0),
-    "weight_decay": Bounds(False, 0),
-    "sigma_init": Bounds(False, 0),
+    "epochs": Bounds(True, 1, MAX_EPOCHS),
+    "batch_size": Bounds(True, 1, MAX_BATCH),
+    "eval_batch_size": Bounds(True, 1, MAX_BATCH),
+    # Adam moves a weight by about lr per step, and the forward clamps weights to the
+    # 8-bit range [-4, 3.97]: steps beyond ~8 cross it whole; Adam's first steps scale
+    # lr by 10 (bias correction), which a float32 must hold
+    "lr": Bounds(False, 0, 100, low_allowed=False),
+    # delays live in [0, 62] steps and move by about lr_delay per step
+    "lr_delay": Bounds(False, 0, 1000),
+    # AdamW multiplies each weight by 1 - lr x weight_decay per step (a float32)
+    "weight_decay": Bounds(False, 0, 1000),
+    "sigma_init": Bounds(False, 0, FLOAT32_MAX),
     "sigma_decay": Bounds(False, 0, 1, low_allowed=False),
-    "sigma_reference_epochs": Bounds(False, 0, low_allowed=False),
-    "ce_scale": Bounds(False, 0, low_allowed=False),
+    "sigma_reference_epochs": Bounds(False, 0, FLOAT32_MAX, low_allowed=False),
+    "ce_scale": Bounds(False, 0, FLOAT32_MAX, low_allowed=False),
     "true_rate": Bounds(False, 0, 1),
     "false_rate": Bounds(False, 0, 1),
-    "time_shift": Bounds(True, 0),
-    "channel_shift": Bounds(True, 0),
+    "time_shift": Bounds(True, 0, MAX_STEPS),
+    "channel_shift": Bounds(True, 0, MAX_SOURCE_CHANNELS),
     "thinning": Bounds(False, 0, 1),
     "freeze_delays_epochs": Bounds(True, 0),
     "kernel_l1": Bounds(False, 0),
@@ -119,13 +135,15 @@ def normalise_config(config: dict, where: str = "config") -> dict:
                                f"model has {output} output layer; use loss 'auto'")
     for key, bounds in TRAIN_BOUNDS.items():
         check_value(config["train"][key], f"{where}: train.{key}", bounds, TrainConfigError)
+        if not bounds.integer:  # torch cannot take a JSON integer beyond 64 bits as a scale
+            config["train"][key] = float(config["train"][key])
     config.setdefault("seed", 0)
-    check_value(config["seed"], f"{where}: seed", Bounds(True, 0), TrainConfigError)
+    check_value(config["seed"], f"{where}: seed", SEED_BOUNDS, TrainConfigError)
     config.setdefault("data", {"source": "generated"})
-    check_data_section(config["data"], where)
+    encoding = check_data_section(config["data"], where)
     model = config["model"]
-    try:  # every layer key, type and range, and what the blocks check (kernel vs neurons, ...)
-        SpikingNetwork({**model, "input_size": model.get("input_size", 1)})
+    try:  # every layer key, type and range, and what the blocks check (kernel vs neurons, conv vs input, ...)
+        SpikingNetwork({**model, "input_size": model.get("input_size", encoding.channels)})
     except UserError as err:
         raise TrainConfigError(f"{where}: {err}") from None
     return config

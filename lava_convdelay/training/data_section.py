@@ -9,12 +9,13 @@ binned with the section's :class:`lava_convdelay.data.encoding.InputEncoding`.
 """
 from __future__ import annotations
 
-from lava_convdelay.bounds import Bounds, check_value
+from lava_convdelay.bounds import SEED_BOUNDS, Bounds, check_value
 from lava_convdelay.data.encoding import InputEncoding
+from lava_convdelay.data.generate import MAX_PER_CLASS
 from lava_convdelay.errors import UserError
 
 BINNING_KEYS = ("dt", "pool", "duration", "min_spikes")
-GENERATOR_BOUNDS = {"per_class": Bounds(True, 1), "seed": Bounds(True, 0)}
+GENERATOR_BOUNDS = {"per_class": Bounds(True, 1, MAX_PER_CLASS), "seed": SEED_BOUNDS}
 FILE_SOURCES = ("shd", "ssc", "files")
 SOURCES = ("generated",) + FILE_SOURCES
 
@@ -51,7 +52,8 @@ def check_data_section(data, where: str = "config") -> InputEncoding:
         generator = sorted(set(GENERATOR_BOUNDS) & set(data))
         if generator:
             raise DataConfigError(f"{where}: data: {generator} apply to source 'generated' only")
-    return InputEncoding.from_settings(data).check(where, prefix="data.")
+    # the files' channels (SHD's 700, or their audio encoding's) are known once they are read
+    return InputEncoding.from_settings(data).check(where, prefix="data.", pooled=source == "generated")
 
 
 def build_datasets(data: dict, progress: bool = True, where: str = "config"):

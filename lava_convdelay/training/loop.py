@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import csv
 import json
+import math
 import os
 import time
 from pathlib import Path
@@ -23,6 +24,7 @@ from tqdm import tqdm
 
 from lava_convdelay.atomic import atomic_output
 from lava_convdelay.data.class_names import class_mismatch, dataset_classes, dataset_labels
+from lava_convdelay.errors import UserError
 from lava_convdelay.nn.checkpoint import read_checkpoint, save_checkpoint
 from lava_convdelay.nn.delays import SigmaSchedule
 from lava_convdelay.nn.model import SpikingNetwork
@@ -53,6 +55,38 @@ class DistContext:
     def close(self):
         if self.world > 1 and dist.is_initialized():
             dist.destroy_process_group()
+
+
+class TrainingDivergedError(UserError):
+    """Training reached a non-finite loss or weights; the epoch is not saved."""
+
+
+def _diverged(out: Path, epoch: int, what: str, cfg: dict) -> TrainingDivergedError:
+    kept = f"the checkpoint of epoch {epoch} is kept" if epoch else "no checkpoint was written"
+    return TrainingDivergedError(f"{out}: epoch {epoch + 1}: training diverged ({what}); {kept}; lower train.lr "
+                                 f"({cfg['lr']:g}), train.ce_scale ({cfg['ce_scale']:g}), the layers' weight_scale "
+                                 f"or the neurons' scale_grad")
+
+
+def _check_input(cfg: dict, train_set, name: str, progress: bool) -> None:
+    """Refuse augmentation that empties samples and a binning that leaves every training
+    sample without a spike; warn of empty samples (this bins, and caches, every sample)."""
+    channels, steps = train_set[0][0].shape
+    for key, size, what in (("time_shift", steps, "time steps"), ("channel_shift", channels, "channels")):
+        if cfg[key] >= size:
+            raise TrainConfigError(f"{name}: train.{key}={cfg[key]} moves every spike out of a sample shifted by "
+                                   f"{size} or more (the input has {size} {what}); use at most {size - 1}")
+    empty = sum(not train_set[i][0].any() for i in tqdm(range(len(train_set)), desc="checking the input",
+                                                       unit="sample", disable=not progress, leave=False))
+    if not empty:
+        return
+    encoding = getattr(train_set, "encoding", None)
+    how = f" ({encoding.describe()})" if encoding is not None else ""
+    if empty == len(train_set):
+        raise TrainConfigError(f"{name}: no training sample has a spike after binning{how}; lower data.min_spikes "
+                               f"or check data.dt and data.duration")
+    print(f"warning: {name}: {empty} of {len(train_set)} training samples have no spike after binning{how}",
+          flush=True)
 
 
 def _check_data(model_config: dict, train_set, test_set) -> dict:
@@ -130,6 +164,7 @@ def train(config: dict, out_dir: str | os.PathLike, resume: bool = False,
     model_config = dict(config["model"])
     model_config.setdefault("input_size", train_set[0][0].shape[0])
     data_record = _check_data(model_config, train_set, test_set)
+    _check_input(cfg, train_set, str(getattr(train_set, "path", "the training data")), progress and ctx.is_main)
     model = SpikingNetwork(model_config).to(ctx.device)
     optimizer = _optimizer(model, cfg)
     scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, cfg["epochs"])
@@ -177,7 +212,7 @@ def train(config: dict, out_dir: str | os.PathLike, resume: bool = False,
         model.train()
         start_time, total, count = time.perf_counter(), 0.0, 0
         bar = tqdm(loader, desc=f"epoch {epoch + 1}/{cfg['epochs']}", disable=not (progress and ctx.is_main))
-        for x, y in bar:
+        for batch, (x, y) in enumerate(bar, start=1):
             x, y = x.to(ctx.device), y.to(ctx.device)
             x = augment_spikes(x, **{key: cfg[key] for key in AUGMENT_DEFAULTS})
             loss = LOSSES[cfg["loss"]](net(x), y, cfg)
@@ -188,6 +223,10 @@ def train(config: dict, out_dir: str | os.PathLike, resume: bool = False,
             if epoch < cfg["freeze_delays_epochs"]:  # no gradient, no AdamW step (nor moment update)
                 for delay in model.delay_parameters():
                     delay.grad = None
+            # gradients are alike on every rank (DDP averages them): all stop, or none
+            if not all(bool(torch.isfinite(p.grad).all()) for p in model.parameters() if p.grad is not None):
+                raise _diverged(out, epoch, f"batch {batch}: the loss is {loss.item():g} and its gradients are not "
+                                            f"finite", cfg)
             optimizer.step()
             model.clamp_delays()
             project_weights_(model)  # no weight beyond the quantizer's clamp, where it would get no gradient
@@ -195,6 +234,11 @@ def train(config: dict, out_dir: str | os.PathLike, resume: bool = False,
             bar.set_postfix(loss=f"{total / count:.4f}")
         scheduler.step()
         epoch_seconds = time.perf_counter() - start_time
+        losses = torch.tensor([total], dtype=torch.float64, device=ctx.device)
+        if ctx.world > 1:  # every rank stops, or none
+            dist.all_reduce(losses)
+        if not math.isfinite(float(losses)):
+            raise _diverged(out, epoch, f"the mean loss is {total / count:g}", cfg)
         if ctx.is_main:
             predictions = model_predictions(model, test_set, cfg["eval_batch_size"])
             test_acc = float((predictions == test_labels).mean())

@@ -19,10 +19,12 @@ def _save(fig, path: Path) -> Path:
     return path
 
 
-def plot_curves(history: list[dict], path: Path) -> Path:
-    """Loss and test accuracy per epoch (with sigma on a twin axis)."""
+def curves_figure(history: list[dict]):
+    """The figure of :func:`plot_curves`: loss (with sigma on a twin axis, whose
+    labels the constrained layout keeps clear of the accuracy panel) and accuracy."""
     epochs = [h["epoch"] for h in history]
-    fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(10, 3.5))
+    fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(10, 3.5), layout="constrained")
+    fig.get_layout_engine().set(wspace=0.08)
     ax_loss.plot(epochs, [h["loss"] for h in history], marker="o")
     ax_loss.set(xlabel="epoch", ylabel="training loss", title="loss")
     ax_sigma = ax_loss.twinx()
@@ -30,7 +32,12 @@ def plot_curves(history: list[dict], path: Path) -> Path:
     ax_sigma.set_ylabel("sigma (steps)", color="grey")
     ax_acc.plot(epochs, [100 * h["test_accuracy"] for h in history], marker="o", color="C1")
     ax_acc.set(xlabel="epoch", ylabel="test accuracy (%)", title="accuracy", ylim=(0, 100))
-    return _save(fig, path)
+    return fig
+
+
+def plot_curves(history: list[dict], path: Path) -> Path:
+    """Loss and test accuracy per epoch (with sigma on a twin axis)."""
+    return _save(curves_figure(history), path)
 
 
 def plot_delays(model, path: Path, initial: list[torch.Tensor] | None = None) -> Path | None:
@@ -110,6 +117,8 @@ def plot_run(out: Path, model, test_set, history: list[dict],
     with torch.no_grad():
         layers = [s[0].cpu() for s in model(x[None], all_layers=True)]
     voltage = layers.pop() if model.readout == "voltage_sum" else None
-    written.append(plot_raster([x] + layers, plots / "raster.png",
-                               title=f"test sample 0 (label {int(label)})", voltage=voltage))
+    names = getattr(test_set, "keys", None)  # the dataset's class names, where it has them
+    name = f"{names[int(label)]} (class {int(label)})" if names and int(label) < len(names) else f"class {int(label)}"
+    written.append(plot_raster([x] + layers, plots / "raster.png", title=f"test sample 0: {name}",
+                               voltage=voltage))
     return written

@@ -13,7 +13,7 @@ integer arithmetic) with two changes, both measured on lava-nc 0.10:
 2. Rest at sample boundaries: with ``proc_params['reset_period'] = P``
    (set by :mod:`sim.cpu.runner` before compiling), a model zeroes its state
    -- ``u``, ``v`` of a LIF, the activation / delay buffer ``a_buff`` of a
-   synapse -- at the start of steps ``P + 1``, ``2P + 1``, ... before doing
+   synapse (``a_buf`` of a ``Conv``) -- at the start of steps ``P + 1``, ``2P + 1``, ... before doing
    anything else, so every ``P``-step sample starts from rest with empty
    buffers. Zeroing the same Vars from the host with ``Var.set`` is exact too
    but slow: Lava moves a Var one element per message, so the delay buffers
@@ -31,6 +31,8 @@ import sim.lava_runtime  # noqa: F401  (first: Lava's runtime under the process'
 
 # isort: split
 import numpy as np
+from lava.proc.conv.models import PyConvModelFixed
+from lava.proc.conv.process import Conv
 from lava.proc.dense.models import PyDelayDenseModelBitAcc, PyDenseModelBitAcc
 from lava.proc.dense.process import DelayDense, Dense
 from lava.proc.io.extractor import Extractor, PyLoihiExtractorModel
@@ -112,6 +114,12 @@ class RestingDelayDenseModel(_RestEveryPeriod, _CachedDelayWeights, PyDelayDense
         return np.reshape(acts, (slots, self.weights.shape[0])).T
 
 
+class RestingConvModel(_RestEveryPeriod, PyConvModelFixed):
+    """Lava's fixed-point Conv; its activation buffer ``a_buf`` emptied at each sample start."""
+
+    _state = ("a_buf",)
+
+
 #: ``exception_proc_model_map`` for ``Loihi2SimCfg(select_tag='fixed_pt')``.
 FAST_CPU_MODELS = {
     LIF: RestingLifModel,
@@ -119,5 +127,6 @@ FAST_CPU_MODELS = {
     Sparse: RestingSparseModel,
     DelaySparse: RestingDelaySparseModel,
     DelayDense: RestingDelayDenseModel,
+    Conv: RestingConvModel,
     Extractor: PyLoihiExtractorModel,
 }

@@ -220,9 +220,9 @@ class LavaRunner:
         backend = self._backend
         net = build_network(self.spec)
         source = Source(data=padded.transpose(1, 0, 2).reshape(channels, samples * span))
-        source.s_out.connect(net.input_port)
+        net.connect_input(source.s_out)
         watched = net.layers if record_layers else net.layers[-1:]
-        recorders = [backend.recorder(layer.neuron.s_out, span) for layer in watched]
+        recorders = [backend.recorder(layer.spikes(), span) for layer in watched]
         monitor = None
         if record_voltage:
             monitor = Monitor()

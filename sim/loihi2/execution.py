@@ -1,21 +1,23 @@
 """Build, preflight and run a hardware graph (:mod:`sim.loihi2.graph`) on a
-backend: what the runner (:mod:`sim.loihi2.runner`) and the calibration
-(:mod:`sim.loihi2.calibration`) share."""
+backend: what the runner (:mod:`sim.loihi2.runner`), the calibration
+(:mod:`sim.loihi2.calibration`) and the self-test (:mod:`sim.loihi2.selftest`)
+share."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
 from netx_export.spec import NetworkSpec
+from sim.lava_network import LavaNetwork
 from sim.lava_runtime import stop_quietly
 from sim.loihi2.backend import HardwareBackend
 from sim.loihi2.graph import HardwareGraph, build_hardware_graph
 from sim.loihi2.preflight import ModelChoice, preflight
 from sim.loihi2.schedule import Plan
 
-__all__ = ["Offsets", "Compiled", "build_graph", "compile_graph", "execute"]
+__all__ = ["Offsets", "Compiled", "build_graph", "compile_graph", "execute", "zero_neurons"]
 
 
 @dataclass(frozen=True)
@@ -29,20 +31,34 @@ class Offsets:
 
 @dataclass
 class Compiled:
-    """A built and compiled graph, ready to run; ``probe``: the output layer's
-    voltage probe (or None)."""
+    """A built and compiled graph, ready to run; ``probes``: voltage probes,
+    ``probed[i]`` the layer (from 0) of ``probes[i]``; ``host_reset``: zero
+    every layer's ``u``, ``v`` from the host after each sample."""
 
     graph: HardwareGraph
     executable: object
     choices: list[ModelChoice]
-    probe: object | None
     samples: int
+    probes: list = field(default_factory=list)
+    probed: list[int] = field(default_factory=list)
+    host_reset: bool = False
 
 
-def execute(compiled: Compiled, period: int, on_sample: Callable[[int, list, np.ndarray | None], None]) -> None:
+def zero_neurons(net: LavaNetwork) -> None:
+    """``u`` and ``v`` of every layer to 0 with ``Var.set`` (int32 zeros, as
+    ml_genn_netx's Loihi 2 scripts do between samples); synapse buffers stay."""
+    for layer in net.layers:
+        for var in (layer.neuron.u, layer.neuron.v):
+            var.set(np.zeros(var.shape, dtype=np.int32))
+
+
+def execute(compiled: Compiled, period: int,
+            on_sample: Callable[[int, list[np.ndarray], list[np.ndarray]], None]) -> None:
     """Run ``compiled`` one ``period`` after the other; after each sample call
-    ``on_sample(k, rings, voltage_ring)`` with every sink's ``[N, period]`` ring
-    and the probe's (or None). Always stops the runtime."""
+    ``on_sample(k, rings, voltage_rings)`` with every sink's ``[N, period]``
+    ring and every probe's, then, with ``host_reset``, zero the neurons before
+    the next sample (not after the last: each host write costs a chip
+    round trip). Always stops the runtime."""
     from lava.magma.core.run_conditions import RunSteps
 
     source = compiled.graph.source
@@ -51,7 +67,9 @@ def execute(compiled: Compiled, period: int, on_sample: Callable[[int, list, np.
         for k in range(compiled.samples):
             source.run(condition=RunSteps(num_steps=period))
             rings = [np.asarray(sink.data.get()).astype(np.uint8) for sink in compiled.graph.sinks]
-            on_sample(k, rings, compiled.probe.read() if compiled.probe is not None else None)
+            on_sample(k, rings, [probe.read() for probe in compiled.probes])
+            if compiled.host_reset and k + 1 < compiled.samples:
+                zero_neurons(compiled.graph.net)
     except BaseException:
         stop_quietly(source)
         raise
@@ -59,10 +77,10 @@ def execute(compiled: Compiled, period: int, on_sample: Callable[[int, list, np.
 
 
 def build_graph(spec: NetworkSpec, backend: HardwareBackend, plan_: Plan, spikes: np.ndarray,
-                record_layers: bool = False, record_voltage: bool = False,
-                delayed_synapse: str = "sparse") -> tuple[HardwareGraph, object | None]:
+                record_layers: bool = False, voltage_layers: tuple[int, ...] = (),
+                delayed_synapse: str = "dense") -> tuple[HardwareGraph, list]:
     """The graph of the validated ``spec`` for ``spikes`` ``[B, C, T]`` on ``plan_``'s
-    schedule and the output layer's voltage probe (None unless ``record_voltage``),
+    schedule and a voltage probe of each layer in ``voltage_layers`` (from 0),
     built but not compiled."""
     schedule = plan_.schedule
     samples, channels, steps = spikes.shape
@@ -70,16 +88,17 @@ def build_graph(spec: NetworkSpec, backend: HardwareBackend, plan_: Plan, spikes
     data[:, :, :steps] = spikes.transpose(1, 0, 2)
     graph = build_hardware_graph(spec, data.reshape(channels, -1), schedule.reset, schedule.period,
                                  record_layers, delayed_synapse)
-    probe = backend.voltage_probe(graph.net.layers[-1].neuron.v, schedule.period) if record_voltage else None
-    return graph, probe
+    probes = [backend.voltage_probe(graph.net.layers[i].neuron.v, schedule.period) for i in voltage_layers]
+    return graph, probes
 
 
 def compile_graph(spec: NetworkSpec, backend: HardwareBackend, plan_: Plan, spikes: np.ndarray,
-                  record_layers: bool = False, record_voltage: bool = False,
-                  delayed_synapse: str = "sparse") -> Compiled:
+                  record_layers: bool = False, voltage_layers: tuple[int, ...] = (),
+                  delayed_synapse: str = "dense") -> Compiled:
     """:func:`build_graph`, compiled and preflighted (raises
-    :class:`~sim.errors.ChipFallbackError`)."""
-    graph, probe = build_graph(spec, backend, plan_, spikes, record_layers, record_voltage, delayed_synapse)
-    callbacks = [probe.callback] if probe is not None and probe.callback is not None else []
+    :class:`~sim.errors.ChipFallbackError` or :class:`~sim.errors.ChipCompileError`)."""
+    graph, probes = build_graph(spec, backend, plan_, spikes, record_layers, voltage_layers, delayed_synapse)
+    callbacks = [probe.callback for probe in probes if probe.callback is not None]
     executable, choices = preflight(graph.source, backend.run_config(callbacks), backend.is_chip_model, backend.name)
-    return Compiled(graph, executable, choices, probe, len(spikes))
+    return Compiled(graph, executable, choices, len(spikes), probes, list(voltage_layers),
+                    plan_.schedule.host_reset)

@@ -3,27 +3,26 @@ hardware examples (``tests/lava/lib/dl/netx/test_hdf5_nx.py``, the netx
 tutorials' ``utils.py``); backend-independent (the *what*)::
 
     io.source.RingBuffer -> InputAdapter -> layer 1 ... layer L -> OutputAdapter -> io.sink.RingBuffer
-         (host)                            (chip: LIFReset, Dense,                      (host)
-                                            Sparse, DelaySparse / DelayDense)
+         (host)                            (chip: LIFReset or LIF, Dense,               (host)
+                                            Sparse, DelayDense / DelaySparse)
 
 - every host-to-chip and chip-to-host edge goes through an adapter
   (:mod:`sim.loihi2.adapters`): lava-loihi's ``embedded_io.spike`` adapters on the
   chip, pass-through models on the CPU;
 - the neurons are ``LIFReset`` on the schedule's reset interval and
   per-layer offsets (:mod:`sim.loihi2.schedule`), so nothing is set from the host
-  between samples;
+  between samples -- or, on a host-reset schedule, plain ``LIF`` whose ``u``,
+  ``v`` the host zeroes between samples (:func:`sim.loihi2.execution.execute`);
+- delayed recurrent synapses are ``DelayDense`` with per-synapse delay
+  matrices unless told otherwise (``delayed_synapse``, :mod:`sim.lava_network`):
+  NetX's own delayed synapse, and the only one public Loihi 2 runs used;
 - with ``record_layers`` every layer gets its own output adapter and sink
   (for finding the first layer that differs), otherwise only the output
   layer;
 - no Monitor: the output voltage is read by the backend's state probe
   (:mod:`sim.loihi2.backend`);
-- a non-spiking output layer (a voltage readout, ``vThMant = 2^18 - 1`` as
-  lava-dl exports ``cuba.Affine``) gets ``vth = 2^17 - 1``: Lava declares
-  the LIF threshold a 17-bit field (``vth ... precision=17``, "unsigned
-  17-bit integer (0 to 131071)", lava-nc ``proc/lif/models.py``), so that is
-  the largest the chip holds. It fires only where ``v > (2^17 - 1) << 6 =
-  2^23 - 64``, within 63 units of ``v``'s 24-bit saturation, where the
-  readout is already unreliable (``evaluate`` warns).
+- a non-spiking output layer (a voltage readout) gets the threshold
+  ``READOUT_VTH`` of every simulator (:mod:`sim.readout_band`).
 
 The CPU fast path (:mod:`sim.cpu.runner`) uses the same layers without
 adapters or ``LIFReset``.
@@ -36,7 +35,6 @@ import numpy as np
 from lava.proc.io.sink import RingBuffer as Sink
 from lava.proc.io.source import RingBuffer as Source
 
-from lava_convdelay.limits import VTH_SPIKING_MAX
 from netx_export.spec import NetworkSpec
 from sim.lava_network import LavaNetwork, NeuronReset, build_network
 from sim.loihi2.adapters.process import InputAdapter, OutputAdapter
@@ -57,23 +55,24 @@ class HardwareGraph:
     sinks: list[Sink] = field(default_factory=list)
 
 
-def build_hardware_graph(spec: NetworkSpec, data: np.ndarray, reset: NeuronReset, span: int,
-                         record_layers: bool = False, delayed_synapse: str = "sparse") -> HardwareGraph:
+def build_hardware_graph(spec: NetworkSpec, data: np.ndarray, reset: NeuronReset | None, span: int,
+                         record_layers: bool = False, delayed_synapse: str = "dense") -> HardwareGraph:
     """The graph for input ``data`` ``[channels, steps]`` (all samples one after
-    the other); sinks hold the last ``span`` steps."""
-    net = build_network(spec, reset, delayed_synapse, max_vth=VTH_SPIKING_MAX)
+    the other); sinks hold the last ``span`` steps; ``reset``: None for plain
+    ``LIF`` (a host-reset schedule)."""
+    net = build_network(spec, reset, delayed_synapse)
     source = Source(data=data)
     source.name = "input_source"  # lava's io processes take no name
     adapter = InputAdapter(shape=(spec.input_size,), name="input_adapter")
     source.s_out.connect(adapter.inp)
-    adapter.out.connect(net.input_port)
+    net.connect_input(adapter.out)
     graph = HardwareGraph(net, source, adapter)
     for index in range(len(net.layers)) if record_layers else [len(net.layers) - 1]:
-        neuron = net.layers[index].neuron
-        out = OutputAdapter(shape=neuron.s_out.shape, name=f"layer{index + 1}.output_adapter")
-        sink = Sink(shape=neuron.s_out.shape, buffer=span)
+        spikes = net.layers[index].spikes()  # [N] in the file's order (a conv layer's mapped)
+        out = OutputAdapter(shape=spikes.shape, name=f"layer{index + 1}.output_adapter")
+        sink = Sink(shape=spikes.shape, buffer=span)
         sink.name = f"layer{index + 1}.sink"
-        neuron.s_out.connect(out.inp)
+        spikes.connect(out.inp)
         out.out.connect(sink.a_in)
         graph.recorded.append(index)
         graph.output_adapters.append(out)

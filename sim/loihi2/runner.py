@@ -4,14 +4,17 @@ Loihi 2 or on its CPU rehearsal (:mod:`sim.loihi2.backend`).
 A run of samples ``[B, C, T]``:
 
 1. **plan** the schedule (:func:`sim.loihi2.schedule.plan`): one sample every
-   ``period`` steps (a power of 2), resets by ``LIFReset``, and which samples
+   ``period`` steps, resets by ``LIFReset`` (a power of 2, at most 256 unless
+   told otherwise) or from the host, and which samples
    follow one whose spikes are still in flight at the resets; and say how
    large the per-step synaptic inputs get (:mod:`sim.loihi2.activation_range`);
 2. **preflight** (:func:`sim.loihi2.preflight.preflight`): compile the graph, list
    every process's model, stop if a chip-side process got a CPU model;
 3. **calibrate** (:mod:`sim.loihi2.calibration`): measure on this backend the steps
-   the adapters add before the output spikes and the voltage probe's data;
-4. **run** sample after sample (``RunSteps(period)`` each, no ``Var.set``),
+   the adapters add before the output spikes and (where a voltage is read)
+   the voltage probe's data;
+4. **run** sample after sample (``RunSteps(period)`` each; ``Var.set`` of
+   ``u``, ``v`` after each only on a host-reset schedule),
    reading each sample's columns back from the sinks' rings at the measured
    offsets, so that column ``t`` is step ``t`` of the sample exactly as in
    :mod:`sim.cpu.runner` and docs/hdf5-format.md.
@@ -25,19 +28,22 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 from tqdm import tqdm
 
+from lava_convdelay.limits import MAX_RESET_INTERVAL
 from lava_convdelay.nn.readout import decide
 from netx_export.reader import read_network
 from netx_export.spec import NetworkSpec
-from sim.errors import ScheduleError
+from sim.errors import ChipCompileError, ChipFallbackError, ScheduleError
 from sim.fixed_point import simulate
+from sim.graph_options import DELAYED_SYNAPSES
 from sim.lava_network import lava_spec
 from sim.loihi2.activation_range import describe_inputs, largest_inputs
 from sim.loihi2.backend import HardwareBackend, make_hardware_backend
-from sim.loihi2.calibration import calibrate
+from sim.loihi2.calibration import Calibration, calibrate
 from sim.loihi2.execution import Compiled, Offsets, build_graph, compile_graph, execute
 from sim.loihi2.preflight import model_table
 from sim.loihi2.schedule import Plan, fit_columns, leaks, plan
@@ -94,48 +100,78 @@ def _quiet(_: str) -> None:
 class HardwareRunner:
     """Runs samples through the hardware graph on ``backend`` (``'cpu'``,
     ``'loihi2'`` or a :class:`~sim.loihi2.backend.HardwareBackend`).
-    ``delayed_synapse``: ``'sparse'`` (``DelaySparse``) or ``'dense'``
-    (``DelayDense``) for delayed recurrent synapses; ``log``: called with each
-    stage's report (plan, model table, offsets). ``last_plan``: the
-    :class:`~sim.loihi2.schedule.Plan` of the last :meth:`run_many`."""
+    ``delayed_synapse``: the process(es) of delayed recurrent synapses
+    (:data:`sim.graph_options.DELAYED_SYNAPSES`; ``DelayDense`` by default);
+    ``reset`` / ``max_interval``: how samples are separated
+    (:func:`sim.loihi2.schedule.plan`); ``calibration_failure``: where a
+    failed calibration saves its raw data; ``log``: called with each stage's
+    report (plan, model table, offsets). ``last_plan`` /
+    ``last_calibration``: those of the last :meth:`run_many`."""
 
     #: samples per compiled graph (the source holds them all)
     CHUNK = 256
 
     def __init__(self, network: NetworkSpec | str | os.PathLike, backend: str | HardwareBackend = "cpu",
-                 delayed_synapse: str = "sparse", log: Callable[[str], None] = _quiet):
+                 delayed_synapse: str = "dense", log: Callable[[str], None] = _quiet, reset: str = "auto",
+                 max_interval: int = MAX_RESET_INTERVAL, calibration_failure: Path | None = None):
         spec = network if isinstance(network, NetworkSpec) else read_network(network)
+        if delayed_synapse not in DELAYED_SYNAPSES:
+            raise ValueError(f"delayed_synapse must be one of {DELAYED_SYNAPSES}, got {delayed_synapse!r}")
         self.spec = lava_spec(spec)
         self.backend = make_hardware_backend(backend)
         self.delayed_synapse = delayed_synapse
+        self.reset, self.max_interval = reset, max_interval
+        self.calibration_failure = calibration_failure
         self.log = log
         self.last_plan: Plan | None = None
+        self.last_calibration: Calibration | None = None
 
     def plan(self, spikes, tail: int = 0, period: int | None = None, record_voltage: bool = False) -> Plan:
         """The schedule for ``spikes`` ``[B, C, T]`` (:func:`sim.loihi2.schedule.plan`)."""
-        return plan(self.spec, check_input(self.spec, spikes, tail), tail, period, voltage=record_voltage)
+        return plan(self.spec, check_input(self.spec, spikes, tail), tail, period, voltage=record_voltage,
+                    reset=self.reset, max_interval=self.max_interval)
+
+    def _voltage_layers(self, record_voltage: bool, record_layer_voltages: bool) -> tuple[int, ...]:
+        layers = len(self.spec.layers)
+        return tuple(range(layers)) if record_layer_voltages else (layers - 1,) if record_voltage else ()
 
     def build(self, plan_: Plan, spikes, record_layers: bool = False, record_voltage: bool = False):
-        """The graph and voltage probe for ``spikes`` on ``plan_``'s schedule, not compiled
+        """The graph and voltage probes for ``spikes`` on ``plan_``'s schedule, not compiled
         (:func:`sim.loihi2.execution.build_graph`)."""
-        return build_graph(self.spec, self.backend, plan_, spikes, record_layers, record_voltage,
-                           self.delayed_synapse)
+        return build_graph(self.spec, self.backend, plan_, spikes, record_layers,
+                           self._voltage_layers(record_voltage, False), self.delayed_synapse)
 
-    def compile(self, plan_: Plan, spikes, record_layers: bool = False, record_voltage: bool = False) -> Compiled:
+    def compile(self, plan_: Plan, spikes, record_layers: bool = False, record_voltage: bool = False,
+                record_layer_voltages: bool = False) -> Compiled:
         """The graph for ``spikes`` ``[B, C, T]`` on ``plan_``'s schedule, built and
-        preflighted (:func:`sim.loihi2.execution.compile_graph`)."""
-        return compile_graph(self.spec, self.backend, plan_, spikes, record_layers, record_voltage,
-                             self.delayed_synapse)
+        preflighted (:func:`sim.loihi2.execution.compile_graph`); where compilation
+        fails, the model table as far as Lava got is logged before the error."""
+        try:
+            return compile_graph(self.spec, self.backend, plan_, spikes, record_layers,
+                                 self._voltage_layers(record_voltage, record_layer_voltages), self.delayed_synapse)
+        except (ChipCompileError, ChipFallbackError) as err:
+            what = "compilation failed" if isinstance(err, ChipCompileError) else "chip-side processes on the CPU"
+            self.log(f"process models (preflight, {what}):\n" + err.table)
+            raise
 
-    def calibrate(self) -> Offsets:
-        """Measure this backend's :class:`Offsets` (:mod:`sim.loihi2.calibration`)."""
-        offsets = calibrate(self.backend)
-        self.log(f"calibration on {self.backend.name}: column 0 of a sample is slot {offsets.spikes} of the "
-                 f"output sinks and slot {offsets.voltage} of the voltage probe (steps added by the adapters)")
-        return offsets
+    def calibrate(self, voltage: bool = True) -> Calibration:
+        """Measure this backend's :class:`Offsets` (:mod:`sim.loihi2.calibration`);
+        ``voltage``: the voltage probe's too."""
+        try:
+            found = calibrate(self.backend, voltage, self.calibration_failure)
+        except (ChipCompileError, ChipFallbackError) as err:
+            self.log("process models of the calibration network (preflight failed):\n" + err.table)
+            raise
+        offsets = found.offsets
+        text = f"calibration on {self.backend.name}: column 0 of a sample is slot {offsets.spikes} of the output sinks"
+        if voltage:
+            text += (f" and slot {offsets.voltage} of the voltage probe (steps added by the adapters); a firing "
+                     f"neuron's voltage reads {', '.join(map(str, found.post_spike))} in its spike steps")
+        self.log(text)
+        return found
 
     def preflight(self, spikes, tail: int = 0, period: int | None = None, record_layers: bool = False,
-                  record_voltage: bool = False) -> tuple[Plan, Compiled]:
+                  record_voltage: bool = False, record_layer_voltages: bool = False) -> tuple[Plan, Compiled]:
         """Plan and compile the first chunk's graph (logging both); nothing runs."""
         self.backend.check_available()
         self.log(f"backend: {self.backend.describe()}")
@@ -143,52 +179,60 @@ class HardwareRunner:
         plan_ = self.plan(spikes, tail, period, record_voltage)
         self.log(plan_.describe())
         self.log(describe_inputs(largest_inputs(self.spec, spikes)))
-        compiled = self.compile(plan_, spikes[:self.CHUNK], record_layers, record_voltage)
+        compiled = self.compile(plan_, spikes[:self.CHUNK], record_layers, record_voltage, record_layer_voltages)
         self.log("process models (preflight):\n" + model_table(compiled.choices))
         return plan_, compiled
 
     def run_many(self, spikes, record_layers: bool = False, record_voltage: bool = False, tail: int = 0,
-                 period: int | None = None, progress: bool = True) -> list[SimResult]:
+                 period: int | None = None, progress: bool = True,
+                 record_layer_voltages: bool = False) -> list[SimResult]:
         """Independent samples ``[B, C, T]`` -> one :class:`SimResult` per sample
-        with arrays ``[N, T + tail]`` (column ``t``: step ``t`` of the sample)."""
+        with arrays ``[N, T + tail]`` (column ``t``: step ``t`` of the sample);
+        ``record_layer_voltages``: every layer's ``v`` too (``layer_voltages``)."""
         spikes = check_input(self.spec, spikes, tail)
-        plan_, first = self.preflight(spikes, tail, period, record_layers, record_voltage)
+        voltage = record_voltage or record_layer_voltages
+        plan_, first = self.preflight(spikes, tail, period, record_layers, record_voltage, record_layer_voltages)
         self.last_plan = plan_
-        offsets = self.calibrate()
-        self._check_offsets(plan_, spikes, offsets)
+        self.last_calibration = self.calibrate(voltage)
+        offsets = self.last_calibration.offsets
+        self._check_offsets(plan_, spikes, offsets, voltage)
         results: list[SimResult] = []
         with tqdm(total=len(spikes), desc=self.backend.name, unit="sample", leave=False,
                   disable=not progress or len(spikes) == 1) as bar:
             for start in range(0, len(spikes), self.CHUNK):
                 chunk = spikes[start:start + self.CHUNK]
-                compiled = first if start == 0 else self.compile(plan_, chunk, record_layers, record_voltage)
-                results += self._run_chunk(compiled, plan_, offsets, record_layers, bar)
+                compiled = first if start == 0 else self.compile(plan_, chunk, record_layers, record_voltage,
+                                                                 record_layer_voltages)
+                results += self._run_chunk(compiled, plan_, offsets, record_layers, record_voltage,
+                                           record_layer_voltages, bar)
         return results
 
-    def _check_offsets(self, plan_: Plan, spikes: np.ndarray, offsets: Offsets) -> None:
+    def _check_offsets(self, plan_: Plan, spikes: np.ndarray, offsets: Offsets, voltage: bool) -> None:
         """The columns to read must lie within the period; a later input than
         the plan allowed for moves the resets earlier: re-check the leaks."""
         period, span = plan_.schedule.period, plan_.schedule.steps + plan_.tail
-        if max(offsets.spikes, offsets.voltage) + span > period:
-            raise ScheduleError(f"{self.backend.name}: the adapters add {max(offsets.spikes, offsets.voltage)} "
-                                f"steps, too many to read {span} columns of a {period}-step period; "
-                                f"use a period of {2 * period}")
-        latency = min(offsets.spikes, offsets.voltage)  # the input adapter's share is at most this
+        used = (offsets.spikes, offsets.voltage) if voltage else (offsets.spikes,)
+        if max(used) + span > period:
+            raise ScheduleError(f"{self.backend.name}: the adapters add {max(used)} steps, too many to read {span} "
+                                f"columns of a {period}-step period; give a longer --period")
+        latency = min(used)  # the input adapter's share is at most this
         if latency > plan_.margin:
-            late = leaks(self.spec, spikes, period, latency, plan_.voltage)
+            late = leaks(self.spec, spikes, period, latency, plan_.voltage, plan_.schedule.host_reset)
             plan_.margin, plan_.leaking, plan_.late = latency, late > 0, np.maximum(late, 0)
             self.log(f"the input arrives up to {latency} steps after the planned resets; " + plan_.describe())
 
     def _run_chunk(self, compiled: Compiled, plan_: Plan, offsets: Offsets, record_layers: bool,
-                   bar) -> list[SimResult]:
+                   record_voltage: bool, record_layer_voltages: bool, bar) -> list[SimResult]:
         span = plan_.schedule.steps + plan_.tail
         results = []
 
-        def on_sample(_: int, rings: list, voltage: np.ndarray | None) -> None:
+        def on_sample(_: int, rings: list, voltages: list) -> None:
             layers = [ring[:, offsets.spikes:offsets.spikes + span] for ring in rings]
+            volts = [v[:, offsets.voltage:offsets.voltage + span] for v in voltages]
             results.append(SimResult(
                 output=layers[-1], layers=layers if record_layers else None,
-                voltage=voltage[:, offsets.voltage:offsets.voltage + span] if voltage is not None else None))
+                voltage=volts[-1] if record_voltage else None,
+                layer_voltages=volts if record_layer_voltages else None))
             bar.update(1)
 
         execute(compiled, plan_.schedule.period, on_sample)

@@ -1,33 +1,40 @@
 """The between-sample schedule of the hardware graph, and where it is exact.
 
-On Loihi 2 samples follow each other without ``Var.set``: NetX resets every
-layer with ``LIFReset`` (``reset_interval`` / ``reset_offset``, lava-dl
-``netx/hdf5.py``), which zeroes ``u`` and ``v`` only. A :class:`Schedule`
-gives each sample ``period`` steps -- a power of 2, as the NetX tutorials
-require of the reset interval on Loihi 2 -- its ``steps`` input steps then
-silent ones, and resets layer ``l`` in the step in which the sample's first
-input reaches it (:class:`sim.lava_network.NeuronReset`, offset 1: the input
-reaches layer 1's synapse in the sample's first time step).
+On Loihi 2 samples follow each other in one of two ways:
 
-Spikes still in flight in a synapse's delay buffer at a reset are *not*
-cleared, so a sample is exactly what it is alone (from rest) only if the
-previous sample has gone quiet in time: no spike of it may reach layer ``l``
-at or after layer ``l``'s reset. Which samples that holds for follows from
-each sample run alone, longer than the period (:func:`leaks`, on the
-batched fixed-point simulator, bit-exact with Lava): column ``P + l`` is
-layer ``l``'s reset, a spike of layer ``l - 1`` at column ``e`` reaches
-neuron ``i`` at ``e + 1 + delay[i]``, one of neuron ``j`` of layer ``l``
-itself at ``e + 1 + delay_rec[j]``. ``margin`` moves every reset that many
-steps earlier: what a host-to-chip adapter latency does on hardware, where
-the input arrives later than the resets assume.
+- **LIFReset** (NetX's way, lava-dl ``netx/hdf5.py``): every layer is a
+  ``LIFReset`` that zeroes ``u`` and ``v`` once every ``period`` steps -- a
+  power of 2, as the NetX tutorials require of the reset interval on Loihi 2,
+  and at most :data:`~lava_convdelay.limits.MAX_RESET_INTERVAL` (256) unless
+  a self-test has shown more works -- layer ``l`` in the step in which the
+  sample's first input reaches it (:class:`sim.lava_network.NeuronReset`,
+  offset 1: the input reaches layer 1's synapse in the sample's first time
+  step); nothing is set from the host;
+- **host reset** (what ml_genn_netx's Loihi 2 scripts do): plain ``LIF``
+  neurons; after each sample's ``period`` steps (any length) the host zeroes
+  every layer's ``u`` and ``v`` with ``Var.set``.
+
+A :class:`Schedule` gives each sample ``period`` steps: its ``steps`` input
+steps, then silent ones. Spikes still in flight in a synapse's delay buffer
+at a reset are *not* cleared by either, so a sample is exactly what it is
+alone (from rest) only if the previous sample has gone quiet in time. Which
+samples that holds for follows from each sample run alone, longer than the
+period (:func:`leaks`, on the batched fixed-point simulator, bit-exact with
+Lava): a spike of layer ``l - 1`` at column ``e`` reaches neuron ``i`` at
+``e + 1 + delay[i]``, one of neuron ``j`` of layer ``l`` itself at
+``e + 1 + delay_rec[j]``; with LIFReset column ``P + l`` is layer ``l``'s
+reset, with host reset column ``P`` is every layer's. ``margin`` moves every
+reset that many steps earlier: what a host-to-chip adapter latency does on
+hardware, where the input arrives later than the resets assume.
 
 :func:`plan` picks the period: the smallest power of 2 that holds the input,
 the ``tail`` to be read, the layers and the largest delay, doubled (up to
 :data:`MAX_DOUBLINGS` times) until no sample leaks at the margin
-:data:`LATENCY_ALLOWANCE` (only the last sample's leak does not count).
-Self-sustained recurrent activity may never stop: then the plan keeps the
-period with the fewest leaks, says which samples are exposed, and the run
-measures what that does.
+:data:`LATENCY_ALLOWANCE` (only the last sample's leak does not count);
+``reset="auto"`` resets with LIFReset up to the largest allowed interval and
+from the host beyond it. Self-sustained recurrent activity may never stop:
+then the plan keeps the period with the fewest leaks, says which samples are
+exposed, and the run measures what that does.
 """
 from __future__ import annotations
 
@@ -35,12 +42,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from lava_convdelay.limits import MAX_RESET_INTERVAL
 from netx_export.spec import NetworkSpec
 from sim.errors import ScheduleError
 from sim.fixed_point import simulate
+from sim.graph_options import RESETS
 from sim.lava_network import NeuronReset
 
-__all__ = ["Schedule", "Plan", "LATENCY_ALLOWANCE", "MAX_DOUBLINGS", "RESET_OFFSET", "leaks", "plan",
+__all__ = ["Schedule", "Plan", "LATENCY_ALLOWANCE", "MAX_DOUBLINGS", "RESET_OFFSET", "RESETS", "leaks", "plan",
            "shortest_period", "fit_columns"]
 
 #: NetX ``reset_offset``: each sample's first input column reaches layer 1's
@@ -55,25 +64,36 @@ MAX_DOUBLINGS = 3
 
 @dataclass(frozen=True)
 class Schedule:
-    """``steps`` input steps per sample, one sample every ``period`` steps."""
+    """``steps`` input steps per sample, one sample every ``period`` steps;
+    ``host_reset``: the host zeroes ``u``, ``v`` after each sample (any
+    period), else ``LIFReset`` does (a power of 2)."""
 
     steps: int
     period: int
+    host_reset: bool = False
 
     def __post_init__(self):
-        if self.period < 1 or self.period & (self.period - 1):
+        if self.period < 1 or (not self.host_reset and self.period & (self.period - 1)):
             raise ScheduleError(f"the period must be a power of 2 (LIFReset's reset_interval on Loihi 2), "
-                                f"got {self.period}")
+                                f"got {self.period}; --reset host takes any period")
         if self.period < self.steps:
             raise ScheduleError(f"a period of {self.period} steps is shorter than the {self.steps} input steps")
 
     @property
-    def reset(self) -> NeuronReset:
-        return NeuronReset(interval=self.period, offset=RESET_OFFSET)
+    def reset(self) -> NeuronReset | None:
+        """The LIFReset schedule (None: plain LIF, reset from the host)."""
+        return None if self.host_reset else NeuronReset(interval=self.period, offset=RESET_OFFSET)
 
     @property
     def silent(self) -> int:
         return self.period - self.steps
+
+    def describe(self) -> str:
+        text = f"one sample every {self.period} steps ({self.steps} input + {self.silent} silent), "
+        if self.host_reset:
+            return text + "u and v of every layer zeroed from the host (Var.set) after each sample"
+        return text + (f"LIFReset interval {self.period}, layer l reset at time steps = {RESET_OFFSET} + l "
+                       f"(mod {self.period})")
 
 
 @dataclass
@@ -97,9 +117,7 @@ class Plan:
         return np.flatnonzero(self.leaking[:-1]) + 1
 
     def describe(self) -> str:
-        s = self.schedule
-        text = (f"schedule: one sample every {s.period} steps ({s.steps} input + {s.silent} silent), LIFReset "
-                f"interval {s.period}, layer l reset at time steps = {RESET_OFFSET} + l (mod {s.period}); ")
+        text = f"schedule: {self.schedule.describe()}; "
         exposed = self.exposed
         if not exposed.size:
             return text + (f"every sample's activity dies out before the next sample's resets "
@@ -174,30 +192,32 @@ def _last_nonzero(values: np.ndarray, start: int, stop: int) -> np.ndarray:
 
 
 def leaks(spec: NetworkSpec, spikes: np.ndarray, period: int, margin: int = 0,
-          voltage: bool = False) -> np.ndarray:
+          voltage: bool = False, host_reset: bool = False) -> np.ndarray:
     """``[B]``: by how many steps sample ``k`` reaches into sample ``k + 1``;
-    ``<= 0``: it does not. Layer ``l`` resets at column ``period + l`` of
-    sample ``k``, or up to ``margin`` steps earlier (``r = period + l -
-    margin``) if the input arrives late; sample ``k`` reaches into ``k + 1`` if
+    ``<= 0``: it does not. With LIFReset, layer ``l`` resets at column
+    ``period + l`` of sample ``k``; with ``host_reset`` every layer at column
+    ``period``; either up to ``margin`` steps earlier (``r = period + l -
+    margin``, or ``period - margin``) if the input arrives late. Sample ``k``
+    reaches into ``k + 1`` if
 
-    - a spike of it reaches layer ``l`` at or after ``r`` (late by the
-      arrival ``- r + 1``),
-    - layer ``l`` itself spikes in ``[period, period + l)``: before the reset,
-      so these show up in sample ``k + 1``'s first columns (late by the
-      spike column ``- period + 1``),
-    - with ``voltage``: the output layer's ``v`` is not 0 somewhere in
-      ``[period, period + L)`` (what sample ``k + 1``'s voltage shows there).
+    - a spike of it (emitted before its layer's reset) reaches layer ``l`` at
+      or after ``r`` (late by the arrival ``- r + 1``),
+    - with LIFReset only: layer ``l`` itself spikes in ``[period, period +
+      l)``: before the reset, so these show up in sample ``k + 1``'s first
+      columns (late by the spike column ``- period + 1``), and, with
+      ``voltage``, the output layer's ``v`` is not 0 somewhere in ``[period,
+      period + L)`` (what sample ``k + 1``'s voltage shows there).
 
     ``spikes``: ``[B, C, T]`` 0/1."""
     layers = len(spec.layers)
     padded = fit_columns(spikes, period + layers)  # the last reset is at column period + layers
-    run = simulate(spec, padded, record_layers=True, record_voltage=voltage)
+    run = simulate(spec, padded, record_layers=True, record_voltage=voltage and not host_reset)
     worst = np.full(spikes.shape[0], np.iinfo(np.int64).min, np.int64)
     for l, layer in enumerate(spec.layers, start=1):  # noqa: E741 -- the layer index of the docs
-        reset = period + l - margin
+        reset = period - margin if host_reset else period + l - margin
         pre = padded if l == 1 else run.layers[l - 2]
         # the previous layer's old spikes: before its own reset (the input: before the next sample)
-        until = period - 1 if l == 1 else reset - 2
+        until = reset - 1 if host_reset else period - 1 if l == 1 else reset - 2
         ff_delay = None if layer.delay is None else np.asarray(layer.delay, np.int64)
         arrival = _latest_arrival(_last_spike(pre, until), np.asarray(layer.weight) != 0, post_delay=ff_delay)
         if layer.weight_rec is not None:
@@ -212,36 +232,49 @@ def leaks(spec: NetworkSpec, spikes: np.ndarray, period: int, margin: int = 0,
                 rec = _latest_arrival(last, matrix != 0, pre_delay=np.full(n, int(delay), np.int64))
                 arrival = np.maximum(arrival, rec)
         worst = np.maximum(worst, arrival - reset + 1)
-        shown = _last_nonzero(run.layers[l - 1], period, period + l)
-        worst = np.maximum(worst, np.where(shown >= 0, shown - period + 1, worst))
-    if voltage:
+        if not host_reset:
+            shown = _last_nonzero(run.layers[l - 1], period, period + l)
+            worst = np.maximum(worst, np.where(shown >= 0, shown - period + 1, worst))
+    if voltage and not host_reset:
         shown = _last_nonzero(run.voltage, period, period + layers)
         worst = np.maximum(worst, np.where(shown >= 0, shown - period + 1, worst))
     return worst
 
 
 def plan(spec: NetworkSpec, spikes: np.ndarray, tail: int = 0, period: int | None = None,
-         margin: int = LATENCY_ALLOWANCE, voltage: bool = False) -> Plan:
+         margin: int = LATENCY_ALLOWANCE, voltage: bool = False, reset: str = "auto",
+         max_interval: int = MAX_RESET_INTERVAL) -> Plan:
     """The schedule for ``spikes`` ``[B, C, T]``: ``period`` if given, else
     :func:`shortest_period` doubled until no sample leaks at ``margin`` (at
     most :data:`MAX_DOUBLINGS` times; if all leak, the one with the fewest
-    leaking samples). ``voltage``: the output voltage is read too (see
-    :func:`leaks`)."""
+    leaking samples). ``reset`` (:data:`RESETS`): ``"lifreset"`` with
+    intervals up to ``max_interval`` only, ``"host"``, or ``"auto"``:
+    LIFReset up to ``max_interval``, the host beyond. ``voltage``: the output
+    voltage is read too (see :func:`leaks`)."""
+    if reset not in RESETS:
+        raise ValueError(f"reset must be one of {RESETS}, got {reset!r}")
     steps = np.asarray(spikes).shape[-1]
     if period is not None:
         candidates = [period]
     else:
         first = shortest_period(spec, steps, tail)
         candidates = [first << k for k in range(MAX_DOUBLINGS + 1)]
+        if reset == "lifreset":
+            candidates = [c for c in candidates if c <= max_interval] or candidates[:1]
     tried = []
     for candidate in candidates:
-        Schedule(steps, candidate)  # a power of 2, at least the input
+        host = reset == "host" or (reset == "auto" and candidate > max_interval)
+        if reset == "lifreset" and candidate > max_interval:
+            raise ScheduleError(f"a LIFReset interval of {candidate} steps exceeds the largest one allowed "
+                                f"({max_interval}; public Loihi 2 runs use at most 256): use --reset host, or "
+                                f"--max-reset-interval {candidate} once loihi2-selftest has shown it works")
+        schedule = Schedule(steps, candidate, host)  # LIFReset: a power of 2; at least the input
         if steps + tail + margin > candidate:
             raise ScheduleError(f"a period of {candidate} steps cannot hold {steps} input steps, a tail of "
                                 f"{tail} and {margin} steps of adapter latency; use {2 * candidate}")
-        late = leaks(spec, spikes, candidate, margin, voltage)
-        tried.append((int((late[:-1] > 0).sum()), candidate, late))
+        late = leaks(spec, spikes, candidate, margin, voltage, host)
+        tried.append((int((late[:-1] > 0).sum()), candidate, schedule, late))
         if not tried[-1][0]:
             break
-    _, best, late = min(tried, key=lambda t: t[:2])  # self-sustained activity: the fewest leaks, shortest
-    return Plan(Schedule(steps, best), tail, margin, voltage, late > 0, np.maximum(late, 0))
+    _, _, best, late = min(tried, key=lambda t: t[:2])  # self-sustained activity: the fewest leaks, shortest
+    return Plan(best, tail, margin, voltage, late > 0, np.maximum(late, 0))
