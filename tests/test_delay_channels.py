@@ -457,3 +457,70 @@ def test_loihi2_graph_rehearsal_and_resources():
         for i, got in enumerate(result.layers):
             assert fixed.layers[i][k].sum() > 0, f"layer {i + 1} silent: weak test"
             np.testing.assert_array_equal(got, fixed.layers[i][k], err_msg=f"sample {k}, layer {i + 1}")
+
+
+# --------------------------------------------------------------------------- the command line
+
+
+def test_command_line_pipeline(tmp_path, capsys):
+    """A config with 'conv_delay_channels_rec' trained 2 epochs on toy SHD files, then
+    export -> inspect --loihi2, verify, simulate, evaluate (fixed, lava), deploy --backend
+    cpu: every command exits 0, and fixed = lava = the quantized model's accuracy."""
+    import json
+
+    from factories import toy_shd
+
+    from lava_convdelay.cli import main
+    from netx_export.reader import read_network
+    from sim.fixed_point import simulate
+
+    train_file, test_file = toy_shd(tmp_path / "train.h5", 36, 0), toy_shd(tmp_path / "test.h5", 12, 1)
+    config = {
+        "seed": 1,
+        "data": {"source": "shd", "train": str(train_file), "test": str(test_file),
+                 "dt": 0.01, "pool": 25, "duration": 0.3},
+        "model": {"neuron": {"threshold": 1.0, "current_decay": 0.25, "voltage_decay": 0.03,
+                             "tau_grad": 0.03, "scale_grad": 3},
+                  "layers": [{"type": "conv_delay_channels_rec", "neurons": 16, "channels": 2, "kernel_size": 3,
+                              "delay_channels": 4, "max_delay": 10},
+                             {"type": "dense", "neurons": 3}]},
+        "train": {"epochs": 2, "batch_size": 6, "sigma_init": 3},
+    }
+    (tmp_path / "config.json").write_text(json.dumps(config))
+    run, net = tmp_path / "run", tmp_path / "net.h5"
+    assert main(["train", "--config", str(tmp_path / "config.json"), "--out", str(run), "--no-progress"]) == 0
+    assert main(["export", str(run / "checkpoint.pt"), "-o", str(net)]) == 0
+    spec = read_network(net)
+    assert [layer.type for layer in spec.layers] == ["dchan_rec", "dense"]
+    assert spec.layers[0].delay_channels.kernel.shape == (4, 2, 3)
+
+    capsys.readouterr()
+    assert main(["evaluate", str(run), "--samples", "0", "--backend", "quantized"]) == 0
+    quantized = _accuracies(capsys.readouterr().out)["quantized"]
+    for backend in ("fixed", "lava"):
+        assert main(["evaluate", str(net), "--data", str(test_file), "--backend", backend, "--samples", "0"]) == 0
+        out = capsys.readouterr().out
+        assert "12 test samples" in out
+        assert _accuracies(out)[backend] == quantized, out
+
+    assert main(["inspect", str(net), "--loihi2"]) == 0
+    out = capsys.readouterr().out
+    assert "dchan_rec" in out and "fits" in out
+    assert main(["verify", str(net), "--samples", "2", "--steps", "30", "--rate", "0.2"]) == 0
+    assert capsys.readouterr().out.count("100.0000 %") == 2
+    x = (np.random.default_rng(4).random((28, 30)) < 0.2).astype(np.int8)
+    np.save(tmp_path / "in.npy", x)
+    expected = simulate(spec, x).output
+    assert expected.any(), "silent output: weak test"
+    assert main(["simulate", str(net), "--input", str(tmp_path / "in.npy"), "-o", str(tmp_path / "sim.npy")]) == 0
+    np.testing.assert_array_equal(np.load(tmp_path / "sim.npy"), expected)
+    assert main(["deploy", str(net), "--backend", "cpu", "--input", str(tmp_path / "in.npy"),
+                 "-o", str(tmp_path / "deployed.npy")]) == 0
+    np.testing.assert_array_equal(np.load(tmp_path / "deployed.npy"), expected)
+
+
+def _accuracies(out: str) -> dict[str, float]:
+    """``{backend: accuracy}`` from ``evaluate``'s table (a row: name, samples, accuracy, ...)."""
+    rows = [line.split() for line in out.splitlines()]
+    return {row[0]: float(row[2]) for row in rows
+            if len(row) > 2 and row[0] in ("float", "quantized", "fixed", "lava")}
