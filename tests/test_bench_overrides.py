@@ -47,7 +47,7 @@ def test_set_after_the_named_flags_and_checked_like_the_config_file():
         ["--set", "train.thinning=0.4", "--thinning", "0.2"]))
     assert config["train"]["thinning"] == 0.4
     with pytest.raises(TrainConfigError,
-                       match=r"command-line overrides: train\.lr_delay must be a number >= 0, got -1"):
+                       match=r"command-line overrides: train\.lr_delay must be a number >= 0 and <= 1000, got -1"):
         bench_models.run_config("crsnn", 0, bench_models.parse_args(["--set", "train.lr_delay=-1"]))
     with pytest.raises(TrainConfigError, match=r"unknown train key\(s\) \['lr_dlay'\]"):
         bench_models.run_config("crsnn", 0, bench_models.parse_args(["--set", "train.lr_dlay=0.1"]))

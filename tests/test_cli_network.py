@@ -61,7 +61,7 @@ def test_model_from_config_and_checkpoint_round_trip(tmp_path):
      r"layer 1 \(dense\): neuron.threshold must be a number >= 0.015625 and < 2048, got '4'$"),
     ([{"type": "dense", "neurons": 4, "neuron": {"tau": 1}}], r"layer 1 \(dense\): neuron: unknown key\(s\) \['tau'\]"),
     ([{"type": "dense", "neurons": 4, "weight_scale": float("nan")}],
-     r"weight_scale must be a number > 0 and <= 3.40282e\+38, got nan$"),
+     r"weight_scale must be a number > 0 and <= 10000, got nan$"),
 ])
 def test_bad_configs_name_the_layer(layers, message):
     with pytest.raises(ConfigError, match=message):

@@ -51,7 +51,7 @@ def config_with(path: str, value) -> dict:
     ("train.sigma_init", 1e39, r"train.sigma_init must be a number >= 0 and <= 3.40282e\+38"),
     ("train.time_shift", 10**30, r"train.time_shift must be an integer >= 0 and <= 100000"),
     ("train.channel_shift", 10**30, r"train.channel_shift must be an integer >= 0 and <= 65536"),
-    ("layer.weight_scale", 1e39, r"layer 1 \(conv_delay_rec\): weight_scale must be a number > 0 and <= 3.40282e\+38"),
+    ("layer.weight_scale", 1e39, r"layer 1 \(conv_delay_rec\): weight_scale must be a number > 0 and <= 10000"),
     ("layer.sigma", 1e300, r"layer 1 \(conv_delay_rec\): sigma must be a number >= 0 and <= 3.40282e\+38"),
     ("layer.neurons", 10**6, r"layer 1 \(conv_delay_rec\): neurons must be an integer >= 1 and <= 16384"),
     ("neuron.scale_grad", 1e300, r"neuron.scale_grad must be a number > 0 and <= 3.40282e\+38"),

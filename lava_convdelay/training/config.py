@@ -79,8 +79,8 @@ TRAIN_BOUNDS = {
     "time_shift": Bounds(True, 0, MAX_STEPS),
     "channel_shift": Bounds(True, 0, MAX_SOURCE_CHANNELS),
     "thinning": Bounds(False, 0, 1),
-    "freeze_delays_epochs": Bounds(True, 0),
-    "kernel_l1": Bounds(False, 0),
+    "freeze_delays_epochs": Bounds(True, 0, MAX_EPOCHS),
+    "kernel_l1": Bounds(False, 0, FLOAT32_MAX),
 }
 
 
