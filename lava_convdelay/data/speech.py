@@ -36,15 +36,28 @@ class Voice:
         return f"{language}+{self.variant}"
 
 
+#: whether eSpeak NG is initialised in this process image (a forked worker inherits
+#: its parent's engine, and with it the parent's state)
+_engine_running = False
+
+
 class Synthesizer:
-    """eSpeak NG in synchronous mode; one instance per process."""
+    """eSpeak NG in synchronous mode, from a fresh engine: an engine running in
+    this process (an earlier instance, or the parent's before a fork) is shut
+    down first, since eSpeak keeps state from one utterance to the next and an
+    initialisation over a running engine leaves its loaded voice pointing at
+    freed phoneme data (silence or "Invalid instruction" from eSpeak)."""
 
     def __init__(self):
+        global _engine_running
         import espeakng_loader
         self.lib = ctypes.CDLL(espeakng_loader.get_library_path())
+        if _engine_running:
+            self.lib.espeak_Terminate()
         data_parent = str(Path(espeakng_loader.get_data_path()).parent).encode()
         self.lib.espeak_Initialize.restype = ctypes.c_int
         self.sample_rate = self.lib.espeak_Initialize(_AUDIO_OUTPUT_SYNCHRONOUS, 0, data_parent, 0)
+        _engine_running = self.sample_rate > 0
         if self.sample_rate <= 0:
             raise SpeechSynthesisError(f"eSpeak NG failed to initialise (data in {data_parent.decode()})")
         self._chunks: list[np.ndarray] = []
@@ -73,6 +86,8 @@ class Synthesizer:
                              (_VOLUME, voice.volume)):
             self.lib.espeak_SetParameter(param, value, 0)
         self._chunks = []
+        # eSpeak holds one callback for the process: the last instance's, freed with it
+        self.lib.espeak_SetSynthCallback(self._callback)
         data = text.encode("utf-8")
         status = self.lib.espeak_Synth(data, len(data) + 1, 0, _POS_CHARACTER, 0, _CHARS_UTF8, None, None)
         if status != 0:
