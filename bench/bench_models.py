@@ -10,6 +10,12 @@ each on ``cores / K`` torch threads; runs resume where a killed bench left
 them (each is an ordinary run directory under --out).
 
     .venv/bin/python bench/bench_models.py --neurons 128 --epochs 12 --seeds 0 1 2 --jobs 2 --lava-samples 40
+
+Delay channels (configs/delay_channels.json, ``--configs delaychan``); one cell
+of the K x D ablation at C = 4 (issue 25), each cell in its own --out:
+
+    .venv/bin/python bench/bench_models.py --configs delaychan --seeds 0 1 2 --no-gru \
+        --kernel-size 3 --set hidden.delay_channels=4 --out runs/ablation_k3_d4
 """
 import argparse
 import json
@@ -37,16 +43,18 @@ from gru_baseline import train_gru  # noqa: E402
 
 CONFIGS = ["crsnn", "delrec", "rsnn", "crsnn_no_delay", "crsnn_fixed_delay"]
 GRU = "gru"  # the non-spiking reference's row
+#: bench names of configs whose file is named otherwise
+CONFIG_FILES = {"delaychan": "delay_channels"}
 ROOT = Path(__file__).resolve().parent.parent
 
 
 def overrides_source(name: str) -> str:
     """What an error in a config with this bench's overrides names."""
-    return f"configs/{name}.json with the command-line overrides"
+    return f"configs/{CONFIG_FILES.get(name, name)}.json with the command-line overrides"
 
 
 def run_config(name: str, seed: int, args: argparse.Namespace) -> dict:
-    config = load_config(ROOT / "configs" / f"{name}.json")
+    config = load_config(ROOT / "configs" / f"{CONFIG_FILES.get(name, name)}.json")
     config["seed"] = seed
     if args.epochs:
         config["train"]["epochs"] = args.epochs

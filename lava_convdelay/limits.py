@@ -10,6 +10,9 @@ threshold mantissa ``vThMant`` fires where ``v > vThMant << THRESHOLD_SHIFT``.
 #: Largest axonal delay a Loihi 2 synapse holds, steps (Lava's DelaySparse /
 #: DelayDense; NetX clamps larger values with a warning, we refuse them).
 MAX_DELAY = 62
+#: Most delay channels a 'conv_delay_channels_rec' / 'dchan_rec' layer may have (each is
+#: a synapse group with its own delay buffer on the chip).
+MAX_DELAY_CHANNELS = 1024
 
 #: The file's weight unit: SLAYER weights x 64 (SLAYER's default neuron scale ``w_scale``).
 WEIGHT_UNIT = 64

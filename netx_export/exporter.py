@@ -4,9 +4,10 @@ Supported blocks: SLAYER's ``cuba.Dense`` (with or without ``delay=True``),
 ``cuba.Recurrent`` (without feed-forward delay) and ``cuba.Affine`` (the
 non-spiking readout, written as a ``dense`` layer whose threshold is out of
 reach, as lava-dl writes it), and this project's ``DelayRecurrent`` /
-``ConvDelayRecurrent`` and ``ConvBlock`` (SLAYER's ``cuba.Conv`` of the front
-end). The file holds exactly what the blocks' forward pass computes with (the
-quantized training model):
+``ConvDelayRecurrent``, ``DelayChannelConvRecurrent`` (a ``dchan_rec``
+layer: its kernels and one delay per delay channel) and ``ConvBlock``
+(SLAYER's ``cuba.Conv`` of the front end). The file holds exactly what the
+blocks' forward pass computes with (the quantized training model):
 
 - weights: the output of each synapse's ``pre_hook_fx`` -- SLAYER's
   ``quantize_8bit``, steps of 2/64 clamped to [-256, 254]/64 -- the same
@@ -35,17 +36,18 @@ from lava.lib.dl import slayer
 from lava_convdelay.data.encoding import InputEncoding
 from lava_convdelay.errors import DelayRangeError
 from lava_convdelay.limits import MAX_DELAY, VTH_NON_SPIKING, WEIGHT_MAX, WEIGHT_MIN, WEIGHT_STEP, WEIGHT_UNIT
-from lava_convdelay.nn.blocks import AbstractDelayRecurrent, ConvDelayRecurrent
+from lava_convdelay.nn.blocks import AbstractDelayRecurrent, ConvDelayRecurrent, DelayChannelConvRecurrent
 from lava_convdelay.nn.conv_block import ConvBlock
 from lava_convdelay.nn.delays import round_delays
 from lava_convdelay.nn.recurrent_synapse import conv_to_dense
 from netx_export.errors import QuantizationError, UnsupportedLayerError
-from netx_export.spec import ConvRecurrence, CubaParams, LayerSpec, NetworkSpec, conv_layer
+from netx_export.spec import ConvRecurrence, CubaParams, DelayChannels, LayerSpec, NetworkSpec, conv_layer
 from netx_export.writer import write_network
 
 WEIGHT_GRID = f"[{WEIGHT_MIN / WEIGHT_UNIT:g}, {WEIGHT_MAX / WEIGHT_UNIT:g}]"
 DENSE_LAYOUT = "(post, pre)"
 CONV_LAYOUT = "(out channel, in channel, tap)"
+CHANNELS_LAYOUT = "(delay channel, channel, tap)"
 
 
 def _listed(values: torch.Tensor, mask: torch.Tensor, layout: str) -> str:
@@ -149,6 +151,11 @@ def block_to_layer(block: torch.nn.Module, where: str) -> LayerSpec:
         weight = _weights(block.input_synapse, (n, -1), where + " weight", DENSE_LAYOUT)
         neuron = _neuron(block.neuron, where)
         syn = block.recurrent_synapse
+        if isinstance(block, DelayChannelConvRecurrent):  # the kernels and one delay per delay channel
+            kernel = _weights(syn, tuple(syn.weight.shape), where + " recurrent weight", CHANNELS_LAYOUT)
+            channels = DelayChannels(syn.channels, syn.kernel_size, kernel, _recurrent_delays(block, where))
+            return LayerSpec("dchan_rec", weight, neuron, max_delay=block.axonal_delay.max_delay,
+                             delay_channels=channels)
         if isinstance(block, ConvDelayRecurrent):
             rec = _weights(syn, tuple(syn.weight.shape), where + " recurrent weight", CONV_LAYOUT)
         else:
@@ -201,7 +208,7 @@ def block_to_layer(block: torch.nn.Module, where: str) -> LayerSpec:
     raise UnsupportedLayerError(
         f"{where}: block type {type(block).__module__}.{type(block).__name__} is not supported "
         f"(supported: slayer cuba.Dense, cuba.Recurrent, cuba.Affine, lava_convdelay DelayRecurrent, "
-        f"ConvDelayRecurrent, Affine, ConvBlock)"
+        f"ConvDelayRecurrent, DelayChannelConvRecurrent, Affine, ConvBlock)"
     )
 
 

@@ -14,7 +14,10 @@ A layer is ``Linear -> [Delay] -> CubaLIF``; a recurrence is the cycle
 written as its banded matrix (NIR has no node that turns a layer's flat
 ``(N,)`` output into the ``(C, F)`` input ``Conv1d`` needs, and ``nir.read``
 type-checks every edge); its kernel is kept in the ``Linear`` node's metadata,
-which :mod:`netx_export.nir_import` checks against the matrix. A ``conv``
+which :mod:`netx_export.nir_import` checks against the matrix. A delay-channel
+recurrence (``dchan_rec``) is ``D`` parallel cycles ``CubaLIF -> Delay (the
+channel's one delay) -> Linear (its banded depthwise matrix) -> CubaLIF``, the
+kernel ``[C, k]`` in each ``Linear``'s metadata. A ``conv``
 layer (the front end) is ``Conv1d -> CubaLIF`` on ``(C, F)``-shaped values
 (the network input is then ``(1, F)``), and a ``Flatten`` (channel-major,
 neuron ``c * F + f``) leads from the last one to the next layer. Other metadata
@@ -91,7 +94,9 @@ def _add_layer(nodes: dict, edges: list, index: int, layer: LayerSpec, source: s
         into = name["delay"]
     nodes[name["neuron"]] = _neuron(layer, dt, where)
     edges.append((into, name["neuron"]))
-    if layer.is_recurrent:
+    if layer.delay_channels is not None:
+        _add_delay_channels(nodes, edges, index, layer, dt)
+    elif layer.is_recurrent:
         metadata = {}
         if layer.conv is not None:
             metadata = {"convKernel": layer.conv.kernel / WEIGHT_UNIT}
@@ -103,6 +108,27 @@ def _add_layer(nodes: dict, edges: list, index: int, layer: LayerSpec, source: s
             back = name["rec_delay"]
         edges += [(back, name["rec_weight"]), (name["rec_weight"], name["neuron"])]
     return name["neuron"]
+
+
+def channel_node_names(index: int, channel: int) -> tuple[str, str]:
+    """The ``Delay`` and ``Linear`` nodes of delay channel ``channel`` (from 0) of layer ``index``."""
+    return f"layer{index}.rec_delay{channel}", f"layer{index}.rec_weight{channel}"
+
+
+def _add_delay_channels(nodes: dict, edges: list, index: int, layer: LayerSpec, dt: float) -> None:
+    """A 'dchan_rec' layer's cycle: one parallel branch per delay channel ``d``,
+    ``neuron -> Delay (delays[d] * dt, every neuron) -> Linear (the channel's banded
+    depthwise matrix / 64) -> neuron``; the ``Linear`` keeps the kernel ``[C, k]``
+    (metadata ``depthwiseKernel``) and the channel's index (``delayChannel``)."""
+    channels = layer.delay_channels
+    neuron = node_names(index)["neuron"]
+    for d, (matrix, delay) in enumerate(zip(channels.matrices(layer.num_neurons), channels.delays.tolist())):
+        delay_name, weight_name = channel_node_names(index, d)
+        nodes[delay_name] = nir.Delay(delay=np.full(layer.num_neurons, delay * dt),
+                                      metadata={"maxDelay": layer.max_delay})
+        nodes[weight_name] = nir.Linear(weight=matrix / WEIGHT_UNIT, metadata={
+            "depthwiseKernel": channels.kernel[d] / WEIGHT_UNIT, "delayChannel": d})
+        edges += [(neuron, delay_name), (delay_name, weight_name), (weight_name, neuron)]
 
 
 def spec_to_nir(spec: NetworkSpec, dt: float) -> nir.NIRGraph:

@@ -5,7 +5,9 @@ neuron`` (a ``Delay`` right after a non-recurrent neuron is that layer's output
 delay, which equals the file's input delay for a bias-free neuron starting at
 rest), where a neuron is ``CubaLIF``, ``LIF``, ``IF`` (or ``CubaLI``, ``LI``,
 ``I`` as the non-spiking output layer), optionally with one recurrent cycle
-``neuron -> [Delay] -> Affine | Linear | Conv1d -> neuron``; the first layers
+``neuron -> [Delay] -> Affine | Linear | Conv1d -> neuron`` (or several parallel
+cycles ``[Delay] -> Linear`` with ``depthwiseKernel`` metadata: the delay channels
+of a ``dchan_rec`` layer); the first layers
 may be ``Conv1d -> neuron`` (a ``conv`` front end). Sub-graphs are
 inlined; ``Flatten`` nodes are identities (every shape is flattened in C
 order, so ``Conv1d``'s position ``(c, f)`` is neuron ``c * F + f``).
@@ -39,6 +41,7 @@ from lava.lib.dl import slayer
 from lava_convdelay.data.encoding import EncodingError, InputEncoding
 from lava_convdelay.hdf5_safety import MAX_ELEMENTS, open_hdf5
 from lava_convdelay.limits import MAX_DELAY, STATE_UNIT, VTH_NON_SPIKING, VTH_SPIKING_MAX, WEIGHT_UNIT
+from lava_convdelay.nn.delay_channels import depthwise_to_dense
 from lava_convdelay.nn.delays import round_delays
 from lava_convdelay.nn.recurrent_synapse import conv_to_dense
 from netx_export.errors import NetworkFormatError, QuantizationError, UnsupportedLayerError
@@ -48,11 +51,14 @@ from netx_export.spec import (
     MAX_NEURONS,
     ConvRecurrence,
     CubaParams,
+    DelayChannels,
     LayerSpec,
     NetworkSpec,
     conv_layer,
 )
 
+#: Metadata of a delay channel's ``Linear`` (:mod:`netx_export.nir_export`): its depthwise kernel ``[C, k]``.
+CHANNEL_KERNEL = "depthwiseKernel"
 SPIKING = (nir.CubaLIF, nir.LIF, nir.IF)
 NON_SPIKING = (nir.CubaLI, nir.LI, nir.I)
 WEIGHTS = (nir.Affine, nir.Linear)
@@ -381,7 +387,7 @@ def _recorded_conv(graph: _Graph, name: str, gain: np.ndarray, dense: np.ndarray
 class _Layer:
     neuron: str
     inputs: list[str]  # [Affine/Linear, Delay...] between the previous layer and this one
-    recurrent: list[str]  # [Delay..., weights] from this layer back to itself
+    recurrent: list[list[str]]  # cycles [Delay..., weights] from this layer back to itself (> 1: delay channels)
     output_delays: list[str] = field(default_factory=list)  # Delays right after this layer
 
 
@@ -402,9 +408,9 @@ def _chain(graph: _Graph) -> list[_Layer]:
             loops = [graph.path(s, at_layer) for s in succ]
             recurrent = [p[:-1] for p in loops if p[-1] == current]
             forward = [p for p in loops if p[-1] != current]
-            if len(recurrent) > 1 or len(forward) != 1:
+            if len(forward) != 1:
                 raise graph.fail(current, f"sends to {succ}: expected one path on to the next layer "
-                                          f"and at most one recurrent cycle")
+                                          f"and recurrent cycles")
             path = forward[0]
         elif len(succ) != 1:
             raise graph.fail(current, f"sends to {succ or 'nothing'}: expected one path to the first layer")
@@ -414,7 +420,7 @@ def _chain(graph: _Graph) -> list[_Layer]:
         if target in seen or target == current:
             raise graph.fail(target, "a connection back to an earlier layer is not representable")
         if layers:
-            layers[-1].recurrent = recurrent[0] if recurrent else []
+            layers[-1].recurrent = recurrent
         between = path[:-1]
         out_delays = []
         while between and isinstance(graph.nodes[between[0]], nir.Delay):
@@ -434,15 +440,16 @@ def _chain(graph: _Graph) -> list[_Layer]:
         layers.append(_Layer(target, between, []))
         seen.add(target)
         current = target
-    on_chain = {graph.input, graph.output}.union(*({layer.neuron, *layer.inputs, *layer.recurrent,
-                                                   *layer.output_delays} for layer in layers))
+    on_chain = {graph.input, graph.output}.union(*({layer.neuron, *layer.inputs, *layer.output_delays,
+                                                    *(name for cycle in layer.recurrent for name in cycle)}
+                                                   for layer in layers))
     for name in sorted(set(graph.nodes) - on_chain):
         raise graph.fail(name, "is not on the path from the Input to the Output node")
     for layer in layers:
-        wanted = 1 + bool(layer.recurrent)
+        wanted = 1 + len(layer.recurrent)
         if len(graph.pred(layer.neuron)) != wanted:
             raise graph.fail(layer.neuron, f"receives from {graph.pred(layer.neuron)}: expected its input "
-                                           f"path{' and its recurrent cycle' if layer.recurrent else ''} only")
+                                           f"path{' and its recurrent cycles' if layer.recurrent else ''} only")
     if not layers:
         raise UnsupportedLayerError(f"{graph.source}: no neuron nodes between Input and Output")
     return layers
@@ -451,7 +458,7 @@ def _chain(graph: _Graph) -> list[_Layer]:
 def _recurrence(graph: _Graph, layer: _Layer, gain: np.ndarray, dt: float, notes: list[str]) -> dict:
     """LayerSpec fields of the recurrent cycle (type, weight_rec, delays, conv)."""
     n = gain.size
-    *delays, weights = layer.recurrent
+    *delays, weights = layer.recurrent[0]
     node = graph.nodes[weights]
     if isinstance(node, nir.Delay) or not all(isinstance(graph.nodes[d], nir.Delay) for d in delays):
         raise graph.fail(weights, "a recurrent cycle must be [Delay] -> Affine/Linear/Conv1d; a Delay after "
@@ -481,6 +488,75 @@ def _recurrence(graph: _Graph, layer: _Layer, gain: np.ndarray, dt: float, notes
         fields.setdefault("max_delay", 0)
         return {"type": "conv_rec", **fields}
     return {"type": "delay_rec" if delays else "dense_rec", **fields}
+
+
+def _channel(graph: _Graph, cycle: list[str], gain: np.ndarray, dt: float,
+             notes: list[str]) -> tuple[np.ndarray, int, int | None]:
+    """One delay channel's cycle ``[Delay...] -> Linear``: its kernel mantissas ``[C, k]``
+    (from the ``depthwiseKernel`` metadata, checked to give exactly the node's weights),
+    its one delay in steps, and the ``maxDelay`` its ``Delay`` states (or None)."""
+    *delays, weights = cycle
+    node = graph.nodes[weights]
+    n = gain.size
+    if not isinstance(node, WEIGHTS) or not all(isinstance(graph.nodes[d], nir.Delay) for d in delays):
+        raise graph.fail(weights, "a delay channel's cycle must be [Delay] -> Affine/Linear (a Delay after the "
+                                  "weights, or a Conv1d, is not representable)")
+    if CHANNEL_KERNEL not in node.metadata:
+        raise graph.fail(weights, f"a recurrent cycle beside others without '{CHANNEL_KERNEL}' metadata: "
+                                  f"parallel cycles are representable only as delay channels (a depthwise "
+                                  f"kernel [C, k] per cycle)")
+    fail = lambda message: graph.fail(weights, f"metadata {message}")  # noqa: E731
+    kernel = _numbers(node.metadata[CHANNEL_KERNEL], CHANNEL_KERNEL, fail)
+    if kernel.ndim != 2 or kernel.shape[0] < 1 or n % kernel.shape[0] or kernel.shape[1] % 2 == 0 or \
+            kernel.shape[1] > 2 * (n // kernel.shape[0]) - 1:
+        raise fail(f"'{CHANNEL_KERNEL}' {kernel.shape} is not a depthwise kernel over {n} neurons (need [C, k], "
+                   f"C dividing {n}, odd k no wider than the positions)")
+    if _off(gain, gain[0]).any():
+        raise graph.fail(weights, f"a convolution into neurons of different input gains ({gain.min():.6g} .. "
+                                  f"{gain.max():.6g}) has no kernel")
+    dense = _weights(graph, weights, gain, (n, n), notes)
+    mant = quantize_weights(torch.from_numpy(kernel * gain[0]), f"{graph.source}: node '{weights}' metadata",
+                            "(channel, tap)")
+    if not np.array_equal(depthwise_to_dense(torch.from_numpy(mant[None]), n // kernel.shape[0]).numpy()[0], dense):
+        raise graph.fail(weights, f"its weights are not the depthwise convolution of its metadata's "
+                                  f"'{CHANNEL_KERNEL}'")
+    delay, declared = 0, None
+    if delays:
+        steps = _delays(graph, delays, n, dt, notes, "recurrent")
+        if steps.min() != steps.max():
+            raise graph.fail(delays[-1], f"delays {steps.min()} .. {steps.max()} steps: a delay channel has one "
+                                         f"delay for all its neurons")
+        delay = int(steps[0])
+        if "maxDelay" in graph.nodes[delays[-1]].metadata:
+            declared = _integer(graph.nodes[delays[-1]].metadata["maxDelay"], "maxDelay",
+                                lambda message: graph.fail(delays[-1], f"metadata {message}"))
+    return mant, delay, declared
+
+
+def _delay_channels(graph: _Graph, layer: _Layer, gain: np.ndarray, dt: float, notes: list[str]) -> dict:
+    """LayerSpec fields of parallel recurrent cycles, one per delay channel (a 'dchan_rec' layer),
+    in the order of their ``delayChannel`` metadata where every cycle states it, else of their names."""
+    cycles = list(layer.recurrent)
+    order = [graph.nodes[cycle[-1]].metadata.get("delayChannel") for cycle in cycles]
+    if all(isinstance(i, (int, np.integer)) for i in order) and sorted(int(i) for i in order) == \
+            list(range(len(cycles))):
+        cycles = [cycle for _, cycle in sorted(zip((int(i) for i in order), cycles))]
+    parts = [_channel(graph, cycle, gain, dt, notes) for cycle in cycles]
+    kernels = [kernel for kernel, _, _ in parts]
+    if len({kernel.shape for kernel in kernels}) != 1:
+        raise graph.fail(cycles[-1][-1], f"delay channels with kernels of shapes "
+                                         f"{sorted({k.shape for k in kernels})}; a layer has one [C, k]")
+    delays = np.array([delay for _, delay, _ in parts], np.int64)
+    max_delay = int(delays.max())
+    stated = {declared for _, _, declared in parts if declared is not None}
+    if len(stated) == 1 and max_delay <= next(iter(stated)) <= MAX_DELAY:
+        max_delay = next(iter(stated))
+    elif stated:
+        notes.append(f"node '{layer.neuron}': delay channels' metadata maxDelay {sorted(stated)} does not hold "
+                     f"their delays within [0, {MAX_DELAY}]; maxDelay set to the largest delay, {max_delay}")
+    channels, k = kernels[0].shape
+    return {"type": "dchan_rec", "max_delay": max_delay,
+            "delay_channels": DelayChannels(channels, k, np.stack(kernels).astype(np.int64), delays)}
 
 
 def _metadata(graph: nir.NIRGraph, spec: NetworkSpec, notes: list[str]) -> None:
@@ -576,7 +652,10 @@ def graph_to_spec(graph: nir.NIRGraph, source: str, dt: float | None = None) -> 
         if index < len(chain) and not neuron.spiking:
             raise flat.fail(layer.neuron, "a non-spiking neuron is only representable as the output layer")
         fields = {}
-        if layer.recurrent:
+        if len(layer.recurrent) > 1 or any(CHANNEL_KERNEL in flat.nodes[cycle[-1]].metadata
+                                           for cycle in layer.recurrent):
+            fields = _delay_channels(flat, layer, gain, dt, notes)
+        elif layer.recurrent:
             fields = _recurrence(flat, layer, gain, dt, notes)
         kind = fields.pop("type", "dense")
         weight = _weights(flat, layer.inputs[0], gain, (n, in_features), notes)

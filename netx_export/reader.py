@@ -19,10 +19,12 @@ from lava_convdelay.hdf5_safety import open_hdf5, read_dataset
 from netx_export.errors import NetworkFormatError, UnsupportedLayerError
 from netx_export.spec import (
     EXTENSION_TYPES,
+    MAX_DELAY_CHANNELS,
     MAX_NEURONS,
     STOCK_TYPES,
     ConvRecurrence,
     CubaParams,
+    DelayChannels,
     LayerSpec,
     NetworkSpec,
     conv_layer,
@@ -226,6 +228,7 @@ def _read_layer(layer: _Fields, kind: str, in_features: int | None) -> LayerSpec
         fields["weight_rec"] = layer.matrix("weight_rec", n, n)
     if kind in EXTENSION_TYPES:
         fields["max_delay"] = layer.integer("maxDelay")
+    if kind in ("delay_rec", "conv_rec"):
         fields["delay_rec"] = layer.numbers("delay_rec", (n,))
     if kind == "delay_rec":
         fields["weight_rec"] = layer.numbers("weight_rec", (n, n))
@@ -233,6 +236,12 @@ def _read_layer(layer: _Fields, kind: str, in_features: int | None) -> LayerSpec
         channels = layer.integer("channels", 1, n)
         k = layer.integer("kernelSize", 1, 2 * n - 1)
         fields["conv"] = ConvRecurrence(channels, k, layer.numbers("weight_rec_conv", (channels, channels, k)))
+    if kind == "dchan_rec":
+        channels = layer.integer("channels", 1, n)
+        k = layer.integer("kernelSize", 1, 2 * n - 1)
+        count = layer.integer("delayChannels", 1, MAX_DELAY_CHANNELS)
+        fields["delay_channels"] = DelayChannels(channels, k, layer.numbers("weight_rec_conv", (count, channels, k)),
+                                                 layer.numbers("delay_rec", (count,)))
     return LayerSpec(type=kind, weight=weight, neuron=neuron, **fields)
 
 

@@ -15,16 +15,25 @@ import numpy as np
 import torch
 
 from lava_convdelay.data.encoding import InputEncoding
-from lava_convdelay.limits import MAX_DELAY, STATE_UNIT, VTH_NON_SPIKING, VTH_SPIKING_MAX, WEIGHT_MAX, WEIGHT_MIN
+from lava_convdelay.limits import (
+    MAX_DELAY,
+    MAX_DELAY_CHANNELS,
+    STATE_UNIT,
+    VTH_NON_SPIKING,
+    VTH_SPIKING_MAX,
+    WEIGHT_MAX,
+    WEIGHT_MIN,
+)
+from lava_convdelay.nn.delay_channels import depthwise_to_dense
 from lava_convdelay.nn.recurrent_synapse import conv_to_dense
 from netx_export.errors import InvalidSpecError, UnsupportedLayerError
 
 #: Layer types of stock lava-dl NetX that this project reads and writes.
 STOCK_TYPES = ("dense", "dense_rec", "conv")
 #: Layer types this project adds (stored under /lava_convdelay_layer).
-EXTENSION_TYPES = ("delay_rec", "conv_rec")
+EXTENSION_TYPES = ("delay_rec", "conv_rec", "dchan_rec")
 KNOWN_TYPES = STOCK_TYPES + EXTENSION_TYPES
-RECURRENT_TYPES = ("dense_rec", "delay_rec", "conv_rec")
+RECURRENT_TYPES = ("dense_rec", "delay_rec", "conv_rec", "dchan_rec")
 #: Largest network the checks accept, neurons per layer (far above one Loihi 2 chip).
 MAX_NEURONS = 1 << 24
 #: Largest ``N x inFeatures`` connection matrix a ``conv`` layer may expand to (2 GiB of int64).
@@ -55,6 +64,36 @@ class ConvRecurrence:
 
 
 @dataclass(frozen=True, eq=False)
+class DelayChannels:
+    """A 'dchan_rec' layer's recurrence: ``D`` delay channels, channel ``d`` a
+    "same"-padded depthwise 1-D convolution over the positions of each of
+    ``channels`` ``C`` (kernel ``kernel[d]`` ``[C, k]``) with one delay
+    ``delays[d]`` for all of its synapses."""
+
+    channels: int
+    kernel_size: int
+    kernel: np.ndarray  # int64 [D, C, k], units of 1/64
+    delays: np.ndarray  # int64 [D], steps
+
+    @property
+    def count(self) -> int:
+        """``D``."""
+        return int(np.shape(self.kernel)[0])
+
+    def matrices(self, num_neurons: int) -> np.ndarray:
+        """int64 ``[D, N, N]`` (channel, post, pre): each channel's banded weights."""
+        kernel = torch.from_numpy(np.asarray(self.kernel, np.int64))
+        return depthwise_to_dense(kernel, num_neurons // self.channels).numpy()
+
+    def synapses(self, num_neurons: int) -> int:
+        """Non-zero recurrent connections: tap ``m`` of a channel connects
+        ``F - |m - k // 2|`` position pairs."""
+        positions = num_neurons // self.channels
+        reach = positions - np.abs(np.arange(self.kernel_size) - self.kernel_size // 2)
+        return int(((np.asarray(self.kernel) != 0) * reach).sum())
+
+
+@dataclass(frozen=True, eq=False)
 class ConvFeedForward:
     """The synapse of a ``conv`` layer (the front end): a "same"-padded 1-D
     convolution, stride 1, from ``in_channels`` to ``channels`` channels of the
@@ -78,6 +117,7 @@ class LayerSpec:
     delay_rec: np.ndarray | None = None  # int64 [N] per presynaptic neuron
     max_delay: int = 0
     conv: ConvRecurrence | None = None
+    delay_channels: DelayChannels | None = None  # 'dchan_rec' only (weight_rec and delay_rec are None)
     ff_conv: ConvFeedForward | None = None  # 'conv' only; 'weight' is then its banded matrix
 
     @property
@@ -98,6 +138,8 @@ class LayerSpec:
         if self.type == "conv_rec":
             assert self.conv is not None
             return self.conv.kernel.size + self.num_neurons
+        if self.delay_channels is not None:
+            return self.delay_channels.kernel.size + self.delay_channels.count
         if self.weight_rec is None:
             return 0
         return self.weight_rec.size + (self.num_neurons if self.type == "delay_rec" else 0)
@@ -105,6 +147,8 @@ class LayerSpec:
     @property
     def recurrent_synapses(self) -> int:
         """Non-zero recurrent connections (what occupies synaptic memory)."""
+        if self.delay_channels is not None:
+            return self.delay_channels.synapses(self.num_neurons)
         return 0 if self.weight_rec is None else int(np.count_nonzero(self.weight_rec))
 
 
@@ -259,7 +303,9 @@ def _validate_layer(layer: LayerSpec, where: str, in_features: int) -> LayerSpec
     weight = int_array(layer.weight, "weight", where, (n, in_features), WEIGHT_MIN, WEIGHT_MAX, "weight")
     neuron = _validate_neuron(layer.neuron, where)
     delay = weight_rec = delay_rec = None
-    conv, max_delay = None, 0
+    conv, max_delay, channels = None, 0, None
+    if layer.type != "dchan_rec" and layer.delay_channels is not None:
+        raise InvalidSpecError(f"{where}: only 'dchan_rec' layers have delay channels")
     if layer.delay is not None:
         if layer.type != "dense":
             raise UnsupportedLayerError(f"{where}: a feed-forward 'delay' on a '{layer.type}' layer is not supported "
@@ -271,6 +317,10 @@ def _validate_layer(layer: LayerSpec, where: str, in_features: int) -> LayerSpec
                 raise InvalidSpecError(f"{where}: a 'dense' layer has no '{name}'")
     elif layer.type == "conv_rec":
         weight_rec, conv = _validate_conv(layer, where, n)
+    elif layer.type == "dchan_rec":
+        max_delay = _check_int(layer.max_delay, "maxDelay", where, 0, MAX_DELAY)
+        channels = _validate_delay_channels(layer, where, n, max_delay)
+        return LayerSpec(layer.type, weight, neuron, max_delay=max_delay, delay_channels=channels)
     else:
         if layer.weight_rec is None:
             raise InvalidSpecError(f"{where}: a '{layer.type}' layer needs 'weight_rec'")
@@ -287,6 +337,30 @@ def _validate_layer(layer: LayerSpec, where: str, in_features: int) -> LayerSpec
             raise InvalidSpecError(f"{where}: a '{layer.type}' layer needs 'delay_rec'")
         delay_rec = int_array(layer.delay_rec, "delay_rec", where, (n,), 0, max_delay, "recurrent delay")
     return LayerSpec(layer.type, weight, neuron, delay, weight_rec, delay_rec, max_delay, conv)
+
+
+def _validate_delay_channels(layer: LayerSpec, where: str, n: int, max_delay: int) -> DelayChannels:
+    """A 'dchan_rec' layer's delay channels, checked: the kernels' shape and
+    8-bit range, the layout against ``N``, one delay per channel in ``[0, maxDelay]``."""
+    found = layer.delay_channels
+    if found is None:
+        raise InvalidSpecError(f"{where}: 'dchan_rec' needs its delay channels (channels, kernels, delays)")
+    for name in ("weight_rec", "delay_rec", "conv"):
+        if getattr(layer, name) is not None:
+            raise InvalidSpecError(f"{where}: a 'dchan_rec' layer has no '{name}' (its recurrence is the kernels)")
+    channels = _check_int(found.channels, "channels", where, 1, n)
+    k = _check_int(found.kernel_size, "kernelSize", where, 1, 2 * n - 1)
+    if n % channels or k % 2 == 0 or k > 2 * (n // channels) - 1:
+        raise InvalidSpecError(f"{where}: channels={channels}, kernelSize={k} do not fit N={n} "
+                               f"(need N % channels == 0 and an odd kernel no wider than the positions)")
+    shape = np.shape(found.kernel)
+    if len(shape) != 3 or not 1 <= shape[0] <= MAX_DELAY_CHANNELS:
+        raise InvalidSpecError(f"{where}: 'weight_rec_conv' must be [delay channels, {channels}, {k}] with 1 to "
+                               f"{MAX_DELAY_CHANNELS} delay channels, got shape {shape}")
+    kernel = int_array(found.kernel, "weight_rec_conv", where, (shape[0], channels, k), WEIGHT_MIN, WEIGHT_MAX,
+                       "weight")
+    delays = int_array(found.delays, "delay_rec", where, (shape[0],), 0, max_delay, "recurrent delay")
+    return DelayChannels(channels, k, kernel, delays)
 
 
 def _validate_conv(layer: LayerSpec, where: str, n: int) -> tuple[np.ndarray, ConvRecurrence]:

@@ -20,9 +20,12 @@ def layer_table(spec: NetworkSpec) -> str:
     for i, layer in enumerate(spec.layers, start=1):
         weights = layer.ff_conv.kernel.size if layer.ff_conv is not None else layer.weight.size
         weights += 0 if layer.weight_rec is None else (layer.conv.kernel.size if layer.conv else layer.weight_rec.size)
+        if layer.delay_channels is not None:
+            weights += layer.delay_channels.kernel.size
         synapses = int(np.count_nonzero(layer.weight)) + layer.recurrent_synapses
         rows.append((str(i), layer.type, f"{layer.in_features}->{layer.num_neurons}", str(weights),
-                     str(synapses), _range(layer.delay), _range(layer.delay_rec),
+                     str(synapses), _range(layer.delay),
+                     _range(layer.delay_channels.delays if layer.delay_channels is not None else layer.delay_rec),
                      str(layer.recurrent_params) if layer.is_recurrent else "-"))
     widths = [max(len(r[c]) for r in rows + [header]) for c in range(len(header))]
     lines = ["  ".join(h.ljust(w) for h, w in zip(header, widths))]

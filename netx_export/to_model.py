@@ -37,6 +37,10 @@ def _layer_config(layer: LayerSpec) -> dict:
     delays = {"max_delay": layer.max_delay, "delay_init": [0, layer.max_delay], "learn_delays": False}
     if layer.type == "delay_rec":
         return {"type": "delay_rec", **delays, **config}
+    if layer.type == "dchan_rec":
+        channels = layer.delay_channels
+        return {"type": "conv_delay_channels_rec", "kernel_size": channels.kernel_size, "channels": channels.channels,
+                "delay_channels": channels.count, **delays, **config}
     return {"type": "conv_delay_rec", "kernel_size": layer.conv.kernel_size,
             "channels": layer.conv.channels, **delays, **config}
 
@@ -58,6 +62,10 @@ def spec_to_model(spec: NetworkSpec) -> SpikingNetwork:
                     block.delay.delay.copy_(torch.as_tensor(layer.delay, dtype=torch.float32))
                 continue
             block.input_synapse.weight.copy_(w.reshape(block.input_synapse.weight.shape))
+            if layer.type == "dchan_rec":
+                block.recurrent_synapse.weight.copy_(torch.as_tensor(layer.delay_channels.kernel / WEIGHT_UNIT))
+                block.axonal_delay.delay.copy_(torch.as_tensor(layer.delay_channels.delays, dtype=torch.float32))
+                continue  # sigma 0: integer delays
             if layer.type == "conv_rec":
                 block.recurrent_synapse.weight.copy_(torch.as_tensor(layer.conv.kernel / WEIGHT_UNIT))
             else:

@@ -21,7 +21,7 @@ import numpy as np
 from lava_convdelay.atomic import atomic_output
 from netx_export.errors import NetworkFormatError
 from netx_export.reader import EXTENSION_ROOT, FORMAT_NAME, FORMAT_VERSION, META_ROOT, STOCK_ROOT, read_network
-from netx_export.spec import LayerSpec, NetworkSpec
+from netx_export.spec import DelayChannels, LayerSpec, NetworkSpec
 
 
 def _write_type(group: h5py.Group, kind: str) -> None:
@@ -60,6 +60,14 @@ def _write_layer(group: h5py.Group, layer: LayerSpec) -> None:
         group.create_dataset("weight_rec_conv", data=layer.conv.kernel.astype(np.float32))
         group.create_dataset("channels", data=np.int64(layer.conv.channels))
         group.create_dataset("kernelSize", data=np.int64(layer.conv.kernel_size))
+    elif layer.type == "dchan_rec":
+        channels = layer.delay_channels
+        group.create_dataset("weight_rec_conv", data=channels.kernel.astype(np.float32))
+        group.create_dataset("channels", data=np.int64(channels.channels))
+        group.create_dataset("kernelSize", data=np.int64(channels.kernel_size))
+        group.create_dataset("delayChannels", data=np.int64(channels.count))
+        group.create_dataset("delay_rec", data=channels.delays.astype(np.int64))
+        group.create_dataset("maxDelay", data=np.int64(layer.max_delay))
     elif layer.weight_rec is not None:
         group.create_dataset("weight_rec", data=layer.weight_rec.astype(np.float32))
     if layer.type in ("delay_rec", "conv_rec"):
@@ -78,6 +86,11 @@ def _write_neuron(group: h5py.Group, layer: LayerSpec) -> None:
     group.create_dataset("neuron/gradedSpike", data=False)
 
 
+def _channels_shape(channels: DelayChannels | None) -> tuple[int, int, int] | None:
+    """A 'dchan_rec' layer's ``(D, C, k)``."""
+    return None if channels is None else (channels.count, channels.channels, channels.kernel_size)
+
+
 def _difference(a: NetworkSpec, b: NetworkSpec) -> str | None:
     """The first field in which validated specs ``a`` and ``b`` differ, or ``None``."""
     if a.input_size != b.input_size or len(a.layers) != len(b.layers):
@@ -86,12 +99,16 @@ def _difference(a: NetworkSpec, b: NetworkSpec) -> str | None:
         pairs = {"type": (x.type, y.type), "neuron": (vars(x.neuron), vars(y.neuron)),
                  "maxDelay": (x.max_delay, y.max_delay),
                  "conv": ((x.conv.channels, x.conv.kernel_size) if x.conv else None,
-                          (y.conv.channels, y.conv.kernel_size) if y.conv else None)}
+                          (y.conv.channels, y.conv.kernel_size) if y.conv else None),
+                 "delay channels": (_channels_shape(x.delay_channels), _channels_shape(y.delay_channels))}
         for name, (left, right) in pairs.items():
             if left != right:
                 return f"layer {i}: {name} {left}, read back {right}"
         arrays = {name: (getattr(x, name), getattr(y, name)) for name in ("weight", "delay", "weight_rec", "delay_rec")}
         arrays["weight_rec_conv"] = (x.conv.kernel if x.conv else None, y.conv.kernel if y.conv else None)
+        if x.delay_channels is not None and y.delay_channels is not None:
+            arrays["weight_rec_conv"] = (x.delay_channels.kernel, y.delay_channels.kernel)
+            arrays["delay_rec"] = (x.delay_channels.delays, y.delay_channels.delays)
         for name, (left, right) in arrays.items():
             if (left is None) != (right is None) or (left is not None and not np.array_equal(left, right)):
                 return f"layer {i}: '{name}' does not read back as written"

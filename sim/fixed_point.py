@@ -8,7 +8,9 @@ instead of hours. Each layer is one compiled (numba) loop over samples,
 steps and neurons in integer arithmetic, and the samples are shared out over
 threads. Synaptic input is event-driven: each presynaptic spike adds one
 weight row to the input of the step it arrives at; a convolutional
-recurrence is applied as its ``k * C * C`` shifted taps.
+recurrence is applied as its ``k * C * C`` shifted taps, a 'dchan_rec' layer's
+delay channels as ``k * C`` depthwise taps each, on the spikes of the step
+that channel's delay reaches.
 """
 from __future__ import annotations
 
@@ -75,15 +77,34 @@ def _add_conv(drive, t, kernel, fired):
                     target[f] += w * source[f]
 
 
+@numba.njit(cache=True, nogil=True, inline="always")
+def _add_depthwise(drive, t, kernel, fired):
+    """``drive[t] += conv(fired)`` of one delay channel: channel ``c`` (kernel
+    row ``[k]``) convolves its own positions, "same" zero padding."""
+    channels, size = kernel.shape
+    width = fired.size // channels
+    for c in range(channels):
+        for m in range(size):
+            shift = m - size // 2
+            lo, hi = max(0, -shift), min(width, width - shift)
+            w = kernel[c, m]
+            target = drive[t, c * width + lo:c * width + hi]
+            source = fired[c * width + lo + shift:c * width + hi + shift]
+            for f in range(target.size):
+                target[f] += w * source[f]
+
+
 @numba.njit(cache=True, nogil=True)
-def _run_layer(pre, weight_t, ff_delay, rec_t, kernel, rec_delay, i_keep, v_keep, threshold,
-               spikes, voltage):
+def _run_layer(pre, weight_t, ff_delay, rec_t, kernel, rec_delay, channel_kernel, channel_delay, i_keep, v_keep,
+               threshold, spikes, voltage):
     """One layer over a batch, every sample from rest; arrays are time-major.
 
     ``pre``: uint8 ``[B, T, in]`` presynaptic spikes as emitted (they arrive
     one step later); ``weight_t``: ``W.T``; ``ff_delay``: ``[N]`` or empty;
     the recurrence is ``rec_t`` (``R.T``) or ``kernel`` (``[C, C, k]``; the
-    other one empty, both for a feed-forward layer) with ``rec_delay`` ``[N]``.
+    other one empty, both for a feed-forward layer) with ``rec_delay`` ``[N]``,
+    or the delay channels' ``channel_kernel`` ``[D, C, k]`` (else empty) with
+    ``channel_delay`` ``[D]``.
     Writes ``spikes`` uint8 ``[B, T, N]`` and, unless it is empty,
     ``voltage`` int32 ``[B, T, N]``.
     """
@@ -110,6 +131,10 @@ def _run_layer(pre, weight_t, ff_delay, rec_t, kernel, rec_delay, i_keep, v_keep
         u[:] = 0
         v[:] = 0
         for t in range(steps):
+            for d in range(channel_kernel.shape[0]):  # + sum_d conv_d(s(t - 1 - d_d))
+                src = t - 1 - channel_delay[d]
+                if src >= 0:
+                    _add_depthwise(shifted, t, channel_kernel[d], spikes[b, src])
             if recurrent:  # + sum_j R_ij s_j(t - 1 - d_j)
                 for j in range(n):
                     src = t - 1 - rec_delay[j]
@@ -162,6 +187,9 @@ def _kernel_args(layer: LayerSpec, source: str, index: int) -> tuple:
     if layer.conv is not None:
         taps = np.abs(np.asarray(layer.conv.kernel, np.int64)).sum(axis=(1, 2))  # [C]
         bound = bound + np.repeat(taps, n // layer.conv.channels)
+    elif layer.delay_channels is not None:  # every channel's taps of the neuron's own channel
+        taps = np.abs(np.asarray(layer.delay_channels.kernel, np.int64)).sum(axis=(0, 2))  # [C]
+        bound = bound + np.repeat(taps, n // layer.delay_channels.channels)
     elif layer.weight_rec is not None:
         bound = bound + np.abs(layer.weight_rec).sum(axis=1)
     bound = int(bound.max(initial=0))
@@ -177,11 +205,16 @@ def _kernel_args(layer: LayerSpec, source: str, index: int) -> tuple:
     kernel = np.zeros((0, 0, 0), dtype)
     if layer.conv is not None:
         kernel = np.ascontiguousarray(layer.conv.kernel, dtype)
-    elif layer.is_recurrent:
+    elif layer.weight_rec is not None:
         rec_t = np.ascontiguousarray(layer.weight_rec.T, dtype)
     rec_delay = np.zeros(n, np.int64) if layer.delay_rec is None else np.asarray(layer.delay_rec, np.int64)
-    return (weight_t, ff_delay, rec_t, kernel, rec_delay, np.int32(STATE_UNIT - layer.neuron.i_decay),
-            np.int32(STATE_UNIT - layer.neuron.v_decay), np.int64(built_vth(layer.neuron)) << THRESHOLD_SHIFT)
+    channel_kernel, channel_delay = np.zeros((0, 0, 0), dtype), np.zeros(0, np.int64)
+    if layer.delay_channels is not None:
+        channel_kernel = np.ascontiguousarray(layer.delay_channels.kernel, dtype)
+        channel_delay = np.asarray(layer.delay_channels.delays, np.int64)
+    return (weight_t, ff_delay, rec_t, kernel, rec_delay, channel_kernel, channel_delay,
+            np.int32(STATE_UNIT - layer.neuron.i_decay), np.int32(STATE_UNIT - layer.neuron.v_decay),
+            np.int64(built_vth(layer.neuron)) << THRESHOLD_SHIFT)
 
 
 _NO_VOLTAGE = np.zeros((0, 0, 0), np.int32)

@@ -5,7 +5,7 @@ and what each builds (for the counts of :mod:`sim.operations` and
 :mod:`sim.loihi2.resources`)."""
 import numpy as np
 
-__all__ = ["DELAYED_SYNAPSES", "RESETS", "delay_groups", "built_fan_out"]
+__all__ = ["DELAYED_SYNAPSES", "RESETS", "delay_groups", "built_fan_out", "built_channel_fan_out"]
 
 #: the process(es) of a delayed recurrent synapse (:mod:`sim.lava_network`): ``DelayDense`` with a
 #: per-synapse delay matrix, one scalar-delay ``DelayDense`` per delay value, or ``DelaySparse``
@@ -37,3 +37,16 @@ def built_fan_out(weight_rec: np.ndarray, delay_rec: np.ndarray | None, delayed_
         return nonzero.astype(np.int64)
     groups = len(delay_groups(weight_rec, delay_rec)) if delayed_synapse == "groups" else 1
     return np.full(weight_rec.shape[1], n * groups, np.int64)
+
+
+def built_channel_fan_out(matrices: np.ndarray, delayed_synapse: str) -> np.ndarray:
+    """``[N]``: as :func:`built_fan_out` for a ``dchan_rec`` layer whose delay
+    channels' banded weights are ``matrices`` ``[D, N, N]`` (channel, post,
+    pre): one synapse process per non-empty channel, its non-zeros under
+    ``"sparse"``, all ``N`` rows under ``"dense"`` / ``"groups"`` (the channels
+    are the delay groups)."""
+    matrices = np.asarray(matrices)
+    if delayed_synapse == "sparse":
+        return np.count_nonzero(matrices, axis=1).sum(axis=0).astype(np.int64)
+    used = int(sum(bool(m.any()) for m in matrices))
+    return np.full(matrices.shape[2], matrices.shape[1] * used, np.int64)

@@ -29,7 +29,14 @@ processes with Loihi 2 implementations are used, per layer:
     kept where a delay is 0): ``csr_matrix(delays)`` would drop those, and a
     chip compiler pairing the two by position would then pair them wrongly.
 
-  ``conv_rec`` uses its banded ``weight_rec``: about ``k * C`` non-zeros per row.
+  ``conv_rec`` uses its banded ``weight_rec``: about ``k * C`` non-zeros per row;
+- delay channels (``dchan_rec``): one recurrent synapse per delay channel
+  ``d``, its banded depthwise weights (``k`` non-zeros per row) with the one
+  scalar delay ``delays[d]`` (all-zero channels are left out). The channels
+  are the layer's delay groups, so ``"dense"`` and ``"groups"`` build the
+  same graph: ``DelayDense`` with the scalar delay (``Dense`` at delay 0),
+  ``N x N`` synapses per channel; ``"sparse"``: ``DelaySparse`` with the
+  delay on the weights' pattern (``Sparse`` at delay 0), the non-zeros.
 
 A ``conv`` layer (the front end) is built as stock NetX builds its ``conv``
 layers: Lava's ``Conv`` (``lava.proc.conv``) into a ``LIF`` of shape
@@ -51,7 +58,8 @@ Timing: every synapse adds one step, so a spike of layer ``l - 1`` at step
 ``t + 1 + delay_rec[j]``: exactly docs/hdf5-format.md.
 
 Weights: one mantissa / exponent / bit-width / sign mode per *layer*, from
-lava-dl's ``optimize_weight_bits`` over ``[W | R]``, passed to both synapses
+lava-dl's ``optimize_weight_bits`` over ``[W | R]`` (``R`` the delay channels'
+matrices side by side for ``dchan_rec``), passed to both synapses
 so the feed-forward and recurrent inputs arrive on the same scale. (NetX's
 own ``RecurrentDense`` drops ``weight_exp`` and puts the feed-forward delay
 inside the loop; it is not used.) The sign mode is passed explicitly, and the
@@ -64,7 +72,7 @@ from __future__ import annotations
 import sim.lava_runtime  # noqa: F401  (first: Lava's runtime under the process's start method)
 
 # isort: split
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 from lava.lib.dl.netx.utils import SYNAPSE_SIGN_MODE, optimize_weight_bits
@@ -112,7 +120,7 @@ class LavaLayer:
 
     neuron: LIF
     synapse: AbstractProcess
-    #: the recurrent synapse(s): none, one, or one per delay (``"groups"``)
+    #: the recurrent synapse(s): none, one, one per delay (``"groups"``) or per delay channel (``dchan_rec``)
     recurrent: list[AbstractProcess] = field(default_factory=list)
 
     @property
@@ -261,6 +269,9 @@ def build_layer(layer: LayerSpec, name: str, where: str = "", reset: NeuronReset
         synapse = conv_synapse(layer, name)
         synapse.a_out.connect(neuron.a_in)
         return LavaLayer(neuron, synapse)
+    channels = layer.delay_channels
+    if channels is not None:  # [D, N, N]; scaled with W as one [W | R_0 | .. | R_D-1]
+        layer = replace(layer, weight_rec=np.hstack(list(channels.matrices(n))))
     weights = layer_weights(layer, where or name)
     if layer.delay is not None and layer.delay.any():
         delays = np.repeat(layer.delay.reshape(-1, 1), layer.in_features, axis=1).astype(np.int64)
@@ -271,7 +282,9 @@ def build_layer(layer: LayerSpec, name: str, where: str = "", reset: NeuronReset
     synapse.a_out.connect(neuron.a_in)
     rec = weights.weight_rec
     recurrent: list[AbstractProcess] = []
-    if rec is not None and rec.any():
+    if channels is not None:
+        recurrent = channel_synapses(rec, channels.delays, f"{name}.rec", weights.scaling, delayed_synapse)
+    elif rec is not None and rec.any():
         if layer.delay_rec is not None and layer.delay_rec.any():
             recurrent = delayed_recurrence(rec, layer.delay_rec, f"{name}.rec", weights.scaling, delayed_synapse)
         else:
@@ -319,6 +332,30 @@ def delayed_recurrence(rec: np.ndarray, delay_rec: np.ndarray, name: str, scalin
         return [DelaySparse(weights=sparse, delays=delay_pattern(sparse, delay_rec), **delayed)]
     delays = np.where(rec != 0, delay_rec[None, :], 0).astype(np.int64)
     return [DelayDense(weights=rec, delays=delays, **delayed)]
+
+
+def channel_synapses(rec: np.ndarray, delays: np.ndarray, name: str, scaling: dict,
+                     delayed_synapse: str) -> list[AbstractProcess]:
+    """A 'dchan_rec' layer's recurrent synapses: delay channel ``d`` carries
+    columns ``d * N .. (d + 1) * N`` of the mantissas ``rec`` ``[N, D * N]``
+    with the scalar delay ``delays[d]``, as ``delayed_synapse`` asks (module
+    docstring); all-zero channels are left out."""
+    n = rec.shape[0]
+    synapses: list[AbstractProcess] = []
+    for d, delay in enumerate(np.asarray(delays, np.int64).tolist()):
+        block = np.ascontiguousarray(rec[:, d * n:(d + 1) * n])
+        if not block.any():
+            continue
+        process_name = f"{name}{d}"
+        if delayed_synapse == "sparse":
+            sparse = csr_matrix(block)
+            synapses.append(Sparse(weights=sparse, name=process_name, **scaling) if delay == 0 else
+                            DelaySparse(weights=sparse, delays=delay_pattern(sparse, np.full(n, delay)),
+                                        max_delay=delay, name=process_name, **scaling))
+        else:
+            synapses.append(Dense(weights=block, name=process_name, **scaling) if delay == 0 else
+                            DelayDense(weights=block, delays=delay, max_delay=delay, name=process_name, **scaling))
+    return synapses
 
 
 def lava_spec(spec: NetworkSpec) -> NetworkSpec:

@@ -24,7 +24,7 @@ import numpy as np
 
 from netx_export.spec import NetworkSpec
 from sim.fixed_point import simulate
-from sim.graph_options import built_fan_out
+from sim.graph_options import built_channel_fan_out, built_fan_out
 
 __all__ = ["LayerOperations", "Operations", "count_operations"]
 
@@ -86,6 +86,8 @@ def count_operations(spec: NetworkSpec, spikes: np.ndarray, delayed_synapse: str
     samples, _, steps = spikes.shape
     ops = Operations(samples, steps, delayed_synapse)
     counts: list[list[np.ndarray]] = [[] for _ in spec.layers]
+    channel_matrices = {i: layer.delay_channels.matrices(layer.num_neurons)
+                        for i, layer in enumerate(spec.layers) if layer.delay_channels is not None}
     for start in range(0, samples, chunk):
         part = spikes[start:start + chunk]
         run = simulate(spec, part, record_layers=True)
@@ -94,7 +96,11 @@ def count_operations(spec: NetworkSpec, spikes: np.ndarray, delayed_synapse: str
             own = run.layers[l].astype(np.int64).sum(axis=-1)  # [b, N]
             weight = np.asarray(layer.weight)
             parts = [own.sum(axis=1), pre @ np.count_nonzero(weight, axis=0), pre.sum(axis=1) * layer.num_neurons]
-            if layer.weight_rec is not None:
+            if layer.delay_channels is not None:  # one synapse per delay channel
+                matrices = channel_matrices[l]
+                parts += [own @ np.count_nonzero(matrices, axis=1).sum(axis=0),
+                          own @ built_channel_fan_out(matrices, delayed_synapse)]
+            elif layer.weight_rec is not None:
                 parts += [own @ np.count_nonzero(layer.weight_rec, axis=0),
                           own @ built_fan_out(layer.weight_rec, layer.delay_rec, delayed_synapse)]
             else:
@@ -104,6 +110,6 @@ def count_operations(spec: NetworkSpec, spikes: np.ndarray, delayed_synapse: str
     for layer, per_chunk in zip(spec.layers, counts):
         spikes_, ff_nz, ff_built, rec_nz, rec_built = np.concatenate(per_chunk, axis=1)
         n = layer.num_neurons
-        macs = n * layer.in_features + (n * n if layer.weight_rec is not None else 0)
+        macs = n * layer.in_features + (n * n if layer.is_recurrent else 0)
         ops.layers.append(LayerOperations(spikes_, ff_nz, ff_built, rec_nz, rec_built, n * steps, macs * steps))
     return ops

@@ -12,7 +12,7 @@ from torch.utils.data import TensorDataset
 
 from lava_convdelay.data import write_shd
 from lava_convdelay.nn.model import SpikingNetwork
-from netx_export.spec import ConvFeedForward, ConvRecurrence, CubaParams, LayerSpec, NetworkSpec
+from netx_export.spec import ConvFeedForward, ConvRecurrence, CubaParams, DelayChannels, LayerSpec, NetworkSpec
 
 #: seeds of the equivalence sweeps: seed 0 also in `make test-fast`, the others only in `make test`
 SWEEP_SEEDS = [0, pytest.param(1, marks=pytest.mark.slow), pytest.param(2, marks=pytest.mark.slow)]
@@ -37,7 +37,8 @@ def cuba(rng, scale=1):
                       vth_mant=int(rng.integers(100, 220)) // scale)
 
 
-def make_layer(rng, kind, n, n_in, *, ff_delay=0, max_delay=0, channels=1, k=3, rec=(-200, 120), small=False):
+def make_layer(rng, kind, n, n_in, *, ff_delay=0, max_delay=0, channels=1, k=3, rec=(-200, 120), small=False,
+               delay_channels=1):
     """A random layer; ``small``: weights and threshold / 8, no range corners (weight_exp < 0)."""
     scale = 8 if small else 1
 
@@ -55,6 +56,12 @@ def make_layer(rng, kind, n, n_in, *, ff_delay=0, max_delay=0, channels=1, k=3, 
         return LayerSpec("dense", w, neuron, delay=delay)
     if kind == "dense_rec":
         return LayerSpec("dense_rec", w, neuron, weight_rec=weights((n, n), *rec))
+    if kind == "dchan_rec":  # one delay per delay channel, 0 and max_delay among them
+        kernel = weights((delay_channels, channels, k), *rec)
+        delays = np.sort(rng.integers(1, max_delay + 1, delay_channels)).astype(np.int64)
+        delays[0], delays[-1] = 0, max_delay
+        return LayerSpec("dchan_rec", w, neuron, max_delay=max_delay,
+                         delay_channels=DelayChannels(channels, k, kernel, delays))
     delays = rng.integers(0, max_delay + 1, n).astype(np.int64)
     delays[rng.integers(n)] = max_delay
     if kind == "delay_rec":
@@ -70,6 +77,9 @@ NETWORKS = {
     "conv k5 C2": (10, [("conv_rec", 18, dict(k=5, channels=2, max_delay=20))]),
     "conv k7 C3": (10, [("conv_rec", 21, dict(k=7, channels=3, max_delay=9))]),
     "delay_rec": (10, [("delay_rec", 14, dict(max_delay=30))]),
+    "delay channels k3 C2 D4": (10, [("dchan_rec", 16, dict(k=3, channels=2, delay_channels=4, max_delay=62))]),
+    "delay channels k5 C4 D2": (10, [("dchan_rec", 20, dict(k=5, channels=4, delay_channels=2, max_delay=9)),
+                                     ("dchan_rec", 12, dict(k=3, delay_channels=1, max_delay=5, small=True))]),
     "dense_rec": (10, [("dense_rec", 14, {})]),
     "dense + ff delay": (10, [("dense", 12, dict(ff_delay=9)), ("dense", 6, dict(ff_delay=4))]),
     "small weights": (10, [("dense", 12, dict(ff_delay=3, small=True)),

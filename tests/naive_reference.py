@@ -56,9 +56,22 @@ def naive_banded(conv_weight: np.ndarray, positions: int) -> np.ndarray:
 UV_LIMIT = 1 << 23
 
 
-def reference_layer(x, weight, neuron, delay=None, weight_rec=None, delay_rec=None):
+def naive_channel_matrices(channels, n):
+    """``[(R_d [N, N], delay_d)]`` of a 'dchan_rec' layer's delay channels: each
+    depthwise kernel ``[C, k]`` as a ``[C, C, k]`` kernel that is 0 across channels."""
+    out = []
+    for kernel, delay in zip(channels.kernel, channels.delays):
+        full = np.zeros((channels.channels, channels.channels, channels.kernel_size), np.int64)
+        for c in range(channels.channels):
+            full[c, c] = kernel[c]
+        out.append((naive_banded(full, n // channels.channels), int(delay)))
+    return out
+
+
+def reference_layer(x, weight, neuron, delay=None, weight_rec=None, delay_rec=None, channel_recs=()):
     """One layer from rest: ``x`` ``[in, S]`` presynaptic spikes at the layer
-    (already one step late) -> (spikes ``[N, S]``, v after each step ``[N, S]``)."""
+    (already one step late) -> (spikes ``[N, S]``, v after each step ``[N, S]``);
+    ``channel_recs``: ``[(R_d, delay_d)]``, recurrent synapses with one delay each."""
     n, steps = weight.shape[0], x.shape[1]
     ff_delay = np.zeros(n, np.int64) if delay is None else delay
     rec_delay = np.zeros(n, np.int64) if delay_rec is None else delay_rec
@@ -78,6 +91,10 @@ def reference_layer(x, weight, neuron, delay=None, weight_rec=None, delay_rec=No
                     back = t - 1 - int(rec_delay[j])
                     if back >= 0 and s[j, back]:
                         total += int(weight_rec[i, j])
+            for matrix, lag in channel_recs:
+                back = t - 1 - lag
+                if back >= 0:
+                    total += int(np.dot(matrix[i], s[:, back]))
             a[i] = total
         u = trunc_shift12(u * (4096 - neuron.i_decay)) + 64 * a
         v = trunc_shift12(v * (4096 - neuron.v_decay)) + u
@@ -99,7 +116,9 @@ def reference_network(spec, spikes):
     for layer in spec.layers:
         late = np.zeros_like(pre)
         late[:, 1:] = pre[:, :-1]
+        channels = () if layer.delay_channels is None else \
+            naive_channel_matrices(layer.delay_channels, layer.num_neurons)
         pre, volts = reference_layer(late, layer.weight, layer.neuron, layer.delay,
-                                     layer.weight_rec, layer.delay_rec)
+                                     layer.weight_rec, layer.delay_rec, channels)
         layers.append(pre)
     return layers, volts

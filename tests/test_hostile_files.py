@@ -313,29 +313,41 @@ def test_write_network_validates_and_leaves_nothing(tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
-def _weight_written_off_by_two(real):
+def _written_off(real, key, index, change):
     def write_layer(group, layer):
         real(group, layer)
-        weight = group["weight"][()]
-        weight[0, 0] += 2  # still an even 8-bit weight: the reader alone would accept it
-        group["weight"][...] = weight
+        value = group[key][()]
+        value[index] += change(value[index])  # still a valid value: the reader alone would accept it
+        group[key][...] = value
     return write_layer
+
+
+#: fault -> (network, dataset, index, change of the value there)
+CHANGES = {
+    "a weight changed": ("dense_rec", "weight", (0, 0), lambda w: 2),
+    "a delay channel's kernel changed": ("delay channels k3 C2 D4", "weight_rec_conv", (1, 0, 2),
+                                         lambda w: -2 if w > 0 else 2),
+    "a delay channel's delay changed": ("delay channels k3 C2 D4", "delay_rec", 0, lambda d: 1),  # 0 -> 1
+}
 
 
 @pytest.mark.parametrize("fault,message", [
     ("metadata lost", r"\((input encoding|class names) .*read back None\)"),
     ("a weight changed", r"\(layer 1: 'weight' does not read back as written\)"),
+    ("a delay channel's kernel changed", r"\(layer 1: 'weight_rec_conv' does not read back as written\)"),
+    ("a delay channel's delay changed", r"\(layer 1: 'delay_rec' does not read back as written\)"),
 ])
 def test_write_network_commits_only_what_reads_back(tmp_path, monkeypatch, fault, message):
     """A writer that loses or changes something fails, naming the output, and leaves
     neither the file nor its temporary."""
     import netx_export.writer as writer
-    spec = make_spec("dense_rec", 0)
+    network, key, index, change = CHANGES.get(fault, ("dense_rec", None, None, None))
+    spec = make_spec(network, 0)
     spec.class_names = ["a", "b"]
     if fault == "metadata lost":
         monkeypatch.setattr(writer, "_write_meta", lambda f, spec: None)
     else:
-        monkeypatch.setattr(writer, "_write_layer", _weight_written_off_by_two(writer._write_layer))
+        monkeypatch.setattr(writer, "_write_layer", _written_off(writer._write_layer, key, index, change))
     with pytest.raises(NetworkFormatError, match=str(tmp_path / "n.h5") + ": not written: the file would not read "
                                                  "back as the network " + message):
         write_network(spec, tmp_path / "n.h5")

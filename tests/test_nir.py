@@ -236,7 +236,26 @@ def _with_node(name, node, edges=None):
     return graph
 
 
+def _channel_graph(change):
+    """The NIR graph of a 'dchan_rec' layer (4 delay channels, 16 neurons), ``change(nodes)`` applied."""
+    graph = spec_to_nir(make_spec("delay channels k3 C2 D4", 0), DT)
+    change(graph.nodes)
+    return graph
+
+
+def _shifted_weight(nodes):
+    nodes["layer1.rec_weight2"].weight[3, 3] += 2 / 64  # still on the 8-bit grid, not the kernel's
+
+
 REFUSALS = {
+    "delay channel without its kernel": (lambda: _channel_graph(
+        lambda nodes: nodes["layer1.rec_weight1"].metadata.clear()), UnsupportedLayerError,
+        r"node 'layer1.rec_weight1' \(Linear\): a recurrent cycle beside others without 'depthwiseKernel' metadata"),
+    "delay channel with per-neuron delays": (lambda: _channel_graph(
+        lambda nodes: nodes["layer1.rec_delay1"].delay.__setitem__(0, 0.0)), UnsupportedLayerError,
+        r"node 'layer1.rec_delay1' \(Delay\): delays 0 \.\. \d+ steps: a delay channel has one delay"),
+    "delay channel weights not its kernel's": (lambda: _channel_graph(_shifted_weight), UnsupportedLayerError,
+        r"node 'layer1.rec_weight2' \(Linear\): its weights are not the depthwise convolution of its metadata's"),
     "unsupported node": (lambda: _with_node("d", nir.Scale(np.ones(3))), UnsupportedLayerError,
                          r"node 'd' \(Scale\): node type not supported"),
     "branching": (lambda: _with_node("extra", nir.Linear(np.ones((3, 3))), recurrent_graph().edges + [

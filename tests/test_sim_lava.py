@@ -54,7 +54,9 @@ def test_every_layer_every_step_matches_reference(name, seed):
     if max_delay_of(spec):  # the delays in this test change the spikes
         no_delays = NetworkSpec(spec.input_size, [dataclasses.replace(
             layer, delay=None if layer.delay is None else 0 * layer.delay,
-            delay_rec=None if layer.delay_rec is None else 0 * layer.delay_rec) for layer in spec.layers])
+            delay_rec=None if layer.delay_rec is None else 0 * layer.delay_rec,
+            delay_channels=None if layer.delay_channels is None else dataclasses.replace(
+                layer.delay_channels, delays=0 * layer.delay_channels.delays)) for layer in spec.layers])
         undelayed, _ = reference_network(no_delays, padded)
         assert not np.array_equal(undelayed[-1], want_layers[-1])
 

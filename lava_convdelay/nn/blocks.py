@@ -18,6 +18,7 @@ call starts from rest: samples and calls are independent.
 from __future__ import annotations
 
 import copy
+from typing import cast
 
 import torch
 from lava.lib.dl.slayer.block import cuba as slayer_block
@@ -26,6 +27,7 @@ from lava.lib.dl.slayer.synapse import layer as slayer_synapse
 
 from lava_convdelay.nn.axonal_delay import RecurrentDelay
 from lava_convdelay.nn.cuba_recurrence import CubaConstants, check_supported, recurrent_cuba
+from lava_convdelay.nn.delay_channels import ChannelDelays, DelayChannelSynapse
 from lava_convdelay.nn.recurrent_synapse import ConvRecurrentSynapse, DenseRecurrentSynapse
 
 
@@ -116,10 +118,7 @@ class AbstractDelayRecurrent(torch.nn.Module):
         """What :meth:`forward` does after the input synapse: input current
         ``z`` ``[B, N, T]`` (SLAYER units) -> ``[B, N, T]`` spikes."""
         batch, neurons, _ = z.shape
-        if self.axonal_delay is None:  # d = 0: lag 1 only
-            kernel, one_hot = z.new_ones(neurons, 1), True
-        else:
-            kernel, one_hot = self.axonal_delay.kernel()
+        kernel, one_hot = self.lag_kernel(z)
         mask = None
         if self.training and self.rec_dropout > 0:
             keep = 1.0 - self.rec_dropout
@@ -131,6 +130,13 @@ class AbstractDelayRecurrent(torch.nn.Module):
         if self.delay_shift:
             out = torch.nn.functional.pad(out[..., :-1], (1, 0))
         return out
+
+    def lag_kernel(self, like: torch.Tensor) -> tuple[torch.Tensor, bool]:
+        """``([N, L] lag kernel, one_hot)``: what each neuron's recurrent read
+        weighs its spikes of steps ``t - 1 - c`` by (``like``: the dtype and device)."""
+        if self.axonal_delay is None:  # d = 0: lag 1 only
+            return like.new_ones(self.num_neurons, 1), True
+        return self.axonal_delay.kernel()
 
 
 class DelayRecurrent(AbstractDelayRecurrent):
@@ -160,6 +166,48 @@ class ConvDelayRecurrent(AbstractDelayRecurrent):
                  kernel_size: int = 3, channels: int = 1, weight_scale: float = 1, **kwargs):
         synapse = ConvRecurrentSynapse(out_neurons, channels, kernel_size, weight_scale)
         super().__init__(neuron_params, in_neurons, out_neurons, synapse, weight_scale, **kwargs)
+
+
+class DelayChannelConvRecurrent(AbstractDelayRecurrent):
+    """Delay-channel convolutional recurrence (the method's second form).
+
+    Neurons are ``channels x (out_neurons / channels)`` positions (channel
+    major, as :class:`ConvDelayRecurrent`); ``delay_channels`` ``D`` channels,
+    each one learnable delay shared by every neuron and its own depthwise
+    kernel ``[C, k]`` (:mod:`lava_convdelay.nn.delay_channels`)::
+
+        I_rec(t) = sum_d conv_d(s(t - 1 - d_d))
+
+    Args:
+        kernel_size, channels, delay_channels: ``k`` (odd), ``C``, ``D``.
+        max_delay: largest delay, steps (<= 62).
+        delay_init: ``"linspace"`` (the design notes' even spacing, delays
+            ``0 .. 2D - 1``) or ``(low, high)`` uniform.
+        delay_rule: ``"triangle"`` or ``"linear"``
+            (:class:`~lava_convdelay.nn.delay_channels.ChannelDelays`).
+        learn_delays, sigma, rec_dropout, dropout, delay_shift: as
+            :class:`AbstractDelayRecurrent`.
+    Recurrent parameters: ``D*C*k`` weights + ``D`` delays.
+    """
+
+    def __init__(self, neuron_params: dict, in_neurons: int, out_neurons: int, kernel_size: int = 5,
+                 channels: int = 4, delay_channels: int = 8, weight_scale: float = 1, max_delay: int = 30,
+                 delay_init: str | tuple[float, float] = "linspace", delay_rule: str = "triangle",
+                 learn_delays: bool = True, sigma: float = 0.0, **kwargs):
+        synapse = DelayChannelSynapse(out_neurons, channels, kernel_size, delay_channels, weight_scale)
+        super().__init__(neuron_params, in_neurons, out_neurons, synapse, weight_scale, delays=False, **kwargs)
+        self.axonal_delay = ChannelDelays(delay_channels, max_delay, delay_init, learn_delays, sigma, delay_rule)
+
+    @property
+    def recurrent_param_count(self) -> int:
+        """Recurrent weights plus one delay per delay channel."""
+        return self.recurrent_synapse.weight_count + self.recurrent_synapse.delay_channels
+
+    def lag_kernel(self, like: torch.Tensor) -> tuple[torch.Tensor, bool]:
+        """``([D * N, L] lag kernel, one_hot)``: row ``d * N + j`` reads neuron
+        ``j`` through delay channel ``d``'s kernel."""
+        kernel, one_hot = cast(ChannelDelays, self.axonal_delay).kernel()
+        return kernel.repeat_interleave(self.num_neurons, 0), one_hot
 
 
 class Affine(slayer_block.Affine):

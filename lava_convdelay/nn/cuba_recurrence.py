@@ -6,13 +6,13 @@ training time on a CPU. :func:`recurrent_cuba` runs the loop once without
 autograd, in the exact fixed-point arithmetic of SLAYER's CUBA neuron (so the
 spikes are bit-identical to SLAYER's and Lava's)::
 
-    I(t)   = z(t) + R read(t),   read_j(t) = sum_c K[j, c] h_j(t - 1 - c)
+    I(t)   = z(t) + R read(t),   read_r(t) = sum_c K[r, c] h_{r mod N}(t - 1 - c)
     u      = trunc0(u * (4096 - iDecay) / 4096) + trunc0(4096 * I)
     v      = trunc0(v * (4096 - vDecay) / 4096) + u
     s      = v >= 4096 * threshold;   v = 0 where s
     h(t)   = s(t) * mask
 
-(states in units of 1/4096; ``K`` the ``[N, L]`` lag kernel of
+(states in units of 1/4096; ``K`` the ``[R, L]`` lag kernel of
 :func:`lava_convdelay.nn.delays.delay_kernel`, column ``c`` = lag ``c + 1``;
 ``mask`` the recurrent dropout), and back-propagates through time by hand,
 with the gradients SLAYER's backward uses: straight through the rounding and
@@ -20,6 +20,12 @@ the reset, ``u`` and ``v`` decaying by ``(4096 - decay) / 4096``, and SLAYER's
 surrogate ``scale_rho / (2 tau_rho) exp(-|v - threshold| / tau_rho)`` for
 the spike. What does not depend on time order is done once per sequence
 (surrogate, weight and kernel gradients).
+
+A layer reads ``R = copies * N`` rows of its own spike history per step: one
+per neuron (``R = N``, a delay per presynaptic neuron: DelRec, CRSNN), or
+``D`` delayed copies of every neuron (``R = D * N``, row ``d * N + j``: the
+delay channels of :mod:`lava_convdelay.nn.delay_channels`, one lag kernel
+per channel); the product maps the ``[R, B]`` reads to ``[N, B]`` currents.
 
 ``R`` is the recurrent synapse's *product*
 (:mod:`lava_convdelay.nn.recurrent_synapse`): a dense matrix, or a convolution
@@ -95,9 +101,10 @@ def _compiled_step(t, current, u, v, i_keep, v_keep, threshold, scale, mask, spi
     """Step ``t`` of the neurons on the CPU, in place: ``current`` ``[N, B]``
     -> ``u``, ``v`` (int64 ``[N * B]``), ``spikes[t]``,
     ``voltage[t % len(voltage)]`` and ``h(t)`` = ``history[L + t]``; then
-    read ``t + 1`` into ``reads[(t + 1) % len(reads)]``: one row per neuron
-    for a one-hot kernel (``lag_rows``, else empty), else pulled lag by lag
-    (``kernel_rows`` ``[L, N]``), streaming through whole history rows.
+    read ``t + 1`` into ``reads[(t + 1) % len(reads)]`` (``[R, B]``, row
+    ``r`` from neuron ``r % N``): one history row per read row for a one-hot
+    kernel (``lag_rows`` ``[R]``, else empty), else pulled lag by lag
+    (``kernel_rows`` ``[L, R]``), streaming through whole history rows.
 
     What :class:`_TensorNeurons` computes: the float32 comparison torch
     makes, and each read summed oldest spike first, as its scatter adds them
@@ -123,19 +130,21 @@ def _compiled_step(t, current, u, v, i_keep, v_keep, threshold, scale, mask, spi
     if t + 1 == steps:
         return
     target = reads[(t + 1) % reads.shape[0]]
-    if lag_rows.shape[0] > 0:  # read_j(t + 1) = h_j(t - d_j)
-        for j in range(n):
+    rows = target.shape[0]
+    if lag_rows.shape[0] > 0:  # read_r(t + 1) = h_j(t - d_r), j = r % N
+        for r in range(rows):
+            j = r % n
             for b in range(batch):
-                target[j, b] = history[t + 1 + lag_rows[j], j, b]
+                target[r, b] = history[t + 1 + lag_rows[r], j, b]
         return
-    total = target.ravel()  # read_j(t + 1) = sum_c K[j, c] h_j(t - c)
+    total = target.ravel()  # read_r(t + 1) = sum_c K[r, c] h_j(t - c)
     total[:] = 0
     for c in range(lags - 1, -1, -1):
         past, weights = history[lags + t - c].ravel(), kernel_rows[c]
-        for j in range(n):  # flat indexes, no test for zero weights: this form vectorizes
-            weight, first = weights[j], j * batch
+        for r in range(rows):  # flat indexes, no test for zero weights: this form vectorizes
+            weight, first, source = weights[r], r * batch, (r % n) * batch
             for b in range(batch):
-                total[first + b] += weight * past[first + b]
+                total[first + b] += weight * past[source + b]
 
 
 @numba.njit(cache=True, nogil=True)
@@ -143,25 +152,26 @@ def _compiled_back_step(t, i_keep, v_keep, mask, grad_spikes, surrogate, kernel_
                         grad_h, grad_v, grad_current):
     """Step ``t`` of the backward on the CPU, in place: ``dL/dh(t)`` (into
     ``grad_h`` ``[N, B]``) pulled from the later reads' gradients
-    ``grad_reads`` (latest read first, as :class:`_TensorBackward` scatters
-    them), then ``grad_v`` and ``grad_current[t]`` (``dL/du(t)``)."""
+    ``grad_reads`` ``[T, R, B]`` (latest read first, as
+    :class:`_TensorBackward` scatters them; read row ``r`` is neuron
+    ``r % N``'s), then ``grad_v`` and ``grad_current[t]`` (``dL/du(t)``)."""
     steps, n, batch = grad_spikes.shape
-    lags = kernel_rows.shape[0]
+    lags, rows = kernel_rows.shape
     grad_h[:] = 0
-    if lag_rows.shape[0] > 0:  # one-hot kernel: h_j(t) was read at t + 1 + d_j only
-        for j in range(n):
-            later = t + lags - lag_rows[j]
+    if lag_rows.shape[0] > 0:  # one-hot kernel: h_j(t) was read by row r at t + 1 + d_r only
+        for r in range(rows):
+            later, j = t + lags - lag_rows[r], r % n
             if later < steps:
                 for b in range(batch):
-                    grad_h[j, b] = grad_reads[later, j, b]
+                    grad_h[j, b] += grad_reads[later, r, b]
     else:
         total = grad_h.ravel()
         for c in range(min(lags, steps - 1 - t) - 1, -1, -1):
             later, weights = grad_reads[t + 1 + c].ravel(), kernel_rows[c]
-            for j in range(n):
-                weight, first = weights[j], j * batch
+            for r in range(rows):
+                weight, first, target = weights[r], r * batch, (r % n) * batch
                 for b in range(batch):
-                    total[first + b] += weight * later[first + b]
+                    total[target + b] += weight * later[first + b]
     for j in range(n):
         for b in range(batch):
             grad_s = grad_spikes[t, j, b] + grad_h[j, b] * mask[j, b]
@@ -177,7 +187,7 @@ class _CompiledNeurons:
 
     def __init__(self, c: CubaConstants, current, kernel, lag_rows, mask, spikes, voltage, history, keep):
         steps, n, batch = spikes.shape
-        self.reads = current.new_zeros(steps if keep else 2, n, batch)
+        self.reads = current.new_zeros(steps if keep else 2, kernel.shape[0], batch)
         mask = torch.ones_like(current) if mask is None else mask
         if not keep:  # nothing to keep: one scratch row
             voltage = torch.empty_like(current)[None]
@@ -201,20 +211,22 @@ class _TensorNeurons:
 
     def __init__(self, c: CubaConstants, current, kernel, lag_rows, mask, spikes, voltage, history, keep):
         steps, n, batch = spikes.shape
-        lags = kernel.shape[1]
+        rows, lags = kernel.shape
+        self.copies = rows // n
         self.c, self.current, self.mask = c, current, mask
         self.spikes, self.voltage, self.history, self.keep = spikes, voltage, history, keep
         self.u = torch.zeros(n, batch, dtype=torch.int64, device=current.device)
         self.v, self.scaled = torch.zeros_like(self.u), torch.zeros_like(self.u)
         self.fired = torch.zeros_like(self.u, dtype=torch.bool)
         self.rows = self.kernel_rows = None
-        if lag_rows is not None:  # read_j(t) is row lag_rows[j] * N + j of history[t:t + L] as [L * N, B]
-            self.rows = lag_rows * n + torch.arange(n, device=current.device)
-            self.reads = current.new_zeros(steps if keep else 2, n, batch)
+        if lag_rows is not None:  # read_r(t) is row lag_rows[r] * N + r % N of history[t:t + L] as [L * N, B]
+            self.rows = lag_rows * n + torch.arange(rows, device=current.device) % n
+            self.reads = current.new_zeros(steps if keep else 2, rows, batch)
         else:  # row t collects read(t): each h(t') is spread onto rows t' + 1 .. t' + L
-            self.reads = current.new_zeros(steps + lags, n, batch)
-            # [L, N, B]: row c is lag c + 1, expanded so the scatter runs over contiguous memory
-            self.kernel_rows = kernel.T[:, :, None].expand(lags, n, batch).contiguous()
+            self.reads = current.new_zeros(steps + lags, rows, batch)
+            # [L, copies, N, B]: row c is lag c + 1, expanded so the scatter runs over contiguous memory
+            self.scatter_shape = (lags, self.copies, n, batch)
+            self.kernel_rows = kernel.T[:, :, None].expand(lags, rows, batch).contiguous().view(self.scatter_shape)
 
     def read(self, t: int) -> torch.Tensor:
         """``[N, B]`` read(t), once steps ``< t`` are done."""
@@ -238,7 +250,7 @@ class _TensorNeurons:
             torch.mul(s, self.mask, out=h)
         v.masked_fill_(self.fired, 0)
         if self.rows is None:
-            self.reads[t + 1:t + 1 + lags].addcmul_(self.kernel_rows, h)
+            self.reads[t + 1:t + 1 + lags].view(self.scatter_shape).addcmul_(self.kernel_rows, h)
         elif t + 1 < self.spikes.shape[0]:
             n, batch = h.shape
             torch.index_select(self.history[t + 1:t + 1 + lags].view(lags * n, batch), 0, self.rows,
@@ -269,15 +281,17 @@ class _TensorBackward:
     def __init__(self, c: CubaConstants, kernel, lag_rows, mask, grad_spikes, surrogate, grad_reads,
                  grad_current):
         steps, n, batch = grad_spikes.shape
-        lags = kernel.shape[1]
+        rows, lags = kernel.shape
+        self.copies = rows // n
         self.i_keep, self.v_keep = c.i_keep / STATE_UNIT, c.v_keep / STATE_UNIT
         self.mask, self.grad_spikes, self.surrogate = mask, grad_spikes, surrogate
         self.grad_reads, self.grad_current = grad_reads, grad_current
-        self.rows = self.flipped_rows = None
+        self.rows, self.flipped_copies = None, []
         if lag_rows is not None:
-            self.rows = lag_rows * n + torch.arange(n, device=lag_rows.device)
-        else:  # [L, N, B]: row m is lag L - m
-            self.flipped_rows = kernel.flip(1).T[:, :, None].expand(lags, n, batch).contiguous()
+            self.rows = lag_rows * n + torch.arange(rows, device=lag_rows.device) % n
+        else:  # per copy [L, N, B]: row m is lag L - m
+            flipped = kernel.flip(1).T[:, :, None].expand(lags, rows, batch).contiguous()
+            self.flipped_copies = [flipped[:, d * n:(d + 1) * n] for d in range(self.copies)]
         # row L + t collects dL/dh(t): dL/d read(t) is spread back onto h(t - 1 - c), c < L
         self.grad_history = grad_spikes.new_zeros(lags + steps, n, batch)
         self.grad_s = torch.empty_like(grad_spikes[0])
@@ -289,7 +303,9 @@ class _TensorBackward:
         if t + 1 < self.grad_spikes.shape[0]:  # spread dL/d read(t + 1) back
             later, grad_read = self.grad_history[t + 1:t + 1 + lags], self.grad_reads[t + 1]
             if self.rows is None:
-                later.addcmul_(self.flipped_rows, grad_read)
+                n = later.shape[1]
+                for d, flipped in enumerate(self.flipped_copies):  # each copy of h(t) read through its own row
+                    later.addcmul_(flipped, grad_read[d * n:(d + 1) * n])
             else:  # one-hot kernel: all of it goes back to the one row the forward read
                 later.view(-1, grad_read.shape[1]).index_add_(0, self.rows, grad_read)
         grad_h, grad_s, grad_v = self.grad_history[lags + t], self.grad_s, self.grad_v
@@ -316,9 +332,9 @@ def _compiled(x: torch.Tensor) -> bool:
 def _forward_loop(z, product, kernel, lag_rows, mask, c: CubaConstants, keep: bool):
     """Exact forward: ``z`` ``[T, N, B]`` -> spikes ``[T, N, B]``, and if
     ``keep`` (for the backward) the pre-reset voltages (SLAYER units),
-    recurrent reads ``[T, N, B]`` and history ``[L + T, N, B]`` (row ``L + t``
-    holds ``h(t)``). ``lag_rows`` ``[N]`` (one-hot kernel, else None) is each
-    neuron's kernel column counted from the last, ``L - 1 - d``."""
+    recurrent reads ``[T, R, B]`` and history ``[L + T, N, B]`` (row ``L + t``
+    holds ``h(t)``). ``lag_rows`` ``[R]`` (one-hot kernel, else None) is each
+    read row's kernel column counted from the last, ``L - 1 - d``."""
     steps, n, batch = z.shape
     history = z.new_zeros(kernel.shape[1] + steps, n, batch)
     spikes = torch.empty_like(z)
@@ -352,7 +368,7 @@ class _RecurrentCuba(torch.autograd.Function):
         kernel, lag_rows, mask, voltage, reads, history = ctx.saved_tensors
         grad_spikes = grad_spikes.contiguous()
         grad_current = torch.empty_like(grad_spikes)  # row t: dL/dI(t) = dL/du(t)
-        grad_reads = torch.empty_like(grad_spikes)  # row t: dL/d read(t)
+        grad_reads = torch.empty_like(reads)  # row t: dL/d read(t)
         steps = grad_spikes.shape[0]
         back = (_CompiledBackward if _compiled(grad_spikes) else _TensorBackward)(
             ctx.constants, kernel, lag_rows, mask, grad_spikes, ctx.constants.surrogate(voltage), grad_reads,
@@ -370,35 +386,40 @@ class _RecurrentCuba(torch.autograd.Function):
 
 @numba.njit(cache=True, nogil=True)
 def _compiled_kernel_gradient(grad_reads, history, out):
-    """:func:`_kernel_gradient` on the CPU: neuron by neuron, so each
-    neuron's rows stay in cache for all its lags; partial sums per batch
+    """:func:`_kernel_gradient` on the CPU: read row by read row, so each
+    row's history stays in cache for all its lags; partial sums per batch
     entry (contiguous, so vectorized)."""
-    steps, n, batch = grad_reads.shape
+    steps, rows, batch = grad_reads.shape
+    n = history.shape[1]
     lags = history.shape[0] - steps
     partial = np.empty(batch, grad_reads.dtype)
-    for j in range(n):
+    for r in range(rows):
+        j = r % n
         for c in range(lags):
             partial[:] = 0
             for t in range(steps):
                 for b in range(batch):
-                    partial[b] += grad_reads[t, j, b] * history[lags - 1 - c + t, j, b]
-            out[j, c] = partial.sum()
+                    partial[b] += grad_reads[t, r, b] * history[lags - 1 - c + t, j, b]
+            out[r, c] = partial.sum()
 
 
 def _kernel_gradient(grad_reads: torch.Tensor, history: torch.Tensor) -> torch.Tensor:
-    """``[N, L]``: ``dL/dK[:, c] = sum over t, b of dL/d read(t) * h(t - 1 - c)``,
-    from ``grad_reads`` ``[T, N, B]`` and ``history`` ``[L + T, N, B]``."""
-    steps, n, batch = grad_reads.shape
+    """``[R, L]``: ``dL/dK[r, c] = sum over t, b of dL/d read_r(t) * h_{r mod N}(t - 1 - c)``,
+    from ``grad_reads`` ``[T, R, B]`` and ``history`` ``[L + T, N, B]``."""
+    steps, rows, batch = grad_reads.shape
+    n = history.shape[1]
     lags = history.shape[0] - steps
     if _compiled(grad_reads):
-        out = grad_reads.new_empty(n, lags)
+        out = grad_reads.new_empty(rows, lags)
         _compiled_kernel_gradient(grad_reads.numpy(), history.numpy(), out.numpy())
         return out
-    # neuron-major copies: each lag is a product and a sum over contiguous memory
-    grads = grad_reads.transpose(0, 1).reshape(n, steps * batch)
+    # row-major copies: each lag is a product and a sum over contiguous memory
+    grads = grad_reads.transpose(0, 1).reshape(rows, steps * batch)
     past = history.transpose(0, 1).reshape(n, -1)  # [N, (L + T) * B]
+    if rows > n:
+        past = past.repeat(rows // n, 1)
     products = torch.empty_like(grads)
-    result = grads.new_empty(lags, n)
+    result = grads.new_empty(lags, rows)
     for c in range(lags):
         start = (lags - 1 - c) * batch
         torch.sum(torch.mul(grads, past[:, start:start + steps * batch], out=products), 1, out=result[c])
@@ -413,17 +434,21 @@ def recurrent_cuba(z: torch.Tensor, product, kernel: torch.Tensor, constants: Cu
         z: feed-forward input current per step (SLAYER units).
         product: the recurrent synapse's product
             (:meth:`~lava_convdelay.nn.recurrent_synapse.ConvRecurrentSynapse.recurrent_product`):
-            applies ``R`` and its transpose to one step's ``[N, B]`` and gives
-            the gradient of its quantized ``weight`` over the sequence.
-        kernel: ``[N, L]`` lag kernel; column ``c`` weighs the spike of step
-            ``t - 1 - c`` (delay ``d``: one-hot at column ``d``).
+            applies ``R`` (one step's ``[R, B]`` reads -> ``[N, B]``) and its
+            transpose, and gives the gradient of its quantized ``weight`` over
+            the sequence.
+        kernel: ``[R, L]`` lag kernel, ``R`` a multiple of ``N``: read row
+            ``r`` reads neuron ``r % N``, column ``c`` weighing its spike of
+            step ``t - 1 - c`` (delay ``d``: one-hot at column ``d``).
         mask: ``[B, N]`` recurrent dropout (scales what the recurrence sees).
         one_hot: the kernel is one-hot (integer delays): the forward gathers
-            one lag per neuron instead of weighing all of them (same values).
+            one lag per read row instead of weighing all of them (same values).
     Differentiable in ``z``, ``product.weight`` and ``kernel``.
     """
     lag_rows = None
-    if one_hot:  # the kernel column of each neuron's lag, counted from the last
+    if kernel.shape[0] % z.shape[1]:
+        raise ValueError(f"the lag kernel's {kernel.shape[0]} rows are not a multiple of the {z.shape[1]} neurons")
+    if one_hot:  # the kernel column of each read row's lag, counted from the last
         lag_rows = kernel.detach().flip(1).argmax(1)
     if mask is not None:
         mask = mask.T.to(z.dtype).contiguous()

@@ -14,6 +14,11 @@ centred on ``1 + d_j``: weight ``max(0, w - |k - (1 + d_j)|) / w**2`` at lag
 
 Deployment: at ``sigma == 0`` the kernel is one-hot at ``1 + round_delays(d)``,
 the same integers the exporter writes and the simulators use.
+
+The delay channels (:mod:`lava_convdelay.nn.delay_channels`) may use instead
+the design notes' linear interpolation between ``floor(d)`` and ``ceil(d)``
+(:func:`interpolation_kernel`, the triangle of width 1), which ends in the
+same one-hot rule.
 """
 from __future__ import annotations
 
@@ -90,15 +95,40 @@ def delay_kernel(delays: torch.Tensor, sigma: float, lags: int, max_delay: int) 
         lag ``1 + round_delays(d)`` and the gradient is that of the ``sigma = 0``
         triangle (linear interpolation), a straight-through estimator.
     """
-    lag = torch.arange(1, lags + 1, device=delays.device, dtype=delays.dtype)
-    centre = 1.0 + delays[:, None]
-    width = 1.0 + float(sigma)
-    triangle = torch.relu(width - torch.abs(lag - centre)) / width**2
+    triangle = _triangle(delays, sigma, lags)
     if sigma > 0:
         return triangle
     onehot = torch.zeros_like(triangle)
     onehot.scatter_(1, round_delays(delays, max_delay)[:, None], 1.0)
     return onehot + (triangle - triangle.detach())
+
+
+def _triangle(delays: torch.Tensor, sigma: float, lags: int) -> torch.Tensor:
+    """``[neurons, lags]`` triangular kernel of half-width ``1 + sigma`` around lag ``1 + d``."""
+    lag = torch.arange(1, lags + 1, device=delays.device, dtype=delays.dtype)
+    centre = 1.0 + delays[:, None]
+    width = 1.0 + float(sigma)
+    return torch.relu(width - torch.abs(lag - centre)) / width**2
+
+
+def interpolation_kernel(delays: torch.Tensor, integer: bool, lags: int, max_delay: int) -> torch.Tensor:
+    """The design notes' delay rule, linear interpolation between ``floor(d)``
+    and ``ceil(d)``: weight ``1 - a`` at lag ``1 + floor(d)`` and ``a`` at lag
+    ``1 + ceil(d)``, ``a = d - floor(d)`` -- which is the triangle of
+    :func:`delay_kernel` at ``sigma = 0``, without the rounding.
+
+    Args:
+        delays: ``[neurons]`` real delays in steps (differentiable).
+        integer: the deployment rule instead: :func:`delay_kernel` at
+            ``sigma = 0`` (one-hot at ``1 + round_delays(d)``, the same
+            interpolation as gradient).
+        lags, max_delay: as :func:`delay_kernel`.
+    Returns:
+        ``[neurons, L]`` kernel.
+    """
+    if integer:
+        return delay_kernel(delays, 0.0, lags, max_delay)
+    return _triangle(delays, 0.0, lags)
 
 
 @dataclass

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from lava_convdelay.bounds import FLOAT32_MAX, Bounds, check_value
 from lava_convdelay.errors import UserError
-from lava_convdelay.limits import MAX_DELAY, VTH_SPIKING_MAX, WEIGHT_UNIT
+from lava_convdelay.limits import MAX_DELAY, MAX_DELAY_CHANNELS, VTH_SPIKING_MAX, WEIGHT_UNIT
 
 
 class ConfigError(UserError):
@@ -23,6 +23,7 @@ _DELAYED = _RECURRENT + ("max_delay", "delay_init", "learn_delays", "sigma")
 #: The keys each layer type takes (see lava_convdelay.nn.model and the blocks' arguments).
 LAYER_KEYS = {
     "conv_delay_rec": _DELAYED + ("kernel_size", "channels"),
+    "conv_delay_channels_rec": _DELAYED + ("kernel_size", "channels", "delay_channels", "delay_rule"),
     "delay_rec": _DELAYED,
     "rec": _RECURRENT,
     "dense": _COMMON + ("delay",),
@@ -46,6 +47,7 @@ LAYER_BOUNDS = {
     "sigma": Bounds(False, 0, FLOAT32_MAX),
     "kernel_size": Bounds(True, 1, MAX_NEURONS),
     "channels": Bounds(True, 1, MAX_NEURONS),
+    "delay_channels": Bounds(True, 1, MAX_DELAY_CHANNELS),
 }
 LAYER_FLAGS = ("learn_delays", "delay")
 #: Keys a layer type refuses with a reason (rather than as unknown): what it does not do.
@@ -112,10 +114,14 @@ def check_layer(index: int, layer: dict, neuron: dict) -> dict:
             check_value(value, f"{where}: {key}", LAYER_BOUNDS[key], ConfigError)
         elif key in LAYER_FLAGS and not isinstance(value, bool):
             raise ConfigError(f"{where}: {key} must be true or false, got {value!r}")
-    if "delay_init" in layer:
+    if "delay_rule" in layer and layer["delay_rule"] not in ("triangle", "linear"):
+        raise ConfigError(f"{where}: delay_rule must be 'triangle' or 'linear', got {layer['delay_rule']!r}")
+    if "delay_init" in layer and not (kind == "conv_delay_channels_rec" and layer["delay_init"] == "linspace"):
         init = layer["delay_init"]
         if not (isinstance(init, (list, tuple)) and len(init) == 2 and all(Bounds(False, 0).allows(v) for v in init)):
-            raise ConfigError(f"{where}: delay_init must be [low, high], two numbers >= 0 (steps), got {init!r}")
+            also = " or 'linspace'" if kind == "conv_delay_channels_rec" else ""
+            raise ConfigError(f"{where}: delay_init must be [low, high], two numbers >= 0 (steps){also}, "
+                              f"got {init!r}")
     if not isinstance(layer.get("neuron", {}), dict):
         raise ConfigError(f"{where}: 'neuron' must be a mapping of neuron parameters")
     params = {**neuron, **layer.get("neuron", {})}

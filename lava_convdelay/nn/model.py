@@ -8,6 +8,8 @@ The config is JSON-compatible (stored in checkpoints, readable by
      "layers": [
         {"type": "conv_delay_rec", "neurons": 256, "kernel_size": 3, "channels": 1,
          "max_delay": 30, "delay_init": [10, 30], "learn_delays": true},
+        {"type": "conv_delay_channels_rec", "neurons": 256, "channels": 4, "kernel_size": 5,
+         "delay_channels": 8, "max_delay": 30, "delay_rule": "triangle"},   # delay channels
         {"type": "delay_rec", "neurons": 256, "max_delay": 30},
         {"type": "rec", "neurons": 256},          # plain recurrence (SLAYER Recurrent)
         {"type": "dense", "neurons": 20},         # SLAYER Dense (optional "delay": true)
@@ -33,9 +35,11 @@ import copy
 import torch
 from lava.lib.dl import slayer
 
-from lava_convdelay.nn.blocks import Affine, ConvDelayRecurrent, DelayRecurrent
+from lava_convdelay.nn.blocks import Affine, ConvDelayRecurrent, DelayChannelConvRecurrent, DelayRecurrent
 from lava_convdelay.nn.conv_block import ConvBlock
+from lava_convdelay.nn.delay_channels import DelayChannelSynapse
 from lava_convdelay.nn.layer_config import LAYER_BOUNDS, ConfigError, check_layer, check_model
+from lava_convdelay.nn.recurrent_synapse import ConvRecurrentSynapse
 
 
 def _build_block(index: int, layer: dict, in_neurons: int, neuron: dict, in_channels: int) -> torch.nn.Module:
@@ -50,7 +54,7 @@ def _build_block(index: int, layer: dict, in_neurons: int, neuron: dict, in_chan
     kind = layer.pop("type")
     out_neurons = layer.pop("neurons", None)
     layer.pop("neuron", None)
-    if "delay_init" in layer:
+    if isinstance(layer.get("delay_init"), list):
         layer["delay_init"] = tuple(layer["delay_init"])
     try:
         if kind == "conv":
@@ -61,6 +65,8 @@ def _build_block(index: int, layer: dict, in_neurons: int, neuron: dict, in_chan
             return ConvBlock(params, in_channels, positions=positions, **layer)
         if kind == "conv_delay_rec":
             return ConvDelayRecurrent(params, in_neurons, out_neurons, **layer)
+        if kind == "conv_delay_channels_rec":
+            return DelayChannelConvRecurrent(params, in_neurons, out_neurons, **layer)
         if kind == "delay_rec":
             return DelayRecurrent(params, in_neurons, out_neurons, **layer)
         if kind == "rec":
@@ -142,6 +148,17 @@ class SpikingNetwork(torch.nn.Module):
                 total += block.recurrent_param_count
             elif isinstance(block, slayer.block.cuba.Recurrent):
                 total += block.recurrent_synapse.weight.numel()
+        return total
+
+    def kernel_l1(self) -> torch.Tensor:
+        """Sum of the absolute raw weights of the recurrent convolution kernels
+        (``conv_delay_rec`` and ``conv_delay_channels_rec`` layers): the L1
+        term of the ``kernel_l1`` training option; 0 without such layers."""
+        total = torch.zeros(())
+        for block in self.blocks:
+            synapse = getattr(block, "recurrent_synapse", None)
+            if isinstance(synapse, (ConvRecurrentSynapse, DelayChannelSynapse)):
+                total = total.to(synapse.weight.device) + synapse.weight.abs().sum()
         return total
 
     def delay_parameters(self) -> list[torch.nn.Parameter]:

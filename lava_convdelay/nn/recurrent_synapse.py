@@ -153,10 +153,11 @@ def conv_to_dense(weight: torch.Tensor, positions: int) -> torch.Tensor:
 
 
 class DenseProduct:
-    """A recurrence ``R`` applied as a dense ``[N, N]`` (post, pre) matrix:
-    ``B N^2`` multiply-adds per step.
+    """A recurrence ``R`` applied as a dense ``[N, R]`` (post, pre) matrix:
+    ``B N R`` multiply-adds per step (``R = N``, or ``D * N`` reads of ``D``
+    delay channels).
 
-    A step's signal is ``[N, B]`` (neuron-major, as the fused time loop keeps
+    A step's signal is ``[N, B]`` (reads ``[R, B]``) (neuron-major, as the fused time loop keeps
     it); ``weight`` is the tensor the loop differentiates
     (:meth:`weight_gradient` has its shape).
     """
@@ -165,17 +166,16 @@ class DenseProduct:
         self.weight = weight
 
     def propagate(self, x: torch.Tensor, base: torch.Tensor, out: torch.Tensor) -> None:
-        """``out = base + R x`` for ``x``, ``base``, ``out`` ``[N, B]``."""
+        """``out = base + R x`` for ``x`` ``[R, B]``, ``base``, ``out`` ``[N, B]``."""
         torch.addmm(base, self.weight, x, out=out)
 
     def propagate_transposed(self, grad: torch.Tensor, out: torch.Tensor) -> None:
-        """``out = R^T grad`` (``[N, B]``): the gradient of :meth:`propagate` wrt ``x``."""
+        """``out = R^T grad`` (``[R, B]``): the gradient of :meth:`propagate` wrt ``x``."""
         torch.mm(self.weight.T, grad, out=out)
 
     def weight_gradient(self, grad: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-        """``[N, N]`` gradient of ``sum_t grad(t) . R x(t)``; ``grad`` and ``x`` ``[T, N, B]``."""
-        n = x.shape[1]
-        return grad.transpose(0, 1).reshape(n, -1) @ x.transpose(0, 1).reshape(n, -1).T
+        """``[N, R]`` gradient of ``sum_t grad(t) . R x(t)``; ``grad`` ``[T, N, B]``, ``x`` ``[T, R, B]``."""
+        return grad.transpose(0, 1).reshape(grad.shape[1], -1) @ x.transpose(0, 1).reshape(x.shape[1], -1).T
 
 
 class ConvProduct:

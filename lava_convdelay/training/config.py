@@ -39,6 +39,10 @@ DEFAULT_TRAIN = {
     "true_rate": 0.2,
     "false_rate": 0.03,
     "eval_batch_size": 64,
+    # the design notes' training tips for delay channels (issue 25): delays held
+    # at their initial values for the first epochs, L1 on the recurrent kernels
+    "freeze_delays_epochs": 0,
+    "kernel_l1": 0.0,
     **AUGMENT_DEFAULTS,
     "time_shift": 10,
 }
@@ -75,6 +79,8 @@ TRAIN_BOUNDS = {
     "time_shift": Bounds(True, 0, MAX_STEPS),
     "channel_shift": Bounds(True, 0, MAX_SOURCE_CHANNELS),
     "thinning": Bounds(False, 0, 1),
+    "freeze_delays_epochs": Bounds(True, 0, MAX_EPOCHS),
+    "kernel_l1": Bounds(False, 0, FLOAT32_MAX),
 }
 
 

@@ -1,5 +1,6 @@
 """The training loop: sigma annealing, delay and weight clamping, AdamW with a
-delay learning rate, per-epoch atomic checkpoints with exact resume, metrics
+delay learning rate (delays optionally frozen for the first epochs), an
+optional L1 term on the recurrent convolution kernels, per-epoch atomic checkpoints with exact resume, metrics
 and plots, and multi-process training through ``torchrun``
 (DistributedDataParallel; the command is :mod:`lava_convdelay.cli.train`).
 
@@ -215,8 +216,13 @@ def train(config: dict, out_dir: str | os.PathLike, resume: bool = False,
             x, y = x.to(ctx.device), y.to(ctx.device)
             x = augment_spikes(x, **{key: cfg[key] for key in AUGMENT_DEFAULTS})
             loss = LOSSES[cfg["loss"]](net(x), y, cfg)
+            if cfg["kernel_l1"]:
+                loss = loss + cfg["kernel_l1"] * model.kernel_l1()
             optimizer.zero_grad()
             loss.backward()
+            if epoch < cfg["freeze_delays_epochs"]:  # no gradient, no AdamW step (nor moment update)
+                for delay in model.delay_parameters():
+                    delay.grad = None
             # gradients are alike on every rank (DDP averages them): all stop, or none
             if not all(bool(torch.isfinite(p.grad).all()) for p in model.parameters() if p.grad is not None):
                 raise _diverged(out, epoch, f"batch {batch}: the loss is {loss.item():g} and its gradients are not "

@@ -26,6 +26,8 @@ def _arrivals(spikes: np.ndarray, delays: np.ndarray) -> np.ndarray:
     """``[B, J, T]`` spikes of presynaptic ``j`` moved ``delays[j]`` steps later."""
     out = np.zeros_like(spikes)
     for d in np.unique(delays):
+        if d >= spikes.shape[2]:  # arrives after the last step
+            continue
         rows = delays == d
         out[:, rows, d:] = spikes[:, rows, :spikes.shape[2] - d]
     return out
@@ -50,6 +52,13 @@ def largest_inputs(spec: NetworkSpec, spikes: np.ndarray, chunk: int = 64) -> di
                     else np.asarray(layer.delay_rec)
                 sums[f"layer{l}.rec"] = np.einsum("ij,bjt->bit", np.asarray(layer.weight_rec, np.int64),
                                                   _arrivals(own, delays))
+            if layer.delay_channels is not None:  # one synapse per delay channel (the graph's layer{l}.rec{d})
+                n = layer.num_neurons
+                for d, (matrix, delay) in enumerate(zip(layer.delay_channels.matrices(n),
+                                                        layer.delay_channels.delays)):
+                    if matrix.any():
+                        sums[f"layer{l}.rec{d}"] = np.einsum("ij,bjt->bit", matrix,
+                                                             _arrivals(own, np.full(n, int(delay), np.int64)))
             for name, values in sums.items():
                 largest[name] = max(largest.get(name, 0), int(np.abs(values).max(initial=0)))
             pre = own

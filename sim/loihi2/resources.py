@@ -21,7 +21,7 @@ import numpy as np
 
 from lava_convdelay.limits import MAX_DELAY
 from netx_export.spec import LayerSpec, NetworkSpec
-from sim.graph_options import built_fan_out
+from sim.graph_options import built_channel_fan_out, built_fan_out
 
 #: Neuro cores per Loihi 2 chip.
 CORES_PER_CHIP = 128
@@ -71,20 +71,32 @@ def layer_resources(index: int, layer: LayerSpec, delayed_synapse: str = "dense"
     n = layer.num_neurons
     mats = [layer.weight] + ([layer.weight_rec] if layer.weight_rec is not None else [])
     nonzero = sum(int(np.count_nonzero(m)) for m in mats)
-    recurrent = 0 if layer.weight_rec is None else \
-        int(built_fan_out(layer.weight_rec, layer.delay_rec, delayed_synapse).sum())
+    channels = layer.delay_channels
+    recurrent = 0
+    if channels is not None:
+        nonzero += layer.recurrent_synapses
+        recurrent = int(built_channel_fan_out(channels.matrices(n), delayed_synapse).sum())
+    elif layer.weight_rec is not None:
+        recurrent = int(built_fan_out(layer.weight_rec, layer.delay_rec, delayed_synapse).sum())
     # the feed-forward synapse is a Dense / DelayDense (every entry), or for a conv front end
     # Lava's Conv, counted as the expanded convolution's non-zero taps
     feed_forward = int(np.count_nonzero(layer.weight)) if layer.ff_conv is not None else layer.weight.size
     synapses = feed_forward + recurrent
-    bits = weight_bits(np.concatenate([m.reshape(-1) for m in mats]))
+    # a delay channel's banded synapses carry its kernel's values: the kernels give the bits
+    values = [m.reshape(-1) for m in mats] + ([channels.kernel.reshape(-1)] if channels is not None else [])
+    bits = weight_bits(np.concatenate(values))
     delays = [d for d in (layer.delay, layer.delay_rec) if d is not None]
+    delays += [channels.delays] if channels is not None else []
     depth = int(max((int(d.max()) for d in delays), default=0))
     # sparse synapse: weight + presynaptic index; delayed: + delay field
-    index_bits = max(1, math.ceil(math.log2(max(m.shape[1] for m in mats))))
+    index_bits = max(1, math.ceil(math.log2(max([m.shape[1] for m in mats] + [n]))))
     delay_bits = math.ceil(math.log2(depth + 1)) if depth else 0
     synapse_bits = synapses * (bits + index_bits + delay_bits)
-    state_bits = n * NEURON_STATE_BITS + (n * (depth + 1) * ACCUMULATOR_BITS if depth else 0)
+    state_bits = n * NEURON_STATE_BITS
+    if channels is not None:  # each delay channel is a synapse group with its own delay buffer
+        state_bits += sum(n * (int(d) + 1) * ACCUMULATOR_BITS for d in channels.delays if d)
+    elif depth:
+        state_bits += n * (depth + 1) * ACCUMULATOR_BITS
     memory = math.ceil((synapse_bits + state_bits) / 8)
     by_neurons = math.ceil(n / NEURONS_PER_CORE)
     by_memory = math.ceil(memory / MEMORY_PER_CORE)

@@ -135,7 +135,10 @@ def _listing(indexes: np.ndarray, most: int = 8) -> str:
 
 
 def _max_delays(spec: NetworkSpec) -> int:
-    return max(max((int(np.max(d)) for d in (layer.delay, layer.delay_rec) if d is not None and np.size(d)),
+    def delays(layer):
+        channels = None if layer.delay_channels is None else layer.delay_channels.delays
+        return (layer.delay, layer.delay_rec, channels)
+    return max(max((int(np.max(d)) for d in delays(layer) if d is not None and np.size(d)),
                    default=0) for layer in spec.layers)
 
 
@@ -222,6 +225,12 @@ def leaks(spec: NetworkSpec, spikes: np.ndarray, period: int, margin: int = 0,
             rec = _latest_arrival(_last_spike(run.layers[l - 1], reset - 1), np.asarray(layer.weight_rec) != 0,
                                   pre_delay=rec_delay)
             arrival = np.maximum(arrival, rec)
+        if layer.delay_channels is not None:  # each delay channel: its banded synapses, its one delay
+            n = layer.num_neurons
+            last = _last_spike(run.layers[l - 1], reset - 1)
+            for matrix, delay in zip(layer.delay_channels.matrices(n), layer.delay_channels.delays):
+                rec = _latest_arrival(last, matrix != 0, pre_delay=np.full(n, int(delay), np.int64))
+                arrival = np.maximum(arrival, rec)
         worst = np.maximum(worst, arrival - reset + 1)
         if not host_reset:
             shown = _last_nonzero(run.layers[l - 1], period, period + l)
