@@ -2,15 +2,16 @@
 
 Training step (forward + backward, sigma = 10) and integer inference (sigma =
 0, eval, no autograd) of the conv-delay block (CRSNN: ``ConvDelayRecurrent``,
-k = 3, C = 1), DelRec (``DelayRecurrent``) and the delay-free dense block
-(``DelayRecurrent(delays=False)``) at each N, batch 16, T = 100, 140 inputs,
+k = 3, C = 1), the delay-channel form (``DelayChannelConvRecurrent``, k = 5,
+C = 4, D = 8, the design notes' setting), DelRec (``DelayRecurrent``) and the
+delay-free dense block (``DelayRecurrent(delays=False)``) at each N, batch 16, T = 100, 140 inputs,
 delays uniform in [10, 30], one thread. Scopes: the whole block (its
 140-input synapse included, the same for all three), its recurrence alone
 (``forward_current`` from a fixed input current), and, for inference, the
 exported one-layer network in the fixed-point simulator (``sim.fixed_point``,
 what ``evaluate`` runs). The blocks alternate within each repeat (order
-rotated), and the medians are reported, with the ratios DelRec / conv and
-dense / conv and, per block, the exponent of time per step between the last
+rotated), and the medians are reported, with the ratios DelRec / conv,
+DelRec / delay channels and dense / conv and, per block, the exponent of time per step between the last
 two sizes.
 
 ``--crossover`` instead times the conv block's two products (taps and banded
@@ -35,13 +36,14 @@ import torch
 from tqdm import tqdm
 
 from lava_convdelay.atomic import atomic_output
-from lava_convdelay.nn.blocks import ConvDelayRecurrent, DelayRecurrent
+from lava_convdelay.nn.blocks import ConvDelayRecurrent, DelayChannelConvRecurrent, DelayRecurrent
 from lava_convdelay.nn.recurrent_synapse import TAP_COST, conv_prefers_dense
 from netx_export.exporter import blocks_to_spec
 from sim.fixed_point import simulate
 
 NEURON = dict(threshold=1.0, current_decay=0.25, voltage_decay=0.03)
 INPUTS, TRAIN_SIGMA = 140, 10.0
+CHANNELS = "delay channels (k=5 C=4 D=8)"
 
 
 def make_blocks(n: int) -> dict:
@@ -49,6 +51,8 @@ def make_blocks(n: int) -> dict:
     delays = dict(max_delay=30, delay_init=(10, 30))
     return {
         "conv-delay (CRSNN k=3 C=1)": ConvDelayRecurrent(NEURON, INPUTS, n, kernel_size=3, weight_scale=2, **delays),
+        CHANNELS: DelayChannelConvRecurrent(NEURON, INPUTS, n, kernel_size=5, channels=4, delay_channels=8,
+                                            weight_scale=2, max_delay=30),
         "DelRec": DelayRecurrent(NEURON, INPUTS, n, weight_scale=2, **delays),
         "dense, no delays": DelayRecurrent(NEURON, INPUTS, n, weight_scale=2, delays=False),
     }
@@ -107,6 +111,7 @@ def scaling(args) -> dict:
             row = {"N": n, "mode": mode, "scope": scope, "seconds": seconds,
                    "runs": {name: times[mode, scope, name] for name in blocks},
                    "DelRec / conv": seconds["DelRec"] / conv,
+                   "DelRec / delay channels": seconds["DelRec"] / seconds[CHANNELS],
                    "dense no delays / conv": seconds["dense, no delays"] / conv,
                    "conv product": "dense" if conv_prefers_dense(n, 1, 3) else "taps"}
             rows.append(row)
