@@ -16,7 +16,7 @@ from lava_convdelay.data import SHDDataset, read_shd
 from lava_convdelay.data.generate import GeneratorConfig, GeneratorConfigError, cache_dir, generate
 from lava_convdelay.data.noise import KINDS, add_noise, background, coloured_noise
 from lava_convdelay.data.parts import run_parts, save_part
-from lava_convdelay.data.spoken_words import draw_noise, generate_split, utterance_plan
+from lava_convdelay.data.spoken_words import draw_noise, utterance_plan
 from lava_convdelay.data.vocabulary import (
     SPEECH_COMMANDS,
     VocabularyError,
@@ -43,8 +43,13 @@ REPO = Path(__file__).resolve().parent.parent
 
 @pytest.fixture(scope="module")
 def tiny_set(tmp_path_factory):
+    """The tiny set, generated in a fresh process (see the killed-run test)."""
     out = tmp_path_factory.mktemp("words")
-    return out, generate(out, TINY, workers=2, progress=False)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])}
+    made = subprocess.run([sys.executable, "-c", RUN.format(config=TINY, workers=2), str(out)], env=env, cwd=REPO,
+                          capture_output=True)
+    assert made.returncode == 0, made.stderr.decode()[-2000:]
+    return out, (out / "train.h5", out / "test.h5")
 
 
 # --- vocabulary ---------------------------------------------------------------------------------------------
@@ -255,8 +260,11 @@ def test_generated_files(tiny_set):
 
 def test_deterministic_whatever_the_worker_count(tiny_set, tmp_path):
     _, (train, _) = tiny_set
-    again = generate_split(TINY, "train", tmp_path / "train.h5", tmp_path / "parts", workers=1, progress=False)
-    assert filecmp.cmp(train, again, shallow=False)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])}
+    again = subprocess.run([sys.executable, "-c", RUN.format(config=TINY, workers=1), str(tmp_path)], env=env,
+                           cwd=REPO, capture_output=True)
+    assert again.returncode == 0, again.stderr.decode()[-2000:]
+    assert filecmp.cmp(train, tmp_path / "train.h5", shallow=False)
 
 
 def test_only_missing_parts_run(tmp_path):
@@ -273,11 +281,12 @@ def _write_part(job):
     save_part(path, [np.full(3, index)], [np.full(3, index)], uid=np.array([index]))
 
 
-KILLED_RUN = """
+RUN = """
 import sys
 from lava_convdelay.data.generate import GeneratorConfig, generate
-generate(sys.argv[1], {config!r}, workers=1, progress=False)
+generate(sys.argv[1], {config!r}, workers={workers}, progress=False)
 """
+KILLED_RUN = RUN.replace("{workers}", "1")
 
 
 def test_a_killed_generation_continues_to_the_same_files(tiny_set, tmp_path):
@@ -294,7 +303,11 @@ def test_a_killed_generation_continues_to_the_same_files(tiny_set, tmp_path):
     proc.wait()
     done = list((out / ".parts").glob("train-*.npz"))
     assert 1 <= len(done) < 3 and not (out / "train.h5").exists(), "the run must be killed halfway"
-    generate(out, TINY, workers=2, progress=False)
+    # resumed in a fresh process, as a user resumes: forked workers start from their parent's
+    # eSpeak state, and this test process may have run eSpeak in other tests
+    resumed = subprocess.run([sys.executable, "-c", RUN.format(config=TINY, workers=2), str(out)], env=env,
+                             cwd=REPO, capture_output=True)
+    assert resumed.returncode == 0, resumed.stderr.decode()[-2000:]
     assert filecmp.cmp(out / "train.h5", train, shallow=False)
     assert filecmp.cmp(out / "test.h5", test, shallow=False)
     assert not (out / ".parts").exists()
