@@ -339,6 +339,17 @@ def _validate_layer(layer: LayerSpec, where: str, in_features: int) -> LayerSpec
     return LayerSpec(layer.type, weight, neuron, delay, weight_rec, delay_rec, max_delay, conv)
 
 
+def _conv_layout(channels, kernel_size, where: str, n: int) -> tuple[int, int]:
+    """``(channels, k)`` of a recurrent convolution over ``N = channels x positions``
+    neurons: ``channels`` divides ``N``, ``k`` odd and no wider than the positions allow."""
+    channels = _check_int(channels, "channels", where, 1, n)
+    k = _check_int(kernel_size, "kernelSize", where, 1, 2 * n - 1)
+    if n % channels or k % 2 == 0 or k > 2 * (n // channels) - 1:
+        raise InvalidSpecError(f"{where}: channels={channels}, kernelSize={k} do not fit N={n} "
+                               f"(need N % channels == 0 and an odd kernel no wider than the positions)")
+    return channels, k
+
+
 def _validate_delay_channels(layer: LayerSpec, where: str, n: int, max_delay: int) -> DelayChannels:
     """A 'dchan_rec' layer's delay channels, checked: the kernels' shape and
     8-bit range, the layout against ``N``, one delay per channel in ``[0, maxDelay]``."""
@@ -348,11 +359,7 @@ def _validate_delay_channels(layer: LayerSpec, where: str, n: int, max_delay: in
     for name in ("weight_rec", "delay_rec", "conv"):
         if getattr(layer, name) is not None:
             raise InvalidSpecError(f"{where}: a 'dchan_rec' layer has no '{name}' (its recurrence is the kernels)")
-    channels = _check_int(found.channels, "channels", where, 1, n)
-    k = _check_int(found.kernel_size, "kernelSize", where, 1, 2 * n - 1)
-    if n % channels or k % 2 == 0 or k > 2 * (n // channels) - 1:
-        raise InvalidSpecError(f"{where}: channels={channels}, kernelSize={k} do not fit N={n} "
-                               f"(need N % channels == 0 and an odd kernel no wider than the positions)")
+    channels, k = _conv_layout(found.channels, found.kernel_size, where, n)
     shape = np.shape(found.kernel)
     if len(shape) != 3 or not 1 <= shape[0] <= MAX_DELAY_CHANNELS:
         raise InvalidSpecError(f"{where}: 'weight_rec_conv' must be [delay channels, {channels}, {k}] with 1 to "
@@ -369,11 +376,7 @@ def _validate_conv(layer: LayerSpec, where: str, n: int) -> tuple[np.ndarray, Co
     conv = layer.conv
     if conv is None:
         raise InvalidSpecError(f"{where}: 'conv_rec' needs its convolution (channels, kernel)")
-    channels = _check_int(conv.channels, "channels", where, 1, n)
-    k = _check_int(conv.kernel_size, "kernelSize", where, 1, 2 * n - 1)
-    if n % channels or k % 2 == 0 or k > 2 * (n // channels) - 1:
-        raise InvalidSpecError(f"{where}: channels={channels}, kernelSize={k} do not fit N={n} "
-                               f"(need N % channels == 0 and an odd kernel no wider than the positions)")
+    channels, k = _conv_layout(conv.channels, conv.kernel_size, where, n)
     kernel = int_array(conv.kernel, "weight_rec_conv", where, (channels, channels, k), WEIGHT_MIN, WEIGHT_MAX,
                         "weight")
     banded = conv_to_dense(torch.from_numpy(kernel), n // channels).numpy()
