@@ -340,3 +340,26 @@ def test_the_speech_commands_config_names_the_keyword_set():
     config = normalise_config(load_config(REPO / "configs" / "speech_commands.json"))
     assert config["data"]["vocabulary"] == "speech-commands"
     assert config["model"]["layers"][-1]["neurons"] == 35
+
+
+def test_data_generate_takes_a_vocabulary(tmp_path, monkeypatch, capsys):
+    """`data generate --vocabulary` reaches the generator with the word list's defaults;
+    a bad vocabulary is one line, exit 2, and nothing is written."""
+    from lava_convdelay.cli import main
+    from lava_convdelay.data import generate as generate_module
+    seen = []
+    monkeypatch.setattr(generate_module, "generate", lambda out, config, **kw: seen.append(config) or (out, out))
+    words = tmp_path / "words.txt"
+    words.write_text("# mine\nlights on\nlights off\n")
+    assert main(["data", "generate", "--vocabulary", str(words), "--out", str(tmp_path / "a")]) == 0
+    assert seen[0].vocabulary == ("lights on", "lights off") and seen[0].per_class == 100
+    assert main(["data", "generate", "--vocabulary", "speech-commands", "--per-class", "5",
+                 "--out", str(tmp_path / "b")]) == 0
+    assert seen[1].vocabulary == "speech-commands" and seen[1].per_class == 5 and seen[1].test_per_class == 30
+    assert main(["data", "generate", "--out", str(tmp_path / "c")]) == 0
+    assert seen[2].vocabulary == "digits" and seen[2].per_class == 30
+    capsys.readouterr()
+    assert main(["data", "generate", "--vocabulary", "no-such-list", "--out", str(tmp_path / "d")]) == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and "'no-such-list' is neither a vocabulary" in err
+    assert not (tmp_path / "d").exists() and len(seen) == 3

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import argparse
 import json
-from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
@@ -21,9 +20,10 @@ IMPORT_ENCODER = "delta"
 
 def run_generate(args: argparse.Namespace) -> int:
     from lava_convdelay.data.generate import GeneratorConfig, cache_dir, generate
-    config = GeneratorConfig(**{**asdict(GeneratorConfig()),
-                                **{k: v for k, v in (("per_class", args.per_class), ("seed", args.seed),
-                                                     ("test_per_class", args.test_per_class)) if v is not None}})
+    from lava_convdelay.data.vocabulary import vocabulary_setting
+    given = {"per_class": args.per_class, "seed": args.seed, "test_per_class": args.test_per_class,
+             "vocabulary": None if args.vocabulary is None else vocabulary_setting(args.vocabulary)}
+    config = GeneratorConfig(**{k: v for k, v in given.items() if v is not None})
     if args.workers is not None:
         check_value(args.workers, "--workers", Bounds(True, 1))
     try:
@@ -201,11 +201,13 @@ def _encoder_options(parser: argparse.ArgumentParser, default: str) -> None:
 def add_parser(subparsers) -> None:
     data = subparsers.add_parser("data", help="generate or look at spike datasets")
     sub = data.add_subparsers(dest="data_command", metavar="ACTION", required=True)
-    gen = sub.add_parser("generate", help="synthesize the spoken-digit set (SHD format)")
+    gen = sub.add_parser("generate", help="synthesize the spoken-digit set, or a keyword set (SHD format)")
     gen.add_argument("--out", type=Path, help="folder for train.h5 and test.h5 (default: the cache "
                      "that training with \"source\": \"generated\" reads, see docs/data.md)")
-    gen.add_argument("--per-class", type=int, help="training utterances per class (default 30)")
-    gen.add_argument("--test-per-class", type=int, help="test utterances per class (default 10)")
+    gen.add_argument("--vocabulary", help="digits (default), speech-commands (the 35 keywords of Speech "
+                     "Commands v2), or a word-list file (one word per line); docs/data.md")
+    gen.add_argument("--per-class", type=int, help="training utterances per class (default 30 digits, 100 words)")
+    gen.add_argument("--test-per-class", type=int, help="test utterances per class (default 10 digits, 30 words)")
     gen.add_argument("--seed", type=int, help="default 0")
     gen.add_argument("--workers", type=int, help="processes (default: all cores)")
     gen.set_defaults(func=run_generate)
