@@ -230,3 +230,22 @@ def fake_loihi_system(monkeypatch, sinfo=True):
             return []
         return {("sinfo",): list(SINFO), ("sinfo", "-N"): list(SINFO_NODES)}.get(tuple(command), [])
     monkeypatch.setattr(slurm, "try_run_command", answer)
+
+
+def train_and_export(tmp_path, data: dict, output: str = "dense"):
+    """A 2-class network of one ``output`` layer (``dense``: spiking, ``affine``: voltage
+    readout) trained 1 epoch on ``data`` (a config's data section) and exported, both
+    through the CLI; returns the network file ``tmp_path / "net.h5"``."""
+    import json
+
+    from lava_convdelay.cli import main
+    config = {"seed": 0, "data": data,
+              "model": {"neuron": {"threshold": 1.0, "current_decay": 0.5, "voltage_decay": 0.2},
+                        "layers": [{"type": output, "neurons": 2}]},
+              "train": {"epochs": 1, "batch_size": 2}}
+    (tmp_path / "c.json").write_text(json.dumps(config))
+    assert main(["train", "--config", str(tmp_path / "c.json"), "--out", str(tmp_path / "run"),
+                 "--no-progress"]) == 0
+    assert main(["export", str(tmp_path / "run" / "checkpoint.pt"), "-o", str(tmp_path / "net.h5")]) == 0
+    return tmp_path / "net.h5"
+

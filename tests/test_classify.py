@@ -8,6 +8,7 @@ from pathlib import Path
 import h5py
 import numpy as np
 import pytest
+from factories import train_and_export
 from scipy.io import wavfile
 
 from lava_convdelay.cli import main
@@ -91,15 +92,8 @@ def test_import_train_export_classify_on_lava(tmp_path, capsys):
     assert main(["data", "import", str(folder / "manifest.csv"), "-o", str(tmp_path / "data"),
                  "--test-fraction", "0.5", "--workers", "1", "--encoder", "cochlea"]) == 0
     stamp = json.loads((tmp_path / "data" / "import.json").read_text())
-    config = {"seed": 0, "data": {"source": "shd", "train": str(tmp_path / "data" / "train.h5"),
-                                  "test": str(tmp_path / "data" / "test.h5")},
-              "model": {"neuron": {"threshold": 1.0, "current_decay": 0.5, "voltage_decay": 0.2},
-                        "layers": [{"type": "dense", "neurons": 2}]},
-              "train": {"epochs": 1, "batch_size": 2}}
-    (tmp_path / "c.json").write_text(json.dumps(config))
-    assert main(["train", "--config", str(tmp_path / "c.json"), "--out", str(tmp_path / "run"),
-                 "--no-progress"]) == 0
-    assert main(["export", str(tmp_path / "run" / "checkpoint.pt"), "-o", str(tmp_path / "net.h5")]) == 0
+    train_and_export(tmp_path, {"source": "shd", "train": str(tmp_path / "data" / "train.h5"),
+                                "test": str(tmp_path / "data" / "test.h5")})
     with h5py.File(tmp_path / "net.h5", "r") as f:
         recorded = json.loads(f["lava_convdelay_meta/input/audioEncoding"][()].decode())
     assert recorded == stamp["encoding"]

@@ -9,6 +9,7 @@ import json
 import h5py
 import numpy as np
 import pytest
+from factories import train_and_export
 from scipy.io import wavfile
 
 from lava_convdelay.cli import main
@@ -208,14 +209,7 @@ def test_a_network_trained_on_delta_events_classifies_wavs_as_recorded(tmp_path,
     encoding = AudioEncoding(encoder="delta", channels=16)
     result = importer.import_recordings(tmp_path / "rec" / "m.csv", tmp_path / "data", encoding, workers=1,
                                         progress=False)
-    config = {"seed": 0, "data": result.data_section(),
-              "model": {"neuron": {"threshold": 1.0, "current_decay": 0.5, "voltage_decay": 0.2},
-                        "layers": [{"type": "dense", "neurons": 2}]},
-              "train": {"epochs": 1, "batch_size": 2}}
-    (tmp_path / "c.json").write_text(json.dumps(config))
-    assert main(["train", "--config", str(tmp_path / "c.json"), "--out", str(tmp_path / "run"),
-                 "--no-progress"]) == 0
-    assert main(["export", str(tmp_path / "run" / "checkpoint.pt"), "-o", str(tmp_path / "net.h5")]) == 0
+    train_and_export(tmp_path, result.data_section())
     with h5py.File(tmp_path / "net.h5", "r") as f:
         assert AudioEncoding.from_json(f["lava_convdelay_meta/input/audioEncoding"][()].decode()) == encoding
         assert int(f["lava_convdelay_meta/input/sourceChannels"][()]) == 16

@@ -8,6 +8,7 @@ import json
 
 import numpy as np
 import pytest
+from factories import train_and_export
 from scipy.io import wavfile
 
 from lava_convdelay.cli import main
@@ -174,14 +175,7 @@ def test_classify_reproduces_the_recorded_delta_encoding_and_inspect_names_it(to
     assert main(["data", "import", str(tones / "m.csv"), "-o", str(tmp_path / "data"), "--workers", "1"]
                 + DELTA_ARGS) == 0
     section = _data_section(capsys.readouterr().out)
-    config = {"seed": 0, "data": section,
-              "model": {"neuron": {"threshold": 1.0, "current_decay": 0.5, "voltage_decay": 0.2},
-                        "layers": [{"type": "affine", "neurons": 2}]},
-              "train": {"epochs": 1, "batch_size": 2}}
-    (tmp_path / "c.json").write_text(json.dumps(config))
-    assert main(["train", "--config", str(tmp_path / "c.json"), "--out", str(tmp_path / "run"),
-                 "--no-progress"]) == 0
-    assert main(["export", str(tmp_path / "run" / "checkpoint.pt"), "-o", str(tmp_path / "net.h5")]) == 0
+    train_and_export(tmp_path, section, output="affine")
     capsys.readouterr()
     assert main(["inspect", str(tmp_path / "net.h5")]) == 0
     assert "delta: 8 mel bands 50-8000 Hz, up/down events per 3 dB within 24 dB of the loudest in 2 parts of the " \
