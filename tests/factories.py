@@ -249,3 +249,19 @@ def train_and_export(tmp_path, data: dict, output: str = "dense"):
     assert main(["export", str(tmp_path / "run" / "checkpoint.pt"), "-o", str(tmp_path / "net.h5")]) == 0
     return tmp_path / "net.h5"
 
+
+def assert_product_matches(product, x, base, grad, expected, want_x, want_w, back_rows: int) -> None:
+    """A recurrent product (``propagate``, ``propagate_transposed``, ``weight_gradient``)
+    against the autograd reference, step by step (float64, rtol 1e-12): ``x`` reads
+    ``[T, rows, batch]``, ``expected`` its outputs, ``want_x`` / ``want_w`` the
+    gradients of ``(expected * grad).sum()``; ``back_rows`` rows of the transposed product."""
+    n, batch = expected.shape[1], expected.shape[2]
+    out = torch.empty(n, batch, dtype=torch.float64)
+    back = torch.empty(back_rows, batch, dtype=torch.float64)
+    for t in range(x.shape[0]):
+        product.propagate(x[t].detach(), base, out=out)
+        torch.testing.assert_close(out, expected[t].detach() + base, rtol=1e-12, atol=1e-12)
+        product.propagate_transposed(grad[t], out=back)
+        torch.testing.assert_close(back, want_x[t], rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(product.weight_gradient(grad, x.detach()), want_w, rtol=1e-12, atol=1e-12)
+

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from factories import assert_product_matches
 from naive_reference import naive_banded, trunc_shift12
 
 from lava_convdelay.nn.blocks import DelayChannelConvRecurrent
@@ -196,15 +197,8 @@ def test_delay_channel_product_against_conv1d(channels, kernel, positions, delay
 
     expected = conv(x)
     want_x, want_w = torch.autograd.grad((expected * grad).sum(), [x, weight])
-    product = DelayChannelProduct(weight.detach(), positions)
-    out = torch.empty(n, batch, dtype=torch.float64)
-    back = torch.empty(delay_channels * n, batch, dtype=torch.float64)
-    for t in range(steps):
-        product.propagate(x[t].detach(), base, out=out)
-        torch.testing.assert_close(out, expected[t].detach() + base, rtol=1e-12, atol=1e-12)
-        product.propagate_transposed(grad[t], out=back)
-        torch.testing.assert_close(back, want_x[t], rtol=1e-12, atol=1e-12)
-    torch.testing.assert_close(product.weight_gradient(grad, x.detach()), want_w, rtol=1e-12, atol=1e-12)
+    assert_product_matches(DelayChannelProduct(weight.detach(), positions), x, base, grad, expected, want_x, want_w,
+                           delay_channels * n)
 
 
 def test_taps_and_dense_products_give_identical_spikes():

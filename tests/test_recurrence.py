@@ -3,6 +3,7 @@ integer mode vs the sigma = 0 kernel path, and SLAYER's own Recurrent block."""
 import numpy as np
 import pytest
 import torch
+from factories import assert_product_matches
 from lava.lib.dl import slayer
 from naive_reference import naive_banded, naive_delay_recurrent
 
@@ -355,14 +356,7 @@ def test_conv_product_against_conv1d(channels, kernel, positions):
 
     expected = conv(x)
     want_x, want_w = torch.autograd.grad((expected * grad).sum(), [x, weight])
-    product = ConvProduct(weight.detach(), positions)
-    out, back = torch.empty(n, batch, dtype=torch.float64), torch.empty(n, batch, dtype=torch.float64)
-    for t in range(steps):
-        product.propagate(x[t].detach(), base, out=out)
-        torch.testing.assert_close(out, expected[t].detach() + base, rtol=1e-12, atol=1e-12)
-        product.propagate_transposed(grad[t], out=back)
-        torch.testing.assert_close(back, want_x[t], rtol=1e-12, atol=1e-12)
-    torch.testing.assert_close(product.weight_gradient(grad, x.detach()), want_w, rtol=1e-12, atol=1e-12)
+    assert_product_matches(ConvProduct(weight.detach(), positions), x, base, grad, expected, want_x, want_w, n)
 
 
 def test_recurrent_product_choice():
