@@ -1,4 +1,4 @@
-"""Results table on the embedded spoken digits: CRSNN, DelRec, RSNN, ablations.
+"""Results table on the embedded spoken digits (or another data section): CRSNN, DelRec, RSNN, ablations.
 
 Trains every config of configs/ (optionally scaled down: --neurons, --epochs)
 for each seed, then reports test accuracy (mean and spread), recurrent
@@ -56,6 +56,7 @@ def overrides_source(name: str) -> str:
 def run_config(name: str, seed: int, args: argparse.Namespace) -> dict:
     config = load_config(ROOT / "configs" / f"{CONFIG_FILES.get(name, name)}.json")
     config["seed"] = seed
+    config["data"].update(overrides(args, "data"))
     if args.epochs:
         config["train"]["epochs"] = args.epochs
     for key in AUGMENT_DEFAULTS:
@@ -81,17 +82,18 @@ def run_config(name: str, seed: int, args: argparse.Namespace) -> dict:
 
 
 def overrides(args: argparse.Namespace, section: str) -> dict:
-    """The ``--set`` values of one section (train, hidden or output), in command-line order."""
+    """The ``--set`` values of one section (data, train, hidden or output), in command-line order."""
     return {key: value for where, key, value in args.set if where == section}
 
 
 def setting(text: str) -> tuple[str, str, object]:
-    """``train.KEY=JSON``, ``hidden.KEY=JSON`` (every hidden layer) or
+    """``data.KEY=JSON``, ``train.KEY=JSON``, ``hidden.KEY=JSON`` (every hidden layer) or
     ``output.KEY=JSON`` (the output layer) -> (section, key, value)."""
     path, sep, raw = text.partition("=")
     section, dot, key = path.partition(".")
-    if not sep or not dot or not key or section not in ("train", "hidden", "output"):
-        raise argparse.ArgumentTypeError(f"{text!r}: expected train.KEY=VALUE, hidden.KEY=VALUE or output.KEY=VALUE")
+    if not sep or not dot or not key or section not in ("data", "train", "hidden", "output"):
+        raise argparse.ArgumentTypeError(
+            f"{text!r}: expected data.KEY=VALUE, train.KEY=VALUE, hidden.KEY=VALUE or output.KEY=VALUE")
     try:
         return section, key, json.loads(raw)
     except json.JSONDecodeError:
@@ -144,7 +146,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--channel-shift", type=int, help="train.channel_shift override (input channels)")
     parser.add_argument("--thinning", type=float, help="train.thinning override")
     parser.add_argument("--set", type=setting, action="append", default=[], metavar="SECTION.KEY=JSON",
-                        help="any other override, after the ones above: train.KEY (the train section) "
+                        help="any other override, after the ones above: data.KEY (the data section), "
+                             "train.KEY (the train section), "
                              "hidden.KEY (every hidden layer) or output.KEY (the output layer); repeatable, "
                              "e.g. --set train.lr_delay=0.1 --set 'hidden.delay_init=[0, 30]' "
                              "--set 'output.type=\"dense\"'")

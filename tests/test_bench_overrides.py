@@ -5,6 +5,7 @@ from pathlib import Path
 
 import pytest
 
+from lava_convdelay.errors import UserError
 from lava_convdelay.training import TrainConfigError
 
 _spec = importlib.util.spec_from_file_location(
@@ -51,3 +52,14 @@ def test_set_after_the_named_flags_and_checked_like_the_config_file():
         bench_models.run_config("crsnn", 0, bench_models.parse_args(["--set", "train.lr_delay=-1"]))
     with pytest.raises(TrainConfigError, match=r"unknown train key\(s\) \['lr_dlay'\]"):
         bench_models.run_config("crsnn", 0, bench_models.parse_args(["--set", "train.lr_dlay=0.1"]))
+
+
+def test_data_settings_select_another_data_set_and_are_checked():
+    args = bench_models.parse_args(["--set", 'data.vocabulary="speech-commands"', "--set", "data.min_spikes=5",
+                                    "--set", "output.neurons=35"])
+    config = bench_models.run_config("delrec", 0, args)
+    assert config["data"]["vocabulary"] == "speech-commands"
+    assert config["data"]["min_spikes"] == 5
+    assert config["model"]["layers"][-1]["neurons"] == 35
+    with pytest.raises(UserError, match="vocabulary"):
+        bench_models.run_config("delrec", 0, bench_models.parse_args(["--set", 'data.vocabulary="klingon"']))
