@@ -219,13 +219,27 @@ def test_torchrun_two_processes_stay_synchronised(tmp_path):
         ["checkpoint.pt", "params_rank0.pt", "params_rank1.pt"]
 
 
-@pytest.mark.parametrize("name,params", [("crsnn", 2 * (3 + 256)), ("delrec", 2 * (256 * 256 + 256)),
-                                         ("rsnn", 2 * 256 * 256), ("crsnn_no_delay", 2 * (3 + 256)),
-                                         ("crsnn_fixed_delay", 2 * (3 + 256))])
-def test_shipped_configs_build(name, params):
+@pytest.mark.parametrize("name,params,delays", [
+    ("crsnn", 2 * (3 + 256), 512), ("delrec", 2 * (256 * 256 + 256), 512), ("rsnn", 2 * 256 * 256, 0),
+    ("crsnn_no_delay", 2 * (3 + 256), 0), ("crsnn_fixed_delay", 2 * (3 + 256), 0),
+    ("shd_paper", 3 * (3 + 256), 3 * 256)])  # the paper's 3 recurrent layers of 256, k = 3
+def test_shipped_configs_build(name, params, delays):
     config = load_config(Path(__file__).parent.parent / "configs" / f"{name}.json")
     from lava_convdelay.nn.model import SpikingNetwork
     model = SpikingNetwork({**config["model"], "input_size": 140})
     assert model.recurrent_param_count == params
-    learned = sum(p.numel() for p in model.delay_parameters())
-    assert learned == (512 if name in ("crsnn", "delrec") else 0)
+    assert sum(p.numel() for p in model.delay_parameters()) == delays
+
+
+def test_the_shd_paper_config_is_the_papers_setup():
+    """configs/shd_paper.json against the published setup (docs/data.md, "SHD and SSC")."""
+    config = load_config(Path(__file__).parent.parent / "configs" / "shd_paper.json")
+    assert config["data"] == {"source": "shd", "dt": 0.01, "pool": 5, "duration": 1.0}  # the fetched files
+    hidden, readout = config["model"]["layers"][:-1], config["model"]["layers"][-1]
+    assert [(layer["type"], layer["neurons"], layer["kernel_size"], layer["max_delay"], layer["delay_init"],
+             layer["rec_dropout"], layer["dropout"]) for layer in hidden] == \
+        [("conv_delay_rec", 256, 3, 30, [10, 30], 0.2, 0.4)] * 3
+    assert (readout["type"], readout["neurons"]) == ("affine", 20)
+    train = config["train"]
+    assert (train["epochs"], train["batch_size"], train["lr"], train["lr_delay"], train["weight_decay"],
+            train["sigma_init"], train["sigma_decay"], train["thinning"]) == (150, 256, 5e-3, 5e-2, 1e-5, 10, 0.95, 0.5)

@@ -1,4 +1,4 @@
-"""CLI: ``data generate``, ``data show``, ``data import`` and ``encode``."""
+"""CLI: ``data generate``, ``data show``, ``data import``, ``data fetch`` and ``encode``."""
 from __future__ import annotations
 
 import argparse
@@ -156,6 +156,17 @@ def run_import(args: argparse.Namespace) -> int:
     return 0
 
 
+def run_fetch(args: argparse.Namespace) -> int:
+    from lava_convdelay.data.fetch import BASE_URL, fetch
+    paths = fetch(args.dataset, args.dir, url_base=args.url_base or BASE_URL, progress=True)
+    print(f"{args.dataset}: {', '.join(str(p) for p in paths)}")
+    section = {"source": args.dataset}
+    if args.dir is not None:  # elsewhere than where the source looks by default
+        section.update({split: str(args.dir / f"{args.dataset}_{split}.h5") for split in ("train", "test")})
+    print(f'train with "data": {json.dumps(section)}')
+    return 0
+
+
 def run_encode(args: argparse.Namespace) -> int:
     from lava_convdelay.app.spike_files import save_npy
     from lava_convdelay.data.audio import read_wav
@@ -250,6 +261,19 @@ def add_parser(subparsers) -> None:
     imp.add_argument("--workers", type=int, help="processes (default: all cores)")
     imp.add_argument("--max-seconds", type=float, default=20.0, help="longest recording accepted (default 20)")
     imp.set_defaults(func=run_import)
+
+    fetch = sub.add_parser("fetch", help="download SHD or SSC (internet), checked against the published MD5",
+                           description="Download the Spiking Heidelberg Digits (shd: train, test) or Spiking Speech "
+                           "Commands (ssc: train, valid, test) from the Zenke lab, check each archive's MD5 against "
+                           "the published digest, decompress and check the SHD format; an interrupted download "
+                           "continues where it stopped when re-run (docs/data.md, \"SHD and SSC\").")
+    fetch.add_argument("dataset", choices=("shd", "ssc"))
+    fetch.add_argument("--dir", type=Path, help="folder for the .h5 files (default: the one training with "
+                       "\"source\": \"shd\" / \"ssc\" reads, $LAVA_CONVDELAY_DATA/DATASET, "
+                       "~/.cache/lava-convdelay/DATASET)")
+    fetch.add_argument("--url-base", help="the folder of a mirror holding the same archives (default "
+                       "https://zenkelab.org/datasets/); the digests checked stay the published ones")
+    fetch.set_defaults(func=run_fetch)
 
     enc = subparsers.add_parser("encode", help="turn a WAV recording into spikes [channels, time] (.npy)",
                                 description="Encode one recording: the SHD chain (default), or with --encoder "

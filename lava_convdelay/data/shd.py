@@ -76,6 +76,40 @@ def _class_names(f: h5py.File, path: Path) -> list[str] | None:
     return keys
 
 
+def _layout(f: h5py.File, path: Path) -> tuple[np.ndarray, dict[str, h5py.Dataset], list[str] | None]:
+    """``(labels [samples], {"spikes/times", "spikes/units"}: their ragged datasets, class
+    names or None)`` of an open SHD-format file: labels read and checked against the
+    class names, the ragged datasets' types and row counts checked without reading them."""
+    labels = _dataset(f, "labels", path, "number", MAX_SAMPLES)
+    if labels.ndim != 1 or not np.issubdtype(labels.dtype, np.integer):
+        raise DatasetFormatError(f"{path}: 'labels' must be a 1-D integer array, got {labels.dtype} "
+                                 f"{labels.shape}")
+    n = len(labels)
+    ragged = {key: _ragged(f, key, path, integers=key == "spikes/units") for key in ("spikes/times", "spikes/units")}
+    rows = [len(item) for item in ragged.values()]
+    if rows != [n, n]:  # checked before reading them
+        raise DatasetFormatError(f"{path}: {rows[0]} spike-time rows, {rows[1]} unit rows and {n} labels: "
+                                 f"the ragged arrays must have one row per label")
+    keys = _class_names(f, path)
+    if (labels < 0).any() or (keys is not None and (labels >= len(keys)).any()):
+        raise DatasetFormatError(f"{path}: labels must lie in [0, number of classes)")
+    return labels, ragged, keys
+
+
+def check_layout(path: str | os.PathLike) -> tuple[int, int | None]:
+    """``(samples, classes or None)`` of an SHD-format file, after the checks of
+    :func:`read_shd` that need no spike data: the HDF5 safety checks, the datasets'
+    presence, types and row counts, labels within the class names. Reads only the
+    labels and class names (cheap on SSC's 75,466 samples); :func:`read_shd` checks
+    the events when the file is used."""
+    path = Path(path)
+    if not path.is_file():
+        raise DatasetFormatError(f"{path}: no such dataset file")
+    with open_hdf5(path, DatasetFormatError) as f:
+        labels, _, keys = _layout(f, path)
+    return len(labels), None if keys is None else len(keys)
+
+
 def read_shd(path: str | os.PathLike, channels: int | None = None) -> dict:
     """Load and validate a whole SHD-format file into memory; units must lie below
     ``channels`` (``None``: the recorded audio encoding's channels, else SHD's 700).
@@ -92,20 +126,10 @@ def read_shd(path: str | os.PathLike, channels: int | None = None) -> dict:
     if not path.is_file():
         raise DatasetFormatError(f"{path}: no such dataset file")
     with open_hdf5(path, DatasetFormatError) as f:
-        labels = _dataset(f, "labels", path, "number", MAX_SAMPLES)
-        if labels.ndim != 1 or not np.issubdtype(labels.dtype, np.integer):
-            raise DatasetFormatError(f"{path}: 'labels' must be a 1-D integer array, got {labels.dtype} "
-                                     f"{labels.shape}")
+        labels, ragged, keys = _layout(f, path)
         n = len(labels)
-        ragged = {key: _ragged(f, key, path, integers=key == "spikes/units")
-                  for key in ("spikes/times", "spikes/units")}
-        rows = [len(item) for item in ragged.values()]
-        if rows != [n, n]:  # checked before reading them
-            raise DatasetFormatError(f"{path}: {rows[0]} spike-time rows, {rows[1]} unit rows and {n} labels: "
-                                     f"the ragged arrays must have one row per label")
         times, units = (list(read_dataset(item, f"{path}: '{key}'", DatasetFormatError, "ragged", n))
                         for key, item in ragged.items())
-        keys = _class_names(f, path)
         speaker = None
         if "extra/speaker" in f:
             speaker = _dataset(f, "extra/speaker", path, "number", n)
@@ -117,8 +141,6 @@ def read_shd(path: str | os.PathLike, channels: int | None = None) -> dict:
         raise DatasetFormatError(f"{path}: attribute {AUDIO_ENCODING_ATTR} must be a string")
     if channels is None:
         channels = recorded_channels(audio, path)
-    if (labels < 0).any() or (keys is not None and (labels >= len(keys)).any()):
-        raise DatasetFormatError(f"{path}: labels must lie in [0, number of classes)")
     for i, (t, u) in enumerate(zip(times, units)):
         t, u = np.asarray(t), np.asarray(u)
         if t.shape != u.shape:

@@ -4,14 +4,18 @@
      "dt": 0.01, "pool": 5, "duration": 1.0}
     {"source": "generated", "vocabulary": "speech-commands"}    # or a word list / word-list file
     {"source": "shd", "train": "shd_train.h5", "test": "shd_test.h5", ...}  # user files
+    {"source": "shd"}      # or "ssc": the files ``data fetch shd`` (``ssc``) downloaded
 
-Both are SHD-format files read by :class:`lava_convdelay.data.SHDDataset`,
+All are SHD-format files read by :class:`lava_convdelay.data.SHDDataset`,
 binned with the section's :class:`lava_convdelay.data.encoding.InputEncoding`.
 """
 from __future__ import annotations
 
+from pathlib import Path
+
 from lava_convdelay.bounds import SEED_BOUNDS, Bounds, check_value
 from lava_convdelay.data.encoding import InputEncoding
+from lava_convdelay.data.fetch import fetch_dir
 from lava_convdelay.data.generate import MAX_PER_CLASS
 from lava_convdelay.data.vocabulary import VocabularyError, vocabulary_setting
 from lava_convdelay.errors import UserError
@@ -20,6 +24,8 @@ BINNING_KEYS = ("dt", "pool", "duration", "min_spikes")
 GENERATOR_BOUNDS = {"per_class": Bounds(True, 1, MAX_PER_CLASS), "seed": SEED_BOUNDS}
 FILE_SOURCES = ("shd", "ssc", "files")
 SOURCES = ("generated",) + FILE_SOURCES
+#: sources whose files ``data fetch`` downloads: ``train`` and ``test`` default to them
+FETCHED_SOURCES = ("shd", "ssc")
 
 
 class DataConfigError(UserError):
@@ -48,9 +54,9 @@ def check_data_section(data, where: str = "config") -> InputEncoding:
         if "vocabulary" in data:
             _vocabulary(data["vocabulary"], where)
     else:
-        if "train" not in data or "test" not in data:
+        if source not in FETCHED_SOURCES and ("train" not in data or "test" not in data):
             raise DataConfigError(f"{where}: data: source '{source}' needs 'train' and 'test' file paths")
-        for key in ("train", "test"):
+        for key in sorted({"train", "test"} & set(data)):
             if not isinstance(data[key], str) or not data[key]:
                 raise DataConfigError(f"{where}: data.{key} must be a file path, got {data[key]!r}")
         generator = sorted((set(GENERATOR_BOUNDS) | {"vocabulary"}) & set(data))
@@ -81,5 +87,17 @@ def build_datasets(data: dict, progress: bool = True, where: str = "config"):
             generator["vocabulary"] = _vocabulary(data["vocabulary"], where)
         train_path, test_path = default_dataset(progress=progress, **generator)
     else:
-        train_path, test_path = data["train"], data["test"]
+        train_path, test_path = (data[key] if key in data else fetched_file(data["source"], key, where)
+                                 for key in ("train", "test"))
     return SHDDataset(train_path, **binning), SHDDataset(test_path, **binning)
+
+
+def fetched_file(source: str, split: str, where: str = "config") -> Path:
+    """The ``split`` (``"train"`` / ``"test"``) file that ``data fetch SOURCE`` wrote to
+    its default folder, or an error naming it and the command that fetches it."""
+    path = fetch_dir(source) / f"{source}_{split}.h5"
+    if not path.is_file():
+        raise DataConfigError(f"{where}: data: source '{source}' without '{split}' reads {path}, which is not "
+                              f"there; download it with `lava-convdelay data fetch {source}` (or give "
+                              f"data.{split} the path of your copy)")
+    return path
