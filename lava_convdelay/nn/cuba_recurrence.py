@@ -140,20 +140,21 @@ def _compiled_step(t, current, u, v, i_keep, v_keep, threshold, scale, mask, spi
         return
     target = reads[(t + 1) % reads.shape[0]]
     rows = target.shape[0]
+    # rows taken as views and indexed from 0, no test for zero weights: these
+    # forms vectorize (3-D or flat indexes at two offsets run 3-5x slower)
     if lag_rows.shape[0] > 0:  # read_r(t + 1) = h_j(t - d_r), j = r % N
         for r in range(rows):
-            j = r % n
+            row, source = target[r], history[t + 1 + lag_rows[r], r % n]
             for b in range(batch):
-                target[r, b] = history[t + 1 + lag_rows[r], j, b]
+                row[b] = source[b]
         return
-    total = target.ravel()  # read_r(t + 1) = sum_c K[r, c] h_j(t - c)
-    total[:] = 0
+    target[:] = 0  # read_r(t + 1) = sum_c K[r, c] h_j(t - c)
     for c in range(lags - 1, -1, -1):
-        past, weights = history[lags + t - c].ravel(), kernel_rows[c]
-        for r in range(rows):  # flat indexes, no test for zero weights: this form vectorizes
-            weight, first, source = weights[r], r * batch, (r % n) * batch
+        past, weights = history[lags + t - c], kernel_rows[c]
+        for r in range(rows):
+            weight, row, source = weights[r], target[r], past[r % n]
             for b in range(batch):
-                total[first + b] += weight * past[source + b]
+                row[b] += weight * source[b]
 
 
 @numba.njit(cache=True, nogil=True)
@@ -169,18 +170,18 @@ def _compiled_back_step(t, i_keep, v_keep, mask, grad_spikes, surrogate, kernel_
     grad_h[:] = 0
     if lag_rows.shape[0] > 0:  # one-hot kernel: h_j(t) was read by row r at t + 1 + d_r only
         for r in range(rows):
-            later, j = t + lags - lag_rows[r], r % n
+            later = t + lags - lag_rows[r]
             if later < steps:
+                row, source = grad_h[r % n], grad_reads[later, r]  # views: as in _compiled_step
                 for b in range(batch):
-                    grad_h[j, b] += grad_reads[later, r, b]
+                    row[b] += source[b]
     else:
-        total = grad_h.ravel()
         for c in range(min(lags, steps - 1 - t) - 1, -1, -1):
-            later, weights = grad_reads[t + 1 + c].ravel(), kernel_rows[c]
+            later, weights = grad_reads[t + 1 + c], kernel_rows[c]
             for r in range(rows):
-                weight, first, target = weights[r], r * batch, (r % n) * batch
+                weight, row, source = weights[r], grad_h[r % n], later[r]
                 for b in range(batch):
-                    total[target + b] += weight * later[first + b]
+                    row[b] += weight * source[b]
     _compiled_back_chain(t, i_keep, v_keep, mask, grad_spikes, surrogate, grad_h, grad_v, grad_current)
 
 
@@ -201,7 +202,8 @@ def _compiled_back_chain(t, i_keep, v_keep, mask, grad_spikes, surrogate, grad_h
 class _CompiledNeurons:
     """The forward's neurons and reads on the CPU (:func:`_compiled_step`);
     ``keep``: keep every read (for the backward), else two rows. Without a
-    ``kernel`` (``None``) it reads nothing: :meth:`fire` only."""
+    ``kernel`` (``None``) it reads nothing: :attr:`fire_args` are
+    :func:`_compiled_fire`'s, for a loop that computes the currents itself."""
 
     def __init__(self, c: CubaConstants, current, kernel, lag_rows, mask, spikes, voltage, history, keep):
         steps, n, batch = spikes.shape
@@ -222,10 +224,6 @@ class _CompiledNeurons:
 
     def step(self, t: int) -> None:
         _compiled_step(t, *self.fire_args, *self.read_args)
-
-    def fire(self, t: int) -> None:
-        """The neurons of step ``t`` from ``current``: spikes, voltage and ``h(t)``, no read."""
-        _compiled_fire(t, *self.fire_args)
 
 
 class _TensorNeurons:
@@ -289,8 +287,8 @@ class _TensorNeurons:
 
 class _CompiledBackward:
     """The backward's steps on the CPU (:func:`_compiled_back_step`). Without
-    a ``kernel`` (``None``) the caller writes ``dL/dh(t)`` into :attr:`grad_h`
-    and calls :meth:`chain`."""
+    a ``kernel`` (``None``) :attr:`chain_args` are :func:`_compiled_back_chain`'s,
+    for a loop that writes ``dL/dh(t)`` into :attr:`grad_h` itself."""
 
     def __init__(self, c: CubaConstants, kernel, lag_rows, mask, grad_spikes, surrogate, grad_reads,
                  grad_current):
@@ -309,10 +307,6 @@ class _CompiledBackward:
         i_keep, v_keep, mask, grad_spikes, surrogate, grad_h, grad_v, grad_current = self.chain_args
         _compiled_back_step(t, i_keep, v_keep, mask, grad_spikes, surrogate, *self.read_args, grad_h, grad_v,
                             grad_current)
-
-    def chain(self, t: int) -> None:
-        """``grad_current[t]`` from :attr:`grad_h`, once ``grad_current`` of the later steps is known."""
-        _compiled_back_chain(t, *self.chain_args)
 
 
 class _TensorBackward:

@@ -30,12 +30,13 @@ real-valued kernels they differ only in summation order.
 from __future__ import annotations
 
 import numba
-import numpy as np
 import torch
 
 from lava_convdelay.nn.cuba_recurrence import (
     CubaConstants,
     _compiled,
+    _compiled_back_chain,
+    _compiled_fire,
     _CompiledBackward,
     _CompiledNeurons,
     _TensorBackward,
@@ -53,8 +54,8 @@ def _axpy(weight, x, y):
 
 
 @numba.njit(cache=True, nogil=True)
-def _compiled_lag_conv(sources, rows, offset, kernels, positions, transposed, base, out):
-    """``out`` ``[C * F * B]`` = ``base`` (if not empty) + ``sum_a conv_{kernels[a]}(sources[rows[a] + offset])``
+def _compiled_lag_conv(sources, rows, offset, kernels, positions, transposed, out):
+    """``out`` ``[C * F * B]`` = ``sum_a conv_{kernels[a]}(sources[rows[a] + offset])``
     (``sources`` ``[R, C * F * B]``, rows past ``R`` skipped; ``kernels``
     ``[A, C, k]``), or with ``transposed`` the transposed convolutions. Channel
     by channel, so the channel's ``F * B`` sums stay in cache over all lags and
@@ -81,9 +82,40 @@ def _compiled_lag_conv(sources, rows, offset, kernels, positions, transposed, ba
                     _axpy(weight, source[start:stop], out[start + step:stop + step])
                 else:
                     _axpy(weight, source[start + step:stop + step], out[start:stop])
-    if base.size:
-        for i in range(out.size):
-            out[i] += base[i]
+
+
+@numba.njit(cache=True, nogil=True)
+def _compiled_forward(z, first_rows, kernels, positions, current, u, v, i_keep, v_keep, threshold, scale, mask,
+                      spikes, voltage, history):
+    """The forward on the CPU, every step in one call: ``current`` ``[N, B]`` =
+    the lag convolutions of the history (:func:`_compiled_lag_conv`, rows
+    ``first_rows + t``) + ``z[:, :, t]``, then the neurons
+    (:func:`~lava_convdelay.nn.cuba_recurrence._compiled_fire`, the rest of the
+    arguments). ``z`` is read in its ``[B, N, T]`` layout (no transposed copy)."""
+    batch, n, steps = z.shape
+    sources = history.reshape(history.shape[0], -1)
+    flat = current.ravel()
+    for t in range(steps):
+        _compiled_lag_conv(sources, first_rows, t, kernels, positions, False, flat)
+        for j in range(n):  # after the convolutions: the order of the per-channel products
+            for b in range(batch):
+                current[j, b] += z[b, j, t]
+        _compiled_fire(t, current, u, v, i_keep, v_keep, threshold, scale, mask, spikes, voltage, history)
+
+
+@numba.njit(cache=True, nogil=True)
+def _compiled_backward(active, kernels, positions, i_keep, v_keep, mask, grad_spikes, surrogate, grad_h, grad_v,
+                       grad_current):
+    """The backward's steps on the CPU in one call, latest first: ``dL/dh(t)``
+    (``grad_h``) = the transposed lag convolutions of ``grad_current`` of steps
+    ``t + 1 + active``, then the neurons' chain
+    (:func:`~lava_convdelay.nn.cuba_recurrence._compiled_back_chain`) to ``grad_current[t]``."""
+    steps = grad_spikes.shape[0]
+    sources = grad_current.reshape(steps, -1)
+    flat = grad_h.ravel()
+    for t in range(steps - 1, -1, -1):
+        _compiled_lag_conv(sources, active, t + 1, kernels, positions, True, flat)
+        _compiled_back_chain(t, i_keep, v_keep, mask, grad_spikes, surrogate, grad_h, grad_v, grad_current)
 
 
 def _tensor_lag_conv(sources: torch.Tensor, rows: torch.Tensor, kernels: torch.Tensor, transposed: bool,
@@ -110,28 +142,26 @@ def _lag_kernels(weight: torch.Tensor, lag_kernel: torch.Tensor) -> tuple[torch.
 
 
 def _forward_loop(z, active, kernels, lags, positions, mask, c: CubaConstants, keep: bool):
-    """Exact forward: ``z`` ``[T, N, B]`` -> spikes ``[T, N, B]``, and if
-    ``keep`` the pre-reset voltages (SLAYER units) and the history ``[L + T, N, B]``."""
+    """Exact forward: ``z`` ``[T, N, B]`` (a view of the caller's ``[B, N, T]``)
+    -> spikes ``[T, N, B]``, and if ``keep`` the pre-reset voltages (SLAYER
+    units) and the history ``[L + T, N, B]``."""
     steps, n, batch = z.shape
     history = z.new_zeros(lags + steps, n, batch)
-    spikes = torch.empty_like(z)
-    voltage = torch.empty_like(z) if keep else None
-    current = torch.empty_like(z[0])
+    spikes = z.new_empty(steps, n, batch)
+    voltage = torch.empty_like(spikes) if keep else None
+    current = z.new_empty(n, batch)
     first_rows = lags - 1 - active  # history row of h(t - 1 - l) at t = 0
     if _compiled(z):
-        compiled = _CompiledNeurons(c, current, None, None, mask, spikes, voltage, history, keep)
-        args = (history.view(lags + steps, -1).numpy(), first_rows.numpy())
-        flat_current = current.view(-1).numpy()
-        for t in range(steps):
-            _compiled_lag_conv(*args, t, kernels.numpy(), positions, False, z[t].view(-1).numpy(), flat_current)
-            compiled.fire(t)
+        neurons = _CompiledNeurons(c, current, None, None, mask, spikes, voltage, history, keep)
+        _compiled_forward(z.permute(2, 1, 0).contiguous().numpy(), first_rows.numpy(), kernels.numpy(), positions,
+                          *neurons.fire_args)
     else:
-        neurons = _TensorNeurons(c, current, None, None, mask, spikes, voltage, history, keep)
+        tensor_neurons = _TensorNeurons(c, current, None, None, mask, spikes, voltage, history, keep)
         sources = history.view(lags + steps, -1, positions, batch)
         for t in range(steps):
             _tensor_lag_conv(sources, first_rows + t, kernels, False, current.view(sources.shape[1:]))
             current.add_(z[t])
-            neurons.fire(t)
+            tensor_neurons.fire(t)
     if voltage is None:
         return spikes, None, None
     return spikes, voltage.div_(c.scale), history
@@ -164,7 +194,7 @@ def _lag_products(grad: torch.Tensor, history: torch.Tensor, channels: int, size
 
 
 class _DelayChannelCuba(torch.autograd.Function):
-    """``[T, N, B]`` in and out; see :func:`delay_channel_cuba`."""
+    """``[T, N, B]`` in (a view) and out; see :func:`delay_channel_cuba`."""
 
     @staticmethod
     def forward(ctx, z, weight, lag_kernel, mask, positions, constants):
@@ -183,22 +213,18 @@ class _DelayChannelCuba(torch.autograd.Function):
         grad_spikes = grad_spikes.contiguous()
         steps = grad_spikes.shape[0]
         grad_current = torch.empty_like(grad_spikes)  # row t: dL/dI(t) = dL/du(t)
-        compiled = _compiled(grad_spikes)
-        back = (_CompiledBackward if compiled else _TensorBackward)(
-            ctx.constants, None, None, mask, grad_spikes, ctx.constants.surrogate(voltage), None, grad_current)
-        if compiled:
-            args = (grad_current.view(steps, -1).numpy(), active.numpy())
-            empty, grad_h = np.zeros(0, kernels.numpy().dtype), back.grad_h.view(-1).numpy()
+        surrogate = ctx.constants.surrogate(voltage)
+        if _compiled(grad_spikes):
+            compiled = _CompiledBackward(ctx.constants, None, None, mask, grad_spikes, surrogate, None, grad_current)
+            _compiled_backward(active.numpy(), kernels.numpy(), ctx.positions, *compiled.chain_args)
         else:
+            back = _TensorBackward(ctx.constants, None, None, mask, grad_spikes, surrogate, None, grad_current)
             sources = grad_current.view(steps, -1, ctx.positions, grad_spikes.shape[2])
-        for t in range(steps - 1, -1, -1):  # dL/dh(t) from the currents of steps t + 1 + l
-            if compiled:
-                _compiled_lag_conv(*args, t + 1, kernels.numpy(), ctx.positions, True, empty, grad_h)
-            else:
+            for t in range(steps - 1, -1, -1):  # dL/dh(t) from the currents of steps t + 1 + l
                 rows = active + t + 1
                 valid = rows < steps
                 _tensor_lag_conv(sources, rows[valid], kernels[valid], True, back.grad_h.view(sources.shape[1:]))
-            back.chain(t)
+                back.chain(t)
         grad_weight = grad_lag = None
         if ctx.needs_input_grad[1] or ctx.needs_input_grad[2]:
             products = _lag_products(grad_current, history, weight.shape[1], weight.shape[2])
@@ -230,6 +256,6 @@ def delay_channel_cuba(z: torch.Tensor, weight: torch.Tensor, lag_kernel: torch.
                          f"{tuple(lag_kernel.shape)} do not fit together")
     if mask is not None:
         mask = mask.T.to(z.dtype).contiguous()
-    z = z.permute(2, 1, 0).contiguous()  # [T, N, B]
+    z = z.permute(2, 1, 0)  # [T, N, B], a view: the compiled loop reads [B, N, T] as it is
     spikes = _DelayChannelCuba.apply(z, weight, lag_kernel, mask, z.shape[1] // channels, constants)
     return spikes.permute(2, 1, 0)

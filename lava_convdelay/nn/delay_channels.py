@@ -11,12 +11,18 @@ channel-major: neuron ``n = c * F + f``)::
 weights and ``D`` delays (``C = 4, k = 5, D = 8``: 160 + 8). The delays follow
 :mod:`lava_convdelay.nn.delays` (a spike at ``t`` arrives at ``t + 1 + d``).
 
-The fused time loop (:func:`lava_convdelay.nn.cuba_recurrence.recurrent_cuba`)
-reads ``D`` delayed copies of the layer's spikes per step (``[D * N, B]``,
-row ``d * N + j``: neuron ``j`` through channel ``d``'s lag kernel) and this
-module's product maps them to ``[N, B]`` currents: as the ``D * k`` depthwise
-taps (:class:`DelayChannelProduct`, ``O(D N k)`` per step) or as the ``[N,
-D * N]`` row of ``D`` banded matrices (small ``N``).
+The block runs its time loop over lag-combined kernels by default
+(:mod:`lava_convdelay.nn.delay_channel_recurrence`: the lag kernels are shared
+by all neurons, so the channels collapse into one depthwise convolution per
+lag, ``O(N k L)`` per step over the lags in use, no per-channel reads). The
+per-channel form stays selectable (``product`` "taps" or "dense"): the fused
+time loop (:func:`lava_convdelay.nn.cuba_recurrence.recurrent_cuba`) reads
+``D`` delayed copies of the layer's spikes per step (``[D * N, B]``, row ``d
+* N + j``: neuron ``j`` through channel ``d``'s lag kernel) and this module's
+product maps them to ``[N, B]`` currents: as the ``D * k`` depthwise taps
+(:class:`DelayChannelProduct`, ``O(D N k)`` per step) or as the ``[N, D *
+N]`` row of ``D`` banded matrices (small ``N``). All give the same spikes
+and gradients.
 
 On Loihi 2 and in Lava each delay channel is one synapse group with banded
 weights and a single scalar delay.
