@@ -73,7 +73,7 @@ def naive_delay_channels(block, z, rule, sigma, mask=None):
 
 def _fused_cases():
     cases = []
-    for product in ("taps", "dense"):
+    for product in ("taps", "dense", "lags"):
         cases += [("triangle", 3.0, 0.0, product), ("triangle", 1.0, 0.3, product), ("triangle", 0.0, 0.3, product),
                   ("linear", 1.0, 0.0, product), ("linear", 1.0, 0.3, product)]
     return cases
@@ -145,7 +145,7 @@ def naive_integer_delay_channels(x, w_int, kernels_int, delays, positions):
 
 
 @pytest.mark.parametrize("rule", ["triangle", "linear"])
-@pytest.mark.parametrize("product", ["taps", "dense"])
+@pytest.mark.parametrize("product", ["taps", "dense", "lags"])
 def test_integer_mode_matches_naive_integer_loop(rule, product):
     """At sigma 0 (deployment) the block computes with the 8-bit weights and the
     rounded delays (``round_delays``: 2.5 -> 3), bit for bit as an integer loop;
@@ -223,6 +223,43 @@ def test_taps_and_dense_products_give_identical_spikes():
     assert isinstance(block.recurrent_synapse.recurrent_product(), DenseProduct)  # 96^2 < 10_000 * 5
     big = DelayChannelConvRecurrent(NEURON, 10, 256, kernel_size=5, channels=4, delay_channels=8)
     assert isinstance(big.recurrent_synapse.recurrent_product(), DelayChannelProduct)
+
+
+@pytest.mark.parametrize("compiled", [True, False], ids=["compiled", "tensor-ops"])
+def test_lag_loop_gives_the_per_channel_spikes_and_is_the_default(compiled, monkeypatch):
+    """Integer mode (float32) with recurrent dropout and two delay channels
+    sharing a delay: the loop over lag-combined kernels gives the per-channel
+    taps' spikes bit for bit; "auto" runs it at every size, an unknown product
+    is refused."""
+    from lava_convdelay.nn import cuba_recurrence, delay_channel_recurrence
+
+    monkeypatch.setattr(cuba_recurrence, "COMPILED_ON_CPU", compiled)
+    torch.manual_seed(5)
+    block = DelayChannelConvRecurrent(NEURON, 10, 96, kernel_size=5, channels=4, delay_channels=8,
+                                      weight_scale=4, max_delay=20, rec_dropout=0.25).train()
+    with torch.no_grad():
+        block.axonal_delay.delay[3] = block.axonal_delay.delay[2]
+    x = random_input(2, 10, 100)
+    outs = []
+    for product in ("taps", "lags"):
+        block.recurrent_synapse.product = product
+        torch.manual_seed(3)
+        with torch.no_grad():
+            outs.append(block(x))
+    assert 0.02 < outs[0].mean() < 0.8
+    assert torch.equal(outs[0], outs[1])
+    calls = []
+    monkeypatch.setattr("lava_convdelay.nn.blocks.delay_channel_cuba",
+                        lambda *args: calls.append(args) or delay_channel_recurrence.delay_channel_cuba(*args))
+    for n in (8, 96, 1024):
+        small = DelayChannelConvRecurrent(NEURON, 3, n, kernel_size=3, channels=4, delay_channels=2)
+        assert small.recurrent_synapse.lag_loop()
+        with torch.no_grad():
+            small(random_input(1, 3, 5, batch=1))
+    assert len(calls) == 3
+    block.recurrent_synapse.product = "conv1d"
+    with pytest.raises(ValueError, match="product must be one of"):
+        block(x)
 
 
 def test_delay_rules_and_initialisation():

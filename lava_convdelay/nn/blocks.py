@@ -27,6 +27,7 @@ from lava.lib.dl.slayer.synapse import layer as slayer_synapse
 
 from lava_convdelay.nn.axonal_delay import RecurrentDelay
 from lava_convdelay.nn.cuba_recurrence import CubaConstants, check_supported, recurrent_cuba
+from lava_convdelay.nn.delay_channel_recurrence import delay_channel_cuba
 from lava_convdelay.nn.delay_channels import ChannelDelays, DelayChannelSynapse
 from lava_convdelay.nn.recurrent_synapse import ConvRecurrentSynapse, DenseRecurrentSynapse
 
@@ -118,18 +119,23 @@ class AbstractDelayRecurrent(torch.nn.Module):
         """What :meth:`forward` does after the input synapse: input current
         ``z`` ``[B, N, T]`` (SLAYER units) -> ``[B, N, T]`` spikes."""
         batch, neurons, _ = z.shape
-        kernel, one_hot = self.lag_kernel(z)
         mask = None
         if self.training and self.rec_dropout > 0:
             keep = 1.0 - self.rec_dropout
             mask = torch.bernoulli(torch.full((batch, neurons), keep, device=z.device)) / keep
-        out = recurrent_cuba(z, self.recurrent_synapse.recurrent_product(), kernel.to(z.dtype),
-                             CubaConstants.of(self.neuron), mask, one_hot)
+        out = self.recurrence(z, mask)
         if self.training and self.dropout > 0:
             out = torch.nn.functional.dropout(out, self.dropout)
         if self.delay_shift:
             out = torch.nn.functional.pad(out[..., :-1], (1, 0))
         return out
+
+    def recurrence(self, z: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
+        """Unshifted spikes ``[B, N, T]`` of the recurrent layer driven by ``z``
+        ``[B, N, T]``, ``mask`` ``[B, N]`` its recurrent dropout: the fused time loop."""
+        kernel, one_hot = self.lag_kernel(z)
+        return recurrent_cuba(z, self.recurrent_synapse.recurrent_product(), kernel.to(z.dtype),
+                              CubaConstants.of(self.neuron), mask, one_hot)
 
     def lag_kernel(self, like: torch.Tensor) -> tuple[torch.Tensor, bool]:
         """``([N, L] lag kernel, one_hot)``: what each neuron's recurrent read
@@ -202,6 +208,17 @@ class DelayChannelConvRecurrent(AbstractDelayRecurrent):
     def recurrent_param_count(self) -> int:
         """Recurrent weights plus one delay per delay channel."""
         return self.recurrent_synapse.weight_count + self.recurrent_synapse.delay_channels
+
+    def recurrence(self, z: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
+        """The fused time loop over lag-combined kernels
+        (:func:`~lava_convdelay.nn.delay_channel_recurrence.delay_channel_cuba`)
+        where the synapse's product is ``"lags"`` (or ``"auto"``), else the
+        per-channel reads (``"taps"``, ``"dense"``); the same spikes and gradients."""
+        synapse = cast(DelayChannelSynapse, self.recurrent_synapse)
+        if not synapse.lag_loop():
+            return super().recurrence(z, mask)
+        kernel, _ = cast(ChannelDelays, self.axonal_delay).kernel()
+        return delay_channel_cuba(z, synapse.quantized(), kernel.to(z.dtype), CubaConstants.of(self.neuron), mask)
 
     def lag_kernel(self, like: torch.Tensor) -> tuple[torch.Tensor, bool]:
         """``([D * N, L] lag kernel, one_hot)``: row ``d * N + j`` reads neuron

@@ -96,22 +96,14 @@ class CubaConstants:
 
 
 @numba.njit(cache=True, nogil=True)
-def _compiled_step(t, current, u, v, i_keep, v_keep, threshold, scale, mask, spikes, voltage, history,
-                   kernel_rows, lag_rows, reads):
-    """Step ``t`` of the neurons on the CPU, in place: ``current`` ``[N, B]``
+def _compiled_fire(t, current, u, v, i_keep, v_keep, threshold, scale, mask, spikes, voltage, history):
+    """The neurons of step ``t`` on the CPU, in place: ``current`` ``[N, B]``
     -> ``u``, ``v`` (int64 ``[N * B]``), ``spikes[t]``,
-    ``voltage[t % len(voltage)]`` and ``h(t)`` = ``history[L + t]``; then
-    read ``t + 1`` into ``reads[(t + 1) % len(reads)]`` (``[R, B]``, row
-    ``r`` from neuron ``r % N``): one history row per read row for a one-hot
-    kernel (``lag_rows`` ``[R]``, else empty), else pulled lag by lag
-    (``kernel_rows`` ``[L, R]``), streaming through whole history rows.
+    ``voltage[t % len(voltage)]`` and ``h(t)`` = ``history[L + t]``.
 
     What :class:`_TensorNeurons` computes: the float32 comparison torch
-    makes, and each read summed oldest spike first, as its scatter adds them
-    (the last bit of a read can differ where one of them fuses a
-    multiply-add; in integer mode every term is exact). The neuron update is one flat, branch-free loop, so that it
-    compiles to vector instructions."""
-    steps, n, batch = spikes.shape
+    makes. One flat, branch-free loop, so that it compiles to vector instructions."""
+    steps = spikes.shape[0]
     lags = history.shape[0] - steps
     x, m = current.ravel(), mask.ravel()
     fired_t, h = spikes[t].ravel(), history[lags + t].ravel()
@@ -127,24 +119,42 @@ def _compiled_step(t, current, u, v, i_keep, v_keep, threshold, scale, mask, spi
         fired_t[k] = fired
         h[k] = fired_t[k] * m[k]
         v[k] = 0 if fired else vv
+
+
+@numba.njit(cache=True, nogil=True)
+def _compiled_step(t, current, u, v, i_keep, v_keep, threshold, scale, mask, spikes, voltage, history,
+                   kernel_rows, lag_rows, reads):
+    """Step ``t`` on the CPU, in place: the neurons (:func:`_compiled_fire`),
+    then read ``t + 1`` into ``reads[(t + 1) % len(reads)]`` (``[R, B]``, row
+    ``r`` from neuron ``r % N``): one history row per read row for a one-hot
+    kernel (``lag_rows`` ``[R]``, else empty), else pulled lag by lag
+    (``kernel_rows`` ``[L, R]``), streaming through whole history rows.
+
+    Each read is summed oldest spike first, as :class:`_TensorNeurons`'
+    scatter adds them (the last bit of a read can differ where one of them
+    fuses a multiply-add; in integer mode every term is exact)."""
+    _compiled_fire(t, current, u, v, i_keep, v_keep, threshold, scale, mask, spikes, voltage, history)
+    steps, n, batch = spikes.shape
+    lags = history.shape[0] - steps
     if t + 1 == steps:
         return
     target = reads[(t + 1) % reads.shape[0]]
     rows = target.shape[0]
+    # rows taken as views and indexed from 0, no test for zero weights: these
+    # forms vectorize (3-D or flat indexes at two offsets run 3-5x slower)
     if lag_rows.shape[0] > 0:  # read_r(t + 1) = h_j(t - d_r), j = r % N
         for r in range(rows):
-            j = r % n
+            row, source = target[r], history[t + 1 + lag_rows[r], r % n]
             for b in range(batch):
-                target[r, b] = history[t + 1 + lag_rows[r], j, b]
+                row[b] = source[b]
         return
-    total = target.ravel()  # read_r(t + 1) = sum_c K[r, c] h_j(t - c)
-    total[:] = 0
+    target[:] = 0  # read_r(t + 1) = sum_c K[r, c] h_j(t - c)
     for c in range(lags - 1, -1, -1):
-        past, weights = history[lags + t - c].ravel(), kernel_rows[c]
-        for r in range(rows):  # flat indexes, no test for zero weights: this form vectorizes
-            weight, first, source = weights[r], r * batch, (r % n) * batch
+        past, weights = history[lags + t - c], kernel_rows[c]
+        for r in range(rows):
+            weight, row, source = weights[r], target[r], past[r % n]
             for b in range(batch):
-                total[first + b] += weight * past[source + b]
+                row[b] += weight * source[b]
 
 
 @numba.njit(cache=True, nogil=True)
@@ -154,24 +164,32 @@ def _compiled_back_step(t, i_keep, v_keep, mask, grad_spikes, surrogate, kernel_
     ``grad_h`` ``[N, B]``) pulled from the later reads' gradients
     ``grad_reads`` ``[T, R, B]`` (latest read first, as
     :class:`_TensorBackward` scatters them; read row ``r`` is neuron
-    ``r % N``'s), then ``grad_v`` and ``grad_current[t]`` (``dL/du(t)``)."""
+    ``r % N``'s), then the neurons' chain (:func:`_compiled_back_chain`)."""
     steps, n, batch = grad_spikes.shape
     lags, rows = kernel_rows.shape
     grad_h[:] = 0
     if lag_rows.shape[0] > 0:  # one-hot kernel: h_j(t) was read by row r at t + 1 + d_r only
         for r in range(rows):
-            later, j = t + lags - lag_rows[r], r % n
+            later = t + lags - lag_rows[r]
             if later < steps:
+                row, source = grad_h[r % n], grad_reads[later, r]  # views: as in _compiled_step
                 for b in range(batch):
-                    grad_h[j, b] += grad_reads[later, r, b]
+                    row[b] += source[b]
     else:
-        total = grad_h.ravel()
         for c in range(min(lags, steps - 1 - t) - 1, -1, -1):
-            later, weights = grad_reads[t + 1 + c].ravel(), kernel_rows[c]
+            later, weights = grad_reads[t + 1 + c], kernel_rows[c]
             for r in range(rows):
-                weight, first, target = weights[r], r * batch, (r % n) * batch
+                weight, row, source = weights[r], grad_h[r % n], later[r]
                 for b in range(batch):
-                    total[target + b] += weight * later[first + b]
+                    row[b] += weight * source[b]
+    _compiled_back_chain(t, i_keep, v_keep, mask, grad_spikes, surrogate, grad_h, grad_v, grad_current)
+
+
+@numba.njit(cache=True, nogil=True)
+def _compiled_back_chain(t, i_keep, v_keep, mask, grad_spikes, surrogate, grad_h, grad_v, grad_current):
+    """The neurons' chain of backward step ``t`` on the CPU, in place: from
+    ``dL/dh(t)`` (``grad_h`` ``[N, B]``) to ``grad_v`` and ``grad_current[t]`` (``dL/du(t)``)."""
+    steps, n, batch = grad_spikes.shape
     for j in range(n):
         for b in range(batch):
             grad_s = grad_spikes[t, j, b] + grad_h[j, b] * mask[j, b]
@@ -183,26 +201,29 @@ def _compiled_back_step(t, i_keep, v_keep, mask, grad_spikes, surrogate, kernel_
 
 class _CompiledNeurons:
     """The forward's neurons and reads on the CPU (:func:`_compiled_step`);
-    ``keep``: keep every read (for the backward), else two rows."""
+    ``keep``: keep every read (for the backward), else two rows. Without a
+    ``kernel`` (``None``) it reads nothing: :attr:`fire_args` are
+    :func:`_compiled_fire`'s, for a loop that computes the currents itself."""
 
     def __init__(self, c: CubaConstants, current, kernel, lag_rows, mask, spikes, voltage, history, keep):
         steps, n, batch = spikes.shape
-        self.reads = current.new_zeros(steps if keep else 2, kernel.shape[0], batch)
         mask = torch.ones_like(current) if mask is None else mask
         if not keep:  # nothing to keep: one scratch row
             voltage = torch.empty_like(current)[None]
-        lag_rows = torch.zeros(0, dtype=torch.int64) if lag_rows is None else lag_rows
-        self.args = (current.numpy(), np.zeros(n * batch, np.int64), np.zeros(n * batch, np.int64),
-                     c.i_keep, c.v_keep, np.float32(c.threshold * c.scale), c.scale, mask.numpy(),
-                     spikes.numpy(), voltage.numpy(), history.numpy(), kernel.detach().T.contiguous().numpy(),
-                     lag_rows.numpy(), self.reads.numpy())
+        self.fire_args = (current.numpy(), np.zeros(n * batch, np.int64), np.zeros(n * batch, np.int64),
+                          c.i_keep, c.v_keep, np.float32(c.threshold * c.scale), c.scale, mask.numpy(),
+                          spikes.numpy(), voltage.numpy(), history.numpy())
+        if kernel is not None:
+            self.reads = current.new_zeros(steps if keep else 2, kernel.shape[0], batch)
+            lag_rows = torch.zeros(0, dtype=torch.int64) if lag_rows is None else lag_rows
+            self.read_args = (kernel.detach().T.contiguous().numpy(), lag_rows.numpy(), self.reads.numpy())
 
     def read(self, t: int) -> torch.Tensor:
         """``[N, B]`` read(t), once steps ``< t`` are done."""
         return self.reads[t % self.reads.shape[0]]
 
     def step(self, t: int) -> None:
-        _compiled_step(t, *self.args)
+        _compiled_step(t, *self.fire_args, *self.read_args)
 
 
 class _TensorNeurons:
@@ -211,28 +232,30 @@ class _TensorNeurons:
 
     def __init__(self, c: CubaConstants, current, kernel, lag_rows, mask, spikes, voltage, history, keep):
         steps, n, batch = spikes.shape
-        rows, lags = kernel.shape
-        self.copies = rows // n
         self.c, self.current, self.mask = c, current, mask
         self.spikes, self.voltage, self.history, self.keep = spikes, voltage, history, keep
         self.u = torch.zeros(n, batch, dtype=torch.int64, device=current.device)
         self.v, self.scaled = torch.zeros_like(self.u), torch.zeros_like(self.u)
         self.fired = torch.zeros_like(self.u, dtype=torch.bool)
         self.rows = self.kernel_rows = None
+        if kernel is None:
+            return
+        rows, lags = kernel.shape
         if lag_rows is not None:  # read_r(t) is row lag_rows[r] * N + r % N of history[t:t + L] as [L * N, B]
             self.rows = lag_rows * n + torch.arange(rows, device=current.device) % n
             self.reads = current.new_zeros(steps if keep else 2, rows, batch)
         else:  # row t collects read(t): each h(t') is spread onto rows t' + 1 .. t' + L
             self.reads = current.new_zeros(steps + lags, rows, batch)
             # [L, copies, N, B]: row c is lag c + 1, expanded so the scatter runs over contiguous memory
-            self.scatter_shape = (lags, self.copies, n, batch)
+            self.scatter_shape = (lags, rows // n, n, batch)
             self.kernel_rows = kernel.T[:, :, None].expand(lags, rows, batch).contiguous().view(self.scatter_shape)
 
     def read(self, t: int) -> torch.Tensor:
         """``[N, B]`` read(t), once steps ``< t`` are done."""
         return self.reads[t % self.reads.shape[0]]
 
-    def step(self, t: int) -> None:
+    def fire(self, t: int) -> torch.Tensor:
+        """The neurons of step ``t`` from ``current``: spikes, voltage and ``h(t)`` (returned, ``[N, B]``)."""
         c, u, v = self.c, self.u, self.v
         lags = self.history.shape[0] - self.spikes.shape[0]
         torch.div(u.mul_(c.i_keep), STATE_UNIT, rounding_mode="trunc", out=u)
@@ -249,6 +272,11 @@ class _TensorNeurons:
         else:
             torch.mul(s, self.mask, out=h)
         v.masked_fill_(self.fired, 0)
+        return h
+
+    def step(self, t: int) -> None:
+        h = self.fire(t)
+        lags = self.history.shape[0] - self.spikes.shape[0]
         if self.rows is None:
             self.reads[t + 1:t + 1 + lags].view(self.scatter_shape).addcmul_(self.kernel_rows, h)
         elif t + 1 < self.spikes.shape[0]:
@@ -258,20 +286,27 @@ class _TensorNeurons:
 
 
 class _CompiledBackward:
-    """The backward's steps on the CPU (:func:`_compiled_back_step`)."""
+    """The backward's steps on the CPU (:func:`_compiled_back_step`). Without
+    a ``kernel`` (``None``) :attr:`chain_args` are :func:`_compiled_back_chain`'s,
+    for a loop that writes ``dL/dh(t)`` into :attr:`grad_h` itself."""
 
     def __init__(self, c: CubaConstants, kernel, lag_rows, mask, grad_spikes, surrogate, grad_reads,
                  grad_current):
         mask = torch.ones_like(grad_spikes[0]) if mask is None else mask
-        lag_rows = torch.zeros(0, dtype=torch.int64) if lag_rows is None else lag_rows
-        scratch = np.zeros((2,) + mask.shape, grad_spikes.numpy().dtype)
-        self.args = (c.i_keep / STATE_UNIT, c.v_keep / STATE_UNIT, mask.numpy(), grad_spikes.numpy(),
-                     surrogate.numpy(), kernel.detach().T.contiguous().numpy(), lag_rows.numpy(), grad_reads.numpy(),
-                     scratch[0], scratch[1], grad_current.numpy())
+        #: ``[N, B]`` dL/dh of the step being done
+        self.grad_h = torch.zeros_like(grad_spikes[0])
+        grad_v = np.zeros(mask.shape, grad_spikes.numpy().dtype)
+        self.chain_args = (c.i_keep / STATE_UNIT, c.v_keep / STATE_UNIT, mask.numpy(), grad_spikes.numpy(),
+                           surrogate.numpy(), self.grad_h.numpy(), grad_v, grad_current.numpy())
+        if kernel is not None:
+            lag_rows = torch.zeros(0, dtype=torch.int64) if lag_rows is None else lag_rows
+            self.read_args = (kernel.detach().T.contiguous().numpy(), lag_rows.numpy(), grad_reads.numpy())
 
     def step(self, t: int) -> None:
         """``grad_current[t]``, once ``grad_reads`` of the later steps are known."""
-        _compiled_back_step(t, *self.args)
+        i_keep, v_keep, mask, grad_spikes, surrogate, grad_h, grad_v, grad_current = self.chain_args
+        _compiled_back_step(t, i_keep, v_keep, mask, grad_spikes, surrogate, *self.read_args, grad_h, grad_v,
+                            grad_current)
 
 
 class _TensorBackward:
@@ -281,21 +316,23 @@ class _TensorBackward:
     def __init__(self, c: CubaConstants, kernel, lag_rows, mask, grad_spikes, surrogate, grad_reads,
                  grad_current):
         steps, n, batch = grad_spikes.shape
-        rows, lags = kernel.shape
-        self.copies = rows // n
         self.i_keep, self.v_keep = c.i_keep / STATE_UNIT, c.v_keep / STATE_UNIT
         self.mask, self.grad_spikes, self.surrogate = mask, grad_spikes, surrogate
         self.grad_reads, self.grad_current = grad_reads, grad_current
         self.rows, self.flipped_copies = None, []
+        self.grad_s = torch.empty_like(grad_spikes[0])
+        self.grad_v = torch.zeros_like(self.grad_s)
+        self.grad_h = torch.zeros_like(self.grad_s)
+        if kernel is None:
+            return
+        rows, lags = kernel.shape
         if lag_rows is not None:
             self.rows = lag_rows * n + torch.arange(rows, device=lag_rows.device) % n
         else:  # per copy [L, N, B]: row m is lag L - m
             flipped = kernel.flip(1).T[:, :, None].expand(lags, rows, batch).contiguous()
-            self.flipped_copies = [flipped[:, d * n:(d + 1) * n] for d in range(self.copies)]
+            self.flipped_copies = [flipped[:, d * n:(d + 1) * n] for d in range(rows // n)]
         # row L + t collects dL/dh(t): dL/d read(t) is spread back onto h(t - 1 - c), c < L
         self.grad_history = grad_spikes.new_zeros(lags + steps, n, batch)
-        self.grad_s = torch.empty_like(grad_spikes[0])
-        self.grad_v = torch.zeros_like(self.grad_s)
 
     def step(self, t: int) -> None:
         """``grad_current[t]``, once ``grad_reads`` of the later steps are known."""
@@ -308,7 +345,14 @@ class _TensorBackward:
                     later.addcmul_(flipped, grad_read[d * n:(d + 1) * n])
             else:  # one-hot kernel: all of it goes back to the one row the forward read
                 later.view(-1, grad_read.shape[1]).index_add_(0, self.rows, grad_read)
-        grad_h, grad_s, grad_v = self.grad_history[lags + t], self.grad_s, self.grad_v
+        self._chain(t, self.grad_history[lags + t])
+
+    def chain(self, t: int) -> None:
+        """``grad_current[t]`` from :attr:`grad_h`, once ``grad_current`` of the later steps is known."""
+        self._chain(t, self.grad_h)
+
+    def _chain(self, t: int, grad_h: torch.Tensor) -> None:
+        grad_s, grad_v = self.grad_s, self.grad_v
         if self.mask is None:
             torch.add(self.grad_spikes[t], grad_h, out=grad_s)
         else:

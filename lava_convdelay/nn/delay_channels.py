@@ -11,12 +11,18 @@ channel-major: neuron ``n = c * F + f``)::
 weights and ``D`` delays (``C = 4, k = 5, D = 8``: 160 + 8). The delays follow
 :mod:`lava_convdelay.nn.delays` (a spike at ``t`` arrives at ``t + 1 + d``).
 
-The fused time loop (:func:`lava_convdelay.nn.cuba_recurrence.recurrent_cuba`)
-reads ``D`` delayed copies of the layer's spikes per step (``[D * N, B]``,
-row ``d * N + j``: neuron ``j`` through channel ``d``'s lag kernel) and this
-module's product maps them to ``[N, B]`` currents: as the ``D * k`` depthwise
-taps (:class:`DelayChannelProduct`, ``O(D N k)`` per step) or as the ``[N,
-D * N]`` row of ``D`` banded matrices (small ``N``).
+The block runs its time loop over lag-combined kernels by default
+(:mod:`lava_convdelay.nn.delay_channel_recurrence`: the lag kernels are shared
+by all neurons, so the channels collapse into one depthwise convolution per
+lag, ``O(N k L)`` per step over the lags in use, no per-channel reads). The
+per-channel form stays selectable (``product`` "taps" or "dense"): the fused
+time loop (:func:`lava_convdelay.nn.cuba_recurrence.recurrent_cuba`) reads
+``D`` delayed copies of the layer's spikes per step (``[D * N, B]``, row ``d
+* N + j``: neuron ``j`` through channel ``d``'s lag kernel) and this module's
+product maps them to ``[N, B]`` currents: as the ``D * k`` depthwise taps
+(:class:`DelayChannelProduct`, ``O(D N k)`` per step) or as the ``[N, D *
+N]`` row of ``D`` banded matrices (small ``N``). All give the same spikes
+and gradients.
 
 On Loihi 2 and in Lava each delay channel is one synapse group with banded
 weights and a single scalar delay.
@@ -35,6 +41,9 @@ from lava_convdelay.nn.recurrent_synapse import DenseProduct, _overlap, conv_pre
 #: annealing (:func:`lava_convdelay.nn.delays.delay_kernel`), or the design
 #: notes' linear interpolation (:func:`lava_convdelay.nn.delays.interpolation_kernel`).
 DELAY_RULES = ("triangle", "linear")
+
+#: :attr:`DelayChannelSynapse.product`'s choices.
+PRODUCTS = ("auto", "lags", "taps", "dense")
 
 
 def evenly_spaced_delays(delay_channels: int, max_delay: int) -> torch.Tensor:
@@ -117,8 +126,12 @@ class DelayChannelSynapse(torch.nn.Module):
         self.delay_channels = delay_channels
         self.num_neurons = num_neurons
         self.pre_hook_fx = pre_hook_fx
-        #: How the fused time loop applies the kernels: "auto", "taps" or
-        #: "dense"; all give the same spikes and gradients, only the time differs.
+        #: How the block's time loop applies the kernels: "lags" (one
+        #: combined depthwise convolution per lag,
+        #: :mod:`lava_convdelay.nn.delay_channel_recurrence`), or per delay
+        #: channel on its delayed reads as "taps" or "dense"
+        #: (:meth:`recurrent_product`); "auto" is "lags". All give the same
+        #: spikes and gradients, only the time differs.
         self.product = "auto"
         bound = weight_scale / math.sqrt(kernel_size * delay_channels)
         self.weight = torch.nn.Parameter(
@@ -142,8 +155,17 @@ class DelayChannelSynapse(torch.nn.Module):
         matrices = self.channel_matrices()
         return matrices.transpose(0, 1).reshape(self.num_neurons, -1)
 
+    def lag_loop(self) -> bool:
+        """Whether the block runs the loop over lag-combined kernels (``product`` "lags" or "auto")."""
+        if self.product not in PRODUCTS:
+            raise ValueError(f"product must be one of {PRODUCTS}, got {self.product!r}")
+        return self.product in ("auto", "lags")
+
     def recurrent_product(self) -> DenseProduct | DelayChannelProduct:
-        """The fused time loop's product, from the quantized weights (differentiable)."""
+        """The per-channel fused time loop's product
+        (:func:`~lava_convdelay.nn.cuba_recurrence.recurrent_cuba` on ``D * N``
+        reads), from the quantized weights (differentiable): "taps", "dense",
+        or for "auto" whichever of the two is faster at this size."""
         if self.product not in ("auto", "taps", "dense"):
             raise ValueError(f"product must be 'auto', 'taps' or 'dense', got {self.product!r}")
         # per delay channel: an N x N banded block against k depthwise taps (C = 1's crossover)
