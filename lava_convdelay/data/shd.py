@@ -181,7 +181,8 @@ def bin_spikes(times: np.ndarray, units: np.ndarray, dt: float = 10e-3, pool: in
 
 class SHDDataset(Dataset):
     """An SHD-format file as ``(spikes [channels / pool, steps] float32 0/1, label int)``;
-    ``channels``: the file's (its audio encoding's, else SHD's 700).
+    ``channels``: the file's (its audio encoding's, else SHD's 700). Events already in
+    memory (a generated task's) bin the same way through :meth:`from_events`.
 
     Binned samples are cached in memory on first access, so later epochs cost
     no re-binning. The cache holds uint8 (a quarter of float32: the SHD
