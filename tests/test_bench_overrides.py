@@ -3,6 +3,7 @@ import argparse
 import importlib.util
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from lava_convdelay.errors import UserError
@@ -63,3 +64,35 @@ def test_data_settings_select_another_data_set_and_are_checked():
     assert config["model"]["layers"][-1]["neurons"] == 35
     with pytest.raises(UserError, match="vocabulary"):
         bench_models.run_config("delrec", 0, bench_models.parse_args(["--set", 'data.vocabulary="klingon"']))
+
+
+_delay_spec = importlib.util.spec_from_file_location(
+    "delay_task_bench", Path(__file__).resolve().parent.parent / "bench" / "delay_task.py")
+delay_task_bench = importlib.util.module_from_spec(_delay_spec)
+_delay_spec.loader.exec_module(delay_task_bench)
+
+
+@pytest.mark.parametrize("variant, layer, learn, init", [
+    ("delrec-learned", "delay_rec", True, [0, 4]),
+    ("crsnn-frozen", "conv_delay_rec", False, [0, 4]),
+    ("delaychan-learned-0-30", "conv_delay_channels_rec", True, [0, 30]),
+    ("crsnn-frozen-0-30", "conv_delay_rec", False, [0, 30]),
+])
+def test_delay_task_variants_set_block_learning_and_initial_delays(variant, layer, learn, init):
+    hidden = delay_task_bench.run_config(variant, 1, 5)["model"]["layers"][0]
+    assert (hidden["type"], hidden["learn_delays"], hidden["delay_init"]) == (layer, learn, init)
+    assert delay_task_bench.parts(variant)[1] == ("learned" if learn else "frozen")
+
+
+def test_delay_task_controls():
+    assert [layer["type"] for layer in delay_task_bench.run_config("readout-only", 0, None)["model"]["layers"]] \
+        == ["affine"]
+    hidden = delay_task_bench.run_config("rsnn", 0, None)["model"]["layers"][0]
+    assert hidden["type"] == "rec" and "max_delay" not in hidden
+    assert delay_task_bench.parts("rsnn") == ("rsnn", "", "")
+
+
+def test_delay_task_match_counts_delays_near_interval_minus_one():
+    # intervals 6 and 12 call for delays 5 and 11; within 1 step: 4, 6 and 12 (not 8 or 0)
+    match = delay_task_bench.delay_match(np.array([4, 6, 8, 12, 0]), [6, 12])
+    assert match == {"mean_distance": (1 + 1 + 3 + 1 + 5) / 5, "matching": 3 / 5, "targets_hit": 2}

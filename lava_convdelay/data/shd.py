@@ -203,7 +203,8 @@ def bin_spikes(times: np.ndarray, units: np.ndarray, dt: float = 10e-3, pool: in
 
 class SHDDataset(Dataset):
     """An SHD-format file as ``(spikes [channels / pool, steps] float32 0/1, label int)``;
-    ``channels``: the file's (its audio encoding's, else SHD's 700).
+    ``channels``: the file's (its audio encoding's, else SHD's 700). Events already in
+    memory (a generated task's) bin the same way through :meth:`from_events`.
 
     Binned samples are cached in memory on first access, so later epochs cost
     no re-binning. The cache holds uint8 (a quarter of float32: the SHD
@@ -216,8 +217,25 @@ class SHDDataset(Dataset):
                  duration: float | None = InputEncoding.duration, min_spikes: int = InputEncoding.min_spikes):
         InputEncoding(dt, pool, 1.0 if duration is None else duration, min_spikes=min_spikes).check(
             str(path), pooled=False)
-        self.path = Path(path)
-        self.data = read_shd(path)
+        self._hold(read_shd(path), Path(path), dt, pool, duration, min_spikes)
+
+    @classmethod
+    def from_events(cls, data: dict, name: str, dt: float = InputEncoding.dt, pool: int = InputEncoding.pool,
+                    duration: float | None = InputEncoding.duration,
+                    min_spikes: int = InputEncoding.min_spikes) -> SHDDataset:
+        """Samples already in memory, in the form :func:`read_shd` returns (a generated
+        task's, :mod:`lava_convdelay.data.delay_task`), binned as a file's; ``name``
+        stands for the file in messages (the ``path`` attribute)."""
+        InputEncoding(dt, pool, 1.0 if duration is None else duration, min_spikes=min_spikes).check(
+            name, pooled=False)
+        dataset = cls.__new__(cls)
+        dataset._hold(data, name, dt, pool, duration, min_spikes)
+        return dataset
+
+    def _hold(self, data: dict, path: Path | str, dt: float, pool: int, duration: float | None,
+              min_spikes: int) -> None:
+        self.path = path
+        self.data = data
         if duration is None:
             last = max((float(np.max(t)) for t in self.data["times"] if len(t)), default=0.0)
             duration = last + dt  # a bin for the last spike

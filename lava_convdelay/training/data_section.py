@@ -5,15 +5,21 @@
     {"source": "generated", "vocabulary": "speech-commands"}    # or a word list / word-list file
     {"source": "shd", "train": "shd_train.h5", "test": "shd_test.h5", ...}  # user files
     {"source": "shd"}      # or "ssc": the files ``data fetch shd`` (``ssc``) downloaded
+    {"source": "delay-task", "intervals": [6, 12, 18, 24], "channels": 16,  # the synthetic
+     "dt": 0.01, "pool": 1, "duration": 0.6}                                # control task
 
-All are SHD-format files read by :class:`lava_convdelay.data.SHDDataset`,
-binned with the section's :class:`lava_convdelay.data.encoding.InputEncoding`.
+The file sources are SHD-format files, the delay task SHD-format events made in memory
+(:mod:`lava_convdelay.data.delay_task`); all are read by
+:class:`lava_convdelay.data.SHDDataset`, binned with the section's
+:class:`lava_convdelay.data.encoding.InputEncoding`.
 """
 from __future__ import annotations
 
+from dataclasses import fields, replace
 from pathlib import Path
 
 from lava_convdelay.bounds import SEED_BOUNDS, Bounds, check_value
+from lava_convdelay.data.delay_task import DelayTask, DelayTaskError
 from lava_convdelay.data.encoding import InputEncoding
 from lava_convdelay.data.fetch import fetch_dir
 from lava_convdelay.data.generate import MAX_PER_CLASS
@@ -23,9 +29,12 @@ from lava_convdelay.errors import UserError
 BINNING_KEYS = ("dt", "pool", "duration", "min_spikes")
 GENERATOR_BOUNDS = {"per_class": Bounds(True, 1, MAX_PER_CLASS), "seed": SEED_BOUNDS}
 FILE_SOURCES = ("shd", "ssc", "files")
-SOURCES = ("generated",) + FILE_SOURCES
+DELAY_TASK = "delay-task"
+SOURCES = ("generated",) + FILE_SOURCES + (DELAY_TASK,)
 #: sources whose files ``data fetch`` downloads: ``train`` and ``test`` default to them
 FETCHED_SOURCES = ("shd", "ssc")
+#: the delay task's settings a data section may give (its steps are data.duration / data.dt)
+DELAY_TASK_KEYS = tuple(f.name for f in fields(DelayTask) if f.name != "steps")
 
 
 class DataConfigError(UserError):
@@ -36,13 +45,21 @@ def check_data_section(data, where: str = "config") -> InputEncoding:
     """Check a ``data`` section (``where``: the config file, for messages); returns its binning."""
     if not isinstance(data, dict):
         raise DataConfigError(f"{where}: 'data' must be a mapping")
-    known = {"source", "train", "test", "vocabulary", *BINNING_KEYS, *GENERATOR_BOUNDS}
-    unknown = set(data) - known
-    if unknown:
-        raise DataConfigError(f"{where}: data: unknown key(s) {sorted(unknown)}; known: {sorted(known)}")
     source = data.get("source", "generated")
     if not isinstance(source, str) or source not in SOURCES:
         raise DataConfigError(f"{where}: data: unknown source {source!r} ({', '.join(SOURCES)})")
+    if source == DELAY_TASK:
+        known = {"source", *BINNING_KEYS, *DELAY_TASK_KEYS}
+    else:
+        known = {"source", "train", "test", "vocabulary", *BINNING_KEYS, *GENERATOR_BOUNDS}
+    unknown = set(data) - known
+    if unknown:
+        raise DataConfigError(f"{where}: data: unknown key(s) {sorted(unknown)} for source {source!r}; known: "
+                              f"{sorted(known)}")
+    if source == DELAY_TASK:
+        task = delay_task(data, where)
+        encoding = replace(InputEncoding.from_settings(data), source_channels=task.channels)
+        return encoding.check(where, prefix="data.")
     if source == "generated":
         files = sorted({"train", "test"} & set(data))
         if files:
@@ -75,12 +92,27 @@ def _vocabulary(value, where: str) -> str | tuple[str, ...]:
         raise DataConfigError(f"{where}: data.{err}") from None
 
 
+def delay_task(data: dict, where: str = "config") -> DelayTask:
+    """The :class:`DelayTask` of a ``"delay-task"`` data section: its keys, and as many
+    steps as ``data.duration`` holds of ``data.dt``; or one line saying why not."""
+    encoding = InputEncoding.from_settings(data).check(where, prefix="data.", pooled=False)
+    try:
+        return DelayTask(steps=encoding.steps, **{key: data[key] for key in DELAY_TASK_KEYS if key in data})
+    except DelayTaskError as err:
+        raise DataConfigError(f"{where}: data.{err}") from None
+
+
 def build_datasets(data: dict, progress: bool = True, where: str = "config"):
     """``(train, test)`` datasets yielding ``(spikes [channels, time], label)``."""
     from lava_convdelay.data import SHDDataset, default_dataset
 
     encoding = check_data_section(data, where)
     binning = encoding.binning()
+    if data.get("source") == DELAY_TASK:
+        task = delay_task(data, where)
+        train, test = (SHDDataset.from_events(task.split(split, encoding.dt), f"{DELAY_TASK} {split} split "
+                                              f"(seed {task.seed})", **binning) for split in ("train", "test"))
+        return train, test
     if data.get("source", "generated") == "generated":
         generator = {k: data[k] for k in GENERATOR_BOUNDS if k in data}
         if "vocabulary" in data:
