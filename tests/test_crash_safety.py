@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 
 import pytest
+import torch
 
 from lava_convdelay.nn.checkpoint import load_model, read_checkpoint
 from lava_convdelay.training import normalise_config, train
@@ -70,6 +71,8 @@ def test_sigkill_during_export_never_corrupts(tmp_path):
 
 TRAINER = r"""
 import sys, time
+import torch
+torch.set_num_threads(1)  # as the in-process runs below: one reduction order
 sys.path.insert(0, sys.argv[2])
 import lava_convdelay.training.loop as train_module
 from factories import TRAIN_CONFIG, toy_datasets
@@ -101,8 +104,15 @@ def test_sigkill_during_training_then_resume_equals_uninterrupted(tmp_path):
     proc.wait()
     killed_at = read_checkpoint(checkpoint)["epoch"]
     assert 1 <= killed_at < 3, "the run must be killed before it finished"
-    resumed = train(normalise_config(TRAIN_CONFIG), run, resume=True, progress=False, datasets=toy_datasets())
-    full = train(normalise_config(TRAIN_CONFIG), tmp_path / "full", progress=False, datasets=toy_datasets())
+    # one thread in every process: with two, a float sum's order may depend on how the
+    # threads split it, and "bit-identical" would compare that, not the resume
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        resumed = train(normalise_config(TRAIN_CONFIG), run, resume=True, progress=False, datasets=toy_datasets())
+        full = train(normalise_config(TRAIN_CONFIG), tmp_path / "full", progress=False, datasets=toy_datasets())
+    finally:
+        torch.set_num_threads(threads)
     assert_same_state(full, resumed)
     assert os.path.exists(run / "plots" / "curves.png")
 
