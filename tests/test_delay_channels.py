@@ -201,6 +201,17 @@ def test_delay_channel_product_against_conv1d(channels, kernel, positions, delay
                            delay_channels * n)
 
 
+def spikes_by_product(block, x, products):
+    """The block's spikes on ``x`` with each recurrent product, from the same dropout draw."""
+    outs = []
+    for product in products:
+        block.recurrent_synapse.product = product
+        torch.manual_seed(3)
+        with torch.no_grad():
+            outs.append(block(x))
+    return outs
+
+
 def test_taps_and_dense_products_give_identical_spikes():
     """Integer mode (float32) with recurrent dropout: the taps and the ``[N, D N]``
     banded row give the same spikes bit for bit; the product is chosen by size."""
@@ -211,12 +222,7 @@ def test_taps_and_dense_products_give_identical_spikes():
     block = DelayChannelConvRecurrent(NEURON, 10, 96, kernel_size=5, channels=4, delay_channels=8,
                                       weight_scale=4, max_delay=20, rec_dropout=0.25).train()
     x = random_input(2, 10, 100)
-    outs = []
-    for product in ("taps", "dense"):
-        block.recurrent_synapse.product = product
-        torch.manual_seed(3)
-        with torch.no_grad():
-            outs.append(block(x))
+    outs = spikes_by_product(block, x, ("taps", "dense"))
     assert 0.02 < outs[0].mean() < 0.8
     assert torch.equal(outs[0], outs[1])
     block.recurrent_synapse.product = "auto"
@@ -240,12 +246,7 @@ def test_lag_loop_gives_the_per_channel_spikes_and_is_the_default(compiled, monk
     with torch.no_grad():
         block.axonal_delay.delay[3] = block.axonal_delay.delay[2]
     x = random_input(2, 10, 100)
-    outs = []
-    for product in ("taps", "lags"):
-        block.recurrent_synapse.product = product
-        torch.manual_seed(3)
-        with torch.no_grad():
-            outs.append(block(x))
+    outs = spikes_by_product(block, x, ("taps", "lags"))
     assert 0.02 < outs[0].mean() < 0.8
     assert torch.equal(outs[0], outs[1])
     calls = []
