@@ -106,6 +106,17 @@ def mean_sd(values: np.ndarray) -> str:
     return f"{values.mean():.1f}" + (f" ± {values.std(ddof=1):.1f}" if len(values) > 1 else "")
 
 
+def print_lava_agreement(rows: dict) -> None:
+    """One line per run that was also run on Lava: its accuracy there and its agreement
+    with the quantized model on the same test samples."""
+    for name, entries in rows.items():
+        for e in entries:
+            if "acc_lava_subset" in e:
+                print(f"{name} seed {e['seed']}: first {e['lava_samples']} test samples: Lava "
+                      f"{100 * e['acc_lava_subset']:.1f} %, quantized {100 * e['acc_quantized_subset']:.1f} %, "
+                      f"same prediction on {100 * e['lava_equals_quantized']:.1f} %")
+
+
 def train_one(name: str, seed: int, args: argparse.Namespace, threads: int) -> str:
     """Train (or finish) one run; returns its directory."""
     torch.set_num_threads(threads)
@@ -223,12 +234,7 @@ def main():
         label = f"{name} (non-spiking reference)" if name == GRU else name
         print(f"| {label} | {mean_sd(acc)} (n={len(acc)}) {deployed}| {entries[0]['recurrent_params']} | "
               f"{np.mean([e['seconds_per_epoch'] for e in entries]):.1f} |")
-    for name, entries in rows.items():
-        for e in entries:
-            if "acc_lava_subset" in e:
-                print(f"{name} seed {e['seed']}: first {e['lava_samples']} test samples: Lava "
-                      f"{100 * e['acc_lava_subset']:.1f} %, quantized {100 * e['acc_quantized_subset']:.1f} %, "
-                      f"same prediction on {100 * e['lava_equals_quantized']:.1f} %")
+    print_lava_agreement(rows)
 
 
 if __name__ == "__main__":

@@ -43,6 +43,9 @@ from lava_convdelay.training import load_config, normalise_config, train  # noqa
 from lava_convdelay.training.data_section import build_datasets  # noqa: E402
 from netx_export.exporter import blocks_to_spec  # noqa: E402
 
+sys.path.insert(0, str(Path(__file__).parent))
+from bench_models import print_lava_agreement  # noqa: E402
+
 ROOT = Path(__file__).resolve().parent.parent
 CONFIG = ROOT / "configs" / "delay_task.json"
 #: the hidden layer of each delay model (over the config's), learned and frozen
@@ -288,12 +291,7 @@ def main(argv: list[str] | None = None):
                                    "match_steps": MATCH_STEPS, "table": lines, "rows": rows}, indent=1))
     plot(rows, intervals, args.results.with_suffix(".png"))
     print("\n".join(lines))
-    for variant, entries in rows.items():
-        for e in entries:
-            if "acc_lava_subset" in e:
-                print(f"{variant} seed {e['seed']}: first {e['lava_samples']} test samples: Lava "
-                      f"{100 * e['acc_lava_subset']:.1f} %, quantized {100 * e['acc_quantized_subset']:.1f} %, "
-                      f"same prediction on {100 * e['lava_equals_quantized']:.1f} %")
+    print_lava_agreement(rows)
     print(f"wrote {args.results} and {args.results.with_suffix('.png')}")
 
 
