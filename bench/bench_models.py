@@ -32,7 +32,7 @@ from lava_convdelay.app.evaluation import evaluate
 from lava_convdelay.atomic import atomic_output
 from lava_convdelay.errors import UserError
 from lava_convdelay.nn.checkpoint import load_model
-from lava_convdelay.nn.model import ConfigError, SpikingNetwork
+from lava_convdelay.nn.model import ConfigError
 from lava_convdelay.training import load_config, normalise_config, train
 from lava_convdelay.training.augment import AUGMENT_DEFAULTS
 from lava_convdelay.training.data_section import build_datasets
@@ -63,10 +63,14 @@ def run_config(name: str, seed: int, args: argparse.Namespace) -> dict:
         if getattr(args, key) is not None:
             config["train"][key] = getattr(args, key)
     config["train"].update(overrides(args, "train"))
+    # "hidden" layers are the recurrent ones: a convolutional front end keeps its own settings
+    *hidden, output = config["model"]["layers"]
+    front = [layer for layer in hidden if layer["type"] == "conv"]
+    hidden = [layer for layer in hidden if layer["type"] != "conv"]
     if args.hidden_layers:
-        *hidden, output = config["model"]["layers"]
-        config["model"]["layers"] = [dict(hidden[0]) for _ in range(args.hidden_layers)] + [output]
-    for layer in config["model"]["layers"][:-1]:
+        hidden = [dict(hidden[0]) for _ in range(args.hidden_layers)]
+    config["model"]["layers"] = front + hidden + [output]
+    for layer in hidden:
         if args.neurons:
             layer["neurons"] = args.neurons
         if args.kernel_size and "kernel_size" in layer:
@@ -178,8 +182,8 @@ def main():
     # OpenMP pool exists in this process when the workers are forked below
     torch.set_num_threads(1)
     for name in args.configs:
-        try:
-            SpikingNetwork({**run_config(name, 0, args)["model"], "input_size": 1})
+        try:  # normalising the config builds its network on the data's input size
+            run_config(name, 0, args)
         except ConfigError as err:
             raise SystemExit(f"{overrides_source(name)}: {err}") from None
         except UserError as err:

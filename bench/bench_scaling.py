@@ -7,7 +7,9 @@ C = 4, D = 8, the design notes' setting), DelRec (``DelayRecurrent``) and the
 delay-free dense block (``DelayRecurrent(delays=False)``) at each N, batch 16, T = 100, 140 inputs,
 delays uniform in [10, 30], one thread. Scopes: the whole block (its
 140-input synapse included, the same for all three), its recurrence alone
-(``forward_current`` from a fixed input current), and, for inference, the
+(``forward_current`` from a fixed input current, computed as the block's own
+forward computes it in that mode: SLAYER's synapse in training, the
+time-major one of :mod:`lava_convdelay.nn.time_major` in inference), and, for inference, the
 exported one-layer network in the fixed-point simulator (``sim.fixed_point``,
 what ``evaluate`` runs). The blocks alternate within each repeat (order
 rotated), and the medians are reported, with the ratios DelRec / conv,
@@ -61,8 +63,8 @@ def make_blocks(n: int) -> dict:
 def timer(block, x: torch.Tensor, mode: str, scope: str):
     """A function timing one call of ``block`` in ``mode`` ("train" or
     "inference") and ``scope`` ("block", "recurrence" or "simulator"), seconds."""
-    with torch.no_grad():
-        z = block.input_synapse(x)
+    with torch.no_grad():  # the current the block's own forward feeds its loop in that mode
+        z = block.input_synapse(x) if mode == "train" else block.input_current(x)
     if scope == "simulator":
         block.set_sigma(0.0)
         spec, spikes = blocks_to_spec([block.eval()]), x.numpy().astype("uint8")

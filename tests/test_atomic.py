@@ -1,12 +1,16 @@
-"""atomic_output: complete files under the final name, ordinary permissions."""
+"""atomic_output: complete files under the final name, ordinary permissions; folder_lock."""
+import multiprocessing
 import os
 import stat
+import threading
+from pathlib import Path
 
 import h5py
 import numpy as np
 import pytest
 
 from lava_convdelay.atomic import atomic_output
+from lava_convdelay.folder_lock import folder_lock
 
 
 @pytest.fixture
@@ -64,3 +68,28 @@ def test_hdf5_and_npy_writers_keep_the_ordinary_mode(tmp_path, umask):
     with atomic_output(tmp_path / "b.npy", suffix=".npy") as tmp:
         np.save(tmp, np.arange(3))
     assert _mode(tmp_path / "a.h5") == 0o644 and _mode(tmp_path / "b.npy") == 0o644
+
+
+def _hold_lock(folder, entered, release):
+    with folder_lock(folder):
+        entered.set()
+        release.wait(10)
+        (Path(folder) / "first").write_text("done")
+
+
+def test_folder_lock_makes_a_second_process_wait(tmp_path, capsys):
+    """Two jobs generating one cached set at once: the second waits for the first's files."""
+    context = multiprocessing.get_context("fork")
+    entered, release = context.Event(), context.Event()
+    holder = context.Process(target=_hold_lock, args=(tmp_path / "set", entered, release))
+    holder.start()
+    try:
+        assert entered.wait(10)
+        threading.Timer(0.5, release.set).start()
+        with folder_lock(tmp_path / "set", "generating"):
+            assert (tmp_path / "set" / "first").read_text() == "done"  # entered only after the holder left
+    finally:
+        release.set()
+        holder.join(10)
+    assert holder.exitcode == 0
+    assert "another process is generating here; waiting" in capsys.readouterr().err

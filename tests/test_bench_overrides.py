@@ -37,6 +37,18 @@ def test_set_overrides_every_hidden_layer_but_not_the_readout():
     assert config["seed"] == 7
 
 
+def test_a_conv_front_end_keeps_its_settings():
+    """The hidden-layer overrides reach the recurrent layers, not the front end's convolutions."""
+    args = bench_models.parse_args(["--neurons", "64", "--kernel-size", "7", "--hidden-layers", "3",
+                                    "--set", "hidden.rec_dropout=0.1"])
+    layers = bench_models.run_config("conv_front", 0, args)["model"]["layers"]
+    assert [layer["type"] for layer in layers] == ["conv", "conv"] + ["conv_delay_rec"] * 3 + ["affine"]
+    assert [(layer["channels"], layer["kernel_size"], "neurons" in layer) for layer in layers[:2]] == \
+        [(2, 5, False), (4, 5, False)]
+    assert [(layer["neurons"], layer["kernel_size"], layer["rec_dropout"]) for layer in layers[2:5]] == \
+        [(64, 7, 0.1)] * 3
+
+
 def test_output_settings_reach_the_output_layer_only():
     args = bench_models.parse_args(["--set", 'output.type="dense"', "--set", 'train.loss="count_ce"',
                                     "--set", "train.ce_scale=0.5"])

@@ -303,17 +303,23 @@ def test_conv_taps_equal_banded_matrix(neurons, channels, kernel):
         torch.testing.assert_close(got, want, rtol=1e-9, atol=1e-12)
 
 
-@pytest.mark.parametrize("cls", [DelayRecurrent, ConvDelayRecurrent])
-def test_compiled_steps_equal_tensor_operations(cls, monkeypatch):
+@pytest.mark.parametrize("cls,product", [(DelayRecurrent, None), (ConvDelayRecurrent, "dense"),
+                                         (ConvDelayRecurrent, "taps")])
+def test_compiled_steps_equal_tensor_operations(cls, product, monkeypatch):
     """In float32, training mode, smoothed kernel and recurrent dropout, the
     compiled CPU steps give the tensor operations' spikes (their reads are
     the same sums in the same order, up to a fused multiply-add), also
     without autograd (where they keep no history for a backward), and their
-    gradients to float32 rounding."""
+    gradients to float32 rounding. The convolution's taps run inside the
+    compiled loop (``_compiled_conv_forward``), the dense product outside it."""
     from lava_convdelay.nn import cuba_recurrence
 
     torch.manual_seed(2)
-    block = cls(NEURON, 12, 48, weight_scale=3, max_delay=20, delay_init=(0, 20), rec_dropout=0.3, sigma=2.5)
+    options = dict(channels=2, kernel_size=5) if cls is ConvDelayRecurrent else {}
+    block = cls(NEURON, 12, 48, weight_scale=3, max_delay=20, delay_init=(0, 20), rec_dropout=0.3, sigma=2.5,
+                **options)
+    if product is not None:
+        block.recurrent_synapse.product = product
     x = random_input(8, 12, 150)
     results = {}
     for compiled in (True, False):

@@ -29,6 +29,7 @@ from lava_convdelay.data.digits import VERSION
 from lava_convdelay.data.vocabulary import DIGITS, NAMES, WORD_LISTS, VocabularyError, check_words
 from lava_convdelay.data.voices import max_speakers
 from lava_convdelay.errors import UserError
+from lava_convdelay.folder_lock import folder_lock
 
 PARTS = ".parts"
 #: the settings the digits recipe had before word lists existed: its cache key holds
@@ -164,8 +165,15 @@ def cache_dir(config: GeneratorConfig) -> Path:
 def generate(out_dir: str | os.PathLike, config: GeneratorConfig = GeneratorConfig(),
              workers: int | None = None, progress: bool = True) -> tuple[Path, Path]:
     """``out_dir/train.h5`` and ``out_dir/test.h5``; existing complete files are
-    reused, finished parts of an interrupted run too."""
+    reused, finished parts of an interrupted run too. One process at a time
+    generates into a folder (:func:`~lava_convdelay.folder_lock.folder_lock`):
+    a second one waits and then reuses the files."""
     out = Path(out_dir)
+    with folder_lock(out, "generating a data set"):
+        return _generate(out, config, workers, progress)
+
+
+def _generate(out: Path, config: GeneratorConfig, workers: int | None, progress: bool) -> tuple[Path, Path]:
     stamp = out / "generator.json"
     expected = config.settings()
     if stamp.exists():

@@ -11,8 +11,9 @@ and SLAYER's CUBA neuron, stepped through time by
     s(t)   = CUBA-LIF(I)(t)
 
 Input ``[batch, in_neurons, time]``, output ``[batch, out_neurons, time]``
-spikes; with ``delay_shift`` (default, as SLAYER) the output is shifted one
-step later, matching Lava's one-step synaptic latency per layer. Each forward
+spikes (a view of time-major memory, :mod:`lava_convdelay.nn.time_major`);
+with ``delay_shift`` (default, as SLAYER) the output is shifted one step
+later, matching Lava's one-step synaptic latency per layer. Each forward
 call starts from rest: samples and calls are independent.
 """
 from __future__ import annotations
@@ -30,6 +31,7 @@ from lava_convdelay.nn.cuba_recurrence import CubaConstants, check_supported, re
 from lava_convdelay.nn.delay_channel_recurrence import delay_channel_cuba
 from lava_convdelay.nn.delay_channels import ChannelDelays, DelayChannelSynapse
 from lava_convdelay.nn.recurrent_synapse import ConvRecurrentSynapse, DenseRecurrentSynapse
+from lava_convdelay.nn.time_major import dense_synapse_time_major, shift_one_step
 
 
 class AbstractDelayRecurrent(torch.nn.Module):
@@ -113,7 +115,18 @@ class AbstractDelayRecurrent(torch.nn.Module):
             raise ValueError(
                 f"expected input [batch, {self.in_neurons}, time], got {tuple(x.shape)}"
             )
-        return self.forward_current(self.input_synapse(x))
+        return self.forward_current(self.input_current(x))
+
+    def input_current(self, x: torch.Tensor) -> torch.Tensor:
+        """The input synapse's current ``[B, N, T]`` for spikes ``x`` ``[B, in_neurons, T]``.
+        Without autograd (inference) it is computed in the time loop's layout
+        (:func:`~lava_convdelay.nn.time_major.dense_synapse_time_major`, the same
+        values on spikes) instead of through SLAYER's ``conv3d``."""
+        synapse = self.input_synapse
+        if torch.is_grad_enabled() or synapse.weight_norm_enabled or synapse.bias is not None:
+            return synapse(x)
+        weight = synapse.weight if synapse.pre_hook_fx is None else synapse.pre_hook_fx(synapse.weight)
+        return dense_synapse_time_major(weight.reshape(weight.shape[0], -1), x)
 
     def forward_current(self, z: torch.Tensor) -> torch.Tensor:
         """What :meth:`forward` does after the input synapse: input current
@@ -127,7 +140,7 @@ class AbstractDelayRecurrent(torch.nn.Module):
         if self.training and self.dropout > 0:
             out = torch.nn.functional.dropout(out, self.dropout)
         if self.delay_shift:
-            out = torch.nn.functional.pad(out[..., :-1], (1, 0))
+            out = shift_one_step(out)
         return out
 
     def recurrence(self, z: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:

@@ -34,6 +34,7 @@ import torch
 
 from lava_convdelay.nn.cuba_recurrence import (
     CubaConstants,
+    _axpy,
     _compiled,
     _compiled_back_chain,
     _compiled_fire,
@@ -43,14 +44,7 @@ from lava_convdelay.nn.cuba_recurrence import (
     _TensorNeurons,
 )
 from lava_convdelay.nn.recurrent_synapse import _overlap
-
-
-@numba.njit(cache=True, nogil=True, inline="always")
-def _axpy(weight, x, y):
-    """``y += weight * x`` over two slices: a loop LLVM vectorizes (indexing one
-    long array at two offsets instead runs ~15x slower)."""
-    for i in range(x.size):
-        y[i] += weight * x[i]
+from lava_convdelay.nn.time_major import time_major
 
 
 @numba.njit(cache=True, nogil=True)
@@ -91,15 +85,12 @@ def _compiled_forward(z, first_rows, kernels, positions, current, u, v, i_keep, 
     the lag convolutions of the history (:func:`_compiled_lag_conv`, rows
     ``first_rows + t``) + ``z[:, :, t]``, then the neurons
     (:func:`~lava_convdelay.nn.cuba_recurrence._compiled_fire`, the rest of the
-    arguments). ``z`` is read in its ``[B, N, T]`` layout (no transposed copy)."""
-    batch, n, steps = z.shape
+    arguments), ``z`` ``[T, N, B]``."""
     sources = history.reshape(history.shape[0], -1)
     flat = current.ravel()
-    for t in range(steps):
+    for t in range(z.shape[0]):
         _compiled_lag_conv(sources, first_rows, t, kernels, positions, False, flat)
-        for j in range(n):  # after the convolutions: the order of the per-channel products
-            for b in range(batch):
-                current[j, b] += z[b, j, t]
+        flat += z[t].ravel()  # after the convolutions: the order of the per-channel products
         _compiled_fire(t, current, u, v, i_keep, v_keep, threshold, scale, mask, spikes, voltage, history)
 
 
@@ -142,8 +133,7 @@ def _lag_kernels(weight: torch.Tensor, lag_kernel: torch.Tensor) -> tuple[torch.
 
 
 def _forward_loop(z, active, kernels, lags, positions, mask, c: CubaConstants, keep: bool):
-    """Exact forward: ``z`` ``[T, N, B]`` (a view of the caller's ``[B, N, T]``)
-    -> spikes ``[T, N, B]``, and if ``keep`` the pre-reset voltages (SLAYER
+    """Exact forward: ``z`` ``[T, N, B]`` -> spikes ``[T, N, B]``, and if ``keep`` the pre-reset voltages (SLAYER
     units) and the history ``[L + T, N, B]``."""
     steps, n, batch = z.shape
     history = z.new_zeros(lags + steps, n, batch)
@@ -153,7 +143,7 @@ def _forward_loop(z, active, kernels, lags, positions, mask, c: CubaConstants, k
     first_rows = lags - 1 - active  # history row of h(t - 1 - l) at t = 0
     if _compiled(z):
         neurons = _CompiledNeurons(c, current, None, None, mask, spikes, voltage, history, keep)
-        _compiled_forward(z.permute(2, 1, 0).contiguous().numpy(), first_rows.numpy(), kernels.numpy(), positions,
+        _compiled_forward(z.contiguous().numpy(), first_rows.numpy(), kernels.numpy(), positions,
                           *neurons.fire_args)
     else:
         tensor_neurons = _TensorNeurons(c, current, None, None, mask, spikes, voltage, history, keep)
@@ -256,6 +246,6 @@ def delay_channel_cuba(z: torch.Tensor, weight: torch.Tensor, lag_kernel: torch.
                          f"{tuple(lag_kernel.shape)} do not fit together")
     if mask is not None:
         mask = mask.T.to(z.dtype).contiguous()
-    z = z.permute(2, 1, 0)  # [T, N, B], a view: the compiled loop reads [B, N, T] as it is
+    z = time_major(z)
     spikes = _DelayChannelCuba.apply(z, weight, lag_kernel, mask, z.shape[1] // channels, constants)
     return spikes.permute(2, 1, 0)

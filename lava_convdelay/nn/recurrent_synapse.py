@@ -196,6 +196,9 @@ class ConvProduct:
         self.channels = weight.shape[0]
         self.positions = positions
         values = weight.detach()
+        #: ``[C, C, k]`` for a compiled loop that applies the taps itself
+        #: (:func:`~lava_convdelay.nn.cuba_recurrence._compiled_conv`, the same order)
+        self.conv_kernel = values.contiguous()
         self._taps = _taps(values, positions)
         # the transposed convolution ("same", odd k) is the convolution with
         # the kernel's channels swapped and its taps reversed
