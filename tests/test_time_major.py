@@ -5,7 +5,13 @@ import torch
 import torch.nn.functional as F
 
 from lava_convdelay.nn.blocks import ConvDelayRecurrent, DelayChannelConvRecurrent, DelayRecurrent
-from lava_convdelay.nn.time_major import EVENT_DENSITY, dense_synapse_time_major, shift_one_step, time_major
+from lava_convdelay.nn.time_major import (
+    EVENT_DENSITY,
+    dense_synapse_time_major,
+    later_steps,
+    shift_one_step,
+    time_major,
+)
 
 NEURON = dict(threshold=1.0, current_decay=0.25, voltage_decay=0.03)
 
@@ -73,3 +79,39 @@ def test_inference_forward_equals_the_autograd_forward(make, rate):
     with torch.no_grad():  # a layer fed the time-major output
         fed = following(without)
     assert fed.sum() > 0 and torch.equal(fed, following(with_autograd.detach()))
+
+
+def test_later_steps_is_a_view_of_the_loops_buffer_only_where_that_is_right():
+    history = torch.zeros(4 + 6, 3, 2)
+    history[4:] = torch.randn(6, 3, 2)
+    spikes = history[4:]
+    view = later_steps(spikes, history)
+    assert view.data_ptr() == history[3].data_ptr()  # no copy
+    copied = later_steps(spikes.clone(), history)  # other memory: a new tensor
+    assert copied.data_ptr() != history[3].data_ptr()
+    for got in (view, copied):
+        assert torch.equal(got, torch.cat((torch.zeros(1, 3, 2), spikes[:-1])))
+
+
+@pytest.mark.parametrize("cls", [DelayRecurrent, DelayChannelConvRecurrent])
+def test_the_loops_shift_has_the_gradient_of_a_shift_after_the_loop(cls):
+    """The loops' ``shifted`` output against the unshifted output shifted
+    afterwards: the same spikes, and (float64, training, smoothed delays,
+    recurrent dropout) the same gradients for every parameter and the input."""
+    torch.manual_seed(4)
+    block = cls(NEURON, 9, 32, weight_scale=4, max_delay=8, rec_dropout=0.2, sigma=1.5).double().train()
+    x = _spikes((3, 9, 40), 0.3, 5, torch.float64)
+    results = []
+    for in_loop in (True, False):
+        torch.manual_seed(6)  # the same dropout mask
+        z = block.input_synapse(x).detach().requires_grad_()
+        mask = torch.bernoulli(torch.full((3, 32), 0.8, dtype=torch.float64))
+        out = block.recurrence(z, mask, True) if in_loop else shift_one_step(block.recurrence(z, mask, False))
+        weights = torch.linspace(-1, 2, out.numel(), dtype=torch.float64).view(out.shape)
+        learned = [z, block.recurrent_synapse.weight, block.axonal_delay.delay]
+        results.append((out.detach(), torch.autograd.grad((out * weights).sum(), learned)))
+    (out, grads), (want, want_grads) = results
+    assert 0.02 < float(out.mean()) < 0.8 and torch.equal(out, want)
+    for got, expected in zip(grads, want_grads):
+        assert expected.abs().max() > 1e-6
+        torch.testing.assert_close(got, expected, rtol=1e-12, atol=1e-12)

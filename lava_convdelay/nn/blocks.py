@@ -136,19 +136,18 @@ class AbstractDelayRecurrent(torch.nn.Module):
         if self.training and self.rec_dropout > 0:
             keep = 1.0 - self.rec_dropout
             mask = torch.bernoulli(torch.full((batch, neurons), keep, device=z.device)) / keep
-        out = self.recurrence(z, mask)
-        if self.training and self.dropout > 0:
-            out = torch.nn.functional.dropout(out, self.dropout)
-        if self.delay_shift:
-            out = shift_one_step(out)
-        return out
+        if self.training and self.dropout > 0:  # dropped before the shift, as SLAYER's blocks do
+            out = torch.nn.functional.dropout(self.recurrence(z, mask, False), self.dropout)
+            return shift_one_step(out) if self.delay_shift else out
+        return self.recurrence(z, mask, self.delay_shift)
 
-    def recurrence(self, z: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
-        """Unshifted spikes ``[B, N, T]`` of the recurrent layer driven by ``z``
-        ``[B, N, T]``, ``mask`` ``[B, N]`` its recurrent dropout: the fused time loop."""
+    def recurrence(self, z: torch.Tensor, mask: torch.Tensor | None, shifted: bool = False) -> torch.Tensor:
+        """Spikes ``[B, N, T]`` of the recurrent layer driven by ``z`` ``[B, N,
+        T]``, ``mask`` ``[B, N]`` its recurrent dropout, one step later if
+        ``shifted``: the fused time loop."""
         kernel, one_hot = self.lag_kernel(z)
         return recurrent_cuba(z, self.recurrent_synapse.recurrent_product(), kernel.to(z.dtype),
-                              CubaConstants.of(self.neuron), mask, one_hot)
+                              CubaConstants.of(self.neuron), mask, one_hot, shifted)
 
     def lag_kernel(self, like: torch.Tensor) -> tuple[torch.Tensor, bool]:
         """``([N, L] lag kernel, one_hot)``: what each neuron's recurrent read
@@ -222,16 +221,17 @@ class DelayChannelConvRecurrent(AbstractDelayRecurrent):
         """Recurrent weights plus one delay per delay channel."""
         return self.recurrent_synapse.weight_count + self.recurrent_synapse.delay_channels
 
-    def recurrence(self, z: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
+    def recurrence(self, z: torch.Tensor, mask: torch.Tensor | None, shifted: bool = False) -> torch.Tensor:
         """The fused time loop over lag-combined kernels
         (:func:`~lava_convdelay.nn.delay_channel_recurrence.delay_channel_cuba`)
         where the synapse's product is ``"lags"`` (or ``"auto"``), else the
         per-channel reads (``"taps"``, ``"dense"``); the same spikes and gradients."""
         synapse = cast(DelayChannelSynapse, self.recurrent_synapse)
         if not synapse.lag_loop():
-            return super().recurrence(z, mask)
+            return super().recurrence(z, mask, shifted)
         kernel, _ = cast(ChannelDelays, self.axonal_delay).kernel()
-        return delay_channel_cuba(z, synapse.quantized(), kernel.to(z.dtype), CubaConstants.of(self.neuron), mask)
+        return delay_channel_cuba(z, synapse.quantized(), kernel.to(z.dtype), CubaConstants.of(self.neuron), mask,
+                                  shifted)
 
     def lag_kernel(self, like: torch.Tensor) -> tuple[torch.Tensor, bool]:
         """``([D * N, L] lag kernel, one_hot)``: row ``d * N + j`` reads neuron

@@ -50,7 +50,7 @@ from lava.lib.dl.slayer.neuron import cuba
 from lava.lib.dl.slayer.utils import quantize
 
 from lava_convdelay.limits import STATE_UNIT
-from lava_convdelay.nn.time_major import time_major
+from lava_convdelay.nn.time_major import earlier_steps, later_steps, time_major
 
 
 def check_supported(neuron: cuba.Neuron) -> None:
@@ -96,6 +96,17 @@ class CubaConstants:
         return out.mul_(self.scale_rho / 2 / self.tau_rho)
 
 
+@numba.njit(cache=True, nogil=True, inline="always")
+def _neuron(u, v, x, i_keep, v_keep, threshold, scale):
+    """One CUBA neuron's step in the fixed-point arithmetic: ``(u, v before
+    the reset, fired)`` from its ``u``, ``v`` and input current ``x``."""
+    p = u * i_keep
+    uu = ((p + ((p >> 63) & 4095)) >> 12) + np.int64(x * scale)
+    q = v * v_keep
+    vv = ((q + ((q >> 63) & 4095)) >> 12) + uu
+    return uu, vv, np.float32(vv) >= threshold  # torch compares int64 with a float in float32
+
+
 @numba.njit(cache=True, nogil=True)
 def _compiled_fire(t, current, u, v, i_keep, v_keep, threshold, scale, mask, spikes, voltage, history):
     """The neurons of step ``t`` on the CPU, in place: ``current`` ``[N, B]``
@@ -103,22 +114,30 @@ def _compiled_fire(t, current, u, v, i_keep, v_keep, threshold, scale, mask, spi
     ``voltage[t % len(voltage)]`` and ``h(t)`` = ``history[L + t]``.
 
     What :class:`_TensorNeurons` computes: the float32 comparison torch
-    makes. One flat, branch-free loop, so that it compiles to vector instructions."""
+    makes. Flat, branch-free loops, so that they compile to vector
+    instructions; where ``spikes`` are the history's own rows
+    (:func:`spike_buffers`) one loop writes them once, as a loop writing
+    the same memory through two arrays runs unvectorized (2-5x slower)."""
     steps = spikes.shape[0]
     lags = history.shape[0] - steps
     x, m = current.ravel(), mask.ravel()
     fired_t, h = spikes[t].ravel(), history[lags + t].ravel()
     before_reset = voltage[t % voltage.shape[0]].ravel()
+    if fired_t.ctypes.data == h.ctypes.data:
+        for k in range(x.size):
+            uu, vv, fired = _neuron(u[k], v[k], x[k], i_keep, v_keep, threshold, scale)
+            u[k] = uu
+            before_reset[k] = vv
+            h[k] = np.float32(fired) * m[k]
+            v[k] = 0 if fired else vv
+        return
     for k in range(x.size):
-        p = u[k] * i_keep
-        uu = ((p + ((p >> 63) & 4095)) >> 12) + np.int64(x[k] * scale)
-        q = v[k] * v_keep
-        vv = ((q + ((q >> 63) & 4095)) >> 12) + uu
+        uu, vv, fired = _neuron(u[k], v[k], x[k], i_keep, v_keep, threshold, scale)
         u[k] = uu
         before_reset[k] = vv
-        fired = np.float32(vv) >= threshold  # torch compares int64 with a float in float32
-        fired_t[k] = fired
-        h[k] = fired_t[k] * m[k]
+        s = np.float32(fired)
+        fired_t[k] = s
+        h[k] = s * m[k]
         v[k] = 0 if fired else vv
 
 
@@ -143,11 +162,12 @@ def _compiled_step(t, current, u, v, i_keep, v_keep, threshold, scale, mask, spi
     rows = target.shape[0]
     # rows taken as views and indexed from 0, no test for zero weights: these
     # forms vectorize (3-D or flat indexes at two offsets run 3-5x slower)
-    if lag_rows.shape[0] > 0:  # read_r(t + 1) = h_j(t - d_r), j = r % N
-        for r in range(rows):
-            row, source = target[r], history[t + 1 + lag_rows[r], r % n]
-            for b in range(batch):
-                row[b] = source[b]
+    if lag_rows.shape[0] > 0:  # read_r(t + 1) = h_j(t - d_r), j = r % N (no division per row)
+        for first in range(0, rows, n):
+            for j in range(n):
+                row, source = target[first + j], history[t + 1 + lag_rows[first + j], j]
+                for b in range(batch):
+                    row[b] = source[b]
         return
     target[:] = 0  # read_r(t + 1) = sum_c K[r, c] h_j(t - c)
     for c in range(lags - 1, -1, -1):
@@ -425,9 +445,8 @@ def _forward_loop(z, product, kernel, lag_rows, mask, c: CubaConstants, keep: bo
     recurrent reads ``[T, R, B]`` and history ``[L + T, N, B]`` (row ``L + t``
     holds ``h(t)``). ``lag_rows`` ``[R]`` (one-hot kernel, else None) is each
     read row's kernel column counted from the last, ``L - 1 - d``."""
-    steps, n, batch = z.shape
-    history = z.new_zeros(kernel.shape[1] + steps, n, batch)
-    spikes = torch.empty_like(z)
+    steps = z.shape[0]
+    history, spikes = spike_buffers(z, kernel.shape[1], mask, keep)
     voltage = torch.empty_like(z) if keep else None
     current = torch.empty_like(z[0])
     neurons = (_CompiledNeurons if _compiled(z) else _TensorNeurons)(
@@ -440,27 +459,40 @@ def _forward_loop(z, product, kernel, lag_rows, mask, c: CubaConstants, keep: bo
             product.propagate(neurons.read(t), z[t], out=current)
             neurons.step(t)
     if voltage is None:  # nothing kept: no gradient is needed
-        return spikes, None, None, None
+        return spikes, None, None, history
     return spikes, voltage.div_(c.scale), neurons.reads[:steps], history
+
+
+def spike_buffers(z: torch.Tensor, lags: int, mask: torch.Tensor | None,
+                  keep: bool) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(history [L + T, N, B] zeros, spikes [T, N, B])`` for a loop driven by
+    ``z`` ``[T, N, B]``. Without a backward to keep for and without recurrent
+    dropout the history holds the spikes themselves (``h = s``), so the
+    spikes are its last ``T`` rows: one buffer, and the shifted output a
+    view of it (:func:`~lava_convdelay.nn.time_major.later_steps`)."""
+    history = z.new_zeros(lags + z.shape[0], *z.shape[1:])
+    spikes = history[lags:] if not keep and mask is None else torch.empty_like(z)
+    return history, spikes
 
 
 class _RecurrentCuba(torch.autograd.Function):
     """``[T, N, B]`` in and out; see :func:`recurrent_cuba`."""
 
     @staticmethod
-    def forward(ctx, z, weight, kernel, lag_rows, mask, constants, product):
+    def forward(ctx, z, weight, kernel, lag_rows, mask, constants, product, shifted):
         keep = any(ctx.needs_input_grad)
         spikes, voltage, reads, history = _forward_loop(z, product, kernel, lag_rows, mask, constants, keep)
         if keep:
             ctx.save_for_backward(kernel, lag_rows, mask, voltage, reads, history)
             ctx.constants = constants
             ctx.product = product
-        return spikes
+            ctx.shifted = shifted
+        return later_steps(spikes, history) if shifted else spikes
 
     @staticmethod
     def backward(ctx, grad_spikes):
         kernel, lag_rows, mask, voltage, reads, history = ctx.saved_tensors
-        grad_spikes = grad_spikes.contiguous()
+        grad_spikes = earlier_steps(grad_spikes) if ctx.shifted else grad_spikes.contiguous()
         grad_current = torch.empty_like(grad_spikes)  # row t: dL/dI(t) = dL/du(t)
         grad_reads = torch.empty_like(reads)  # row t: dL/d read(t)
         steps = grad_spikes.shape[0]
@@ -475,7 +507,7 @@ class _RecurrentCuba(torch.autograd.Function):
             grad_weight = ctx.product.weight_gradient(grad_current, reads)
         if ctx.needs_input_grad[2]:
             grad_kernel = _kernel_gradient(grad_reads, history)
-        return grad_current, grad_weight, grad_kernel, None, None, None, None
+        return grad_current, grad_weight, grad_kernel, None, None, None, None, None
 
 
 @numba.njit(cache=True, nogil=True)
@@ -521,7 +553,7 @@ def _kernel_gradient(grad_reads: torch.Tensor, history: torch.Tensor) -> torch.T
 
 
 def recurrent_cuba(z: torch.Tensor, product, kernel: torch.Tensor, constants: CubaConstants,
-                   mask: torch.Tensor | None = None, one_hot: bool = False) -> torch.Tensor:
+                   mask: torch.Tensor | None = None, one_hot: bool = False, shifted: bool = False) -> torch.Tensor:
     """Spikes ``[B, N, T]`` of a recurrent CUBA layer driven by ``z`` ``[B, N, T]``.
 
     Args:
@@ -537,7 +569,10 @@ def recurrent_cuba(z: torch.Tensor, product, kernel: torch.Tensor, constants: Cu
         mask: ``[B, N]`` recurrent dropout (scales what the recurrence sees).
         one_hot: the kernel is one-hot (integer delays): the forward gathers
             one lag per read row instead of weighing all of them (same values).
-    Differentiable in ``z``, ``product.weight`` and ``kernel``.
+        shifted: return the spikes one step later (SLAYER's ``delay_shift``;
+            in inference a view of the loop's buffer, no copy).
+    Differentiable in ``z``, ``product.weight`` and ``kernel``. The result is
+    a ``[B, N, T]`` view of ``[T, N, B]`` memory (:mod:`lava_convdelay.nn.time_major`).
     """
     lag_rows = None
     if kernel.shape[0] % z.shape[1]:
@@ -547,5 +582,5 @@ def recurrent_cuba(z: torch.Tensor, product, kernel: torch.Tensor, constants: Cu
     if mask is not None:
         mask = mask.T.to(z.dtype).contiguous()
     z = time_major(z)
-    spikes = _RecurrentCuba.apply(z, product.weight, kernel, lag_rows, mask, constants, product)
+    spikes = _RecurrentCuba.apply(z, product.weight, kernel, lag_rows, mask, constants, product, shifted)
     return spikes.permute(2, 1, 0)

@@ -42,9 +42,10 @@ from lava_convdelay.nn.cuba_recurrence import (
     _CompiledNeurons,
     _TensorBackward,
     _TensorNeurons,
+    spike_buffers,
 )
 from lava_convdelay.nn.recurrent_synapse import _overlap
-from lava_convdelay.nn.time_major import time_major
+from lava_convdelay.nn.time_major import earlier_steps, later_steps, time_major
 
 
 @numba.njit(cache=True, nogil=True)
@@ -133,11 +134,10 @@ def _lag_kernels(weight: torch.Tensor, lag_kernel: torch.Tensor) -> tuple[torch.
 
 
 def _forward_loop(z, active, kernels, lags, positions, mask, c: CubaConstants, keep: bool):
-    """Exact forward: ``z`` ``[T, N, B]`` -> spikes ``[T, N, B]``, and if ``keep`` the pre-reset voltages (SLAYER
-    units) and the history ``[L + T, N, B]``."""
+    """Exact forward: ``z`` ``[T, N, B]`` -> spikes ``[T, N, B]``, the history ``[L + T, N, B]`` and, if
+    ``keep``, the pre-reset voltages (SLAYER units)."""
     steps, n, batch = z.shape
-    history = z.new_zeros(lags + steps, n, batch)
-    spikes = z.new_empty(steps, n, batch)
+    history, spikes = spike_buffers(z, lags, mask, keep)
     voltage = torch.empty_like(spikes) if keep else None
     current = z.new_empty(n, batch)
     first_rows = lags - 1 - active  # history row of h(t - 1 - l) at t = 0
@@ -153,7 +153,7 @@ def _forward_loop(z, active, kernels, lags, positions, mask, c: CubaConstants, k
             current.add_(z[t])
             tensor_neurons.fire(t)
     if voltage is None:
-        return spikes, None, None
+        return spikes, None, history
     return spikes, voltage.div_(c.scale), history
 
 
@@ -187,20 +187,20 @@ class _DelayChannelCuba(torch.autograd.Function):
     """``[T, N, B]`` in (a view) and out; see :func:`delay_channel_cuba`."""
 
     @staticmethod
-    def forward(ctx, z, weight, lag_kernel, mask, positions, constants):
+    def forward(ctx, z, weight, lag_kernel, mask, positions, constants, shifted):
         keep = any(ctx.needs_input_grad)
         active, kernels = _lag_kernels(weight, lag_kernel)
         lags = lag_kernel.shape[1]
         spikes, voltage, history = _forward_loop(z, active, kernels, lags, positions, mask, constants, keep)
         if keep:
             ctx.save_for_backward(weight, lag_kernel, mask, voltage, history, active, kernels)
-            ctx.constants, ctx.positions = constants, positions
-        return spikes
+            ctx.constants, ctx.positions, ctx.shifted = constants, positions, shifted
+        return later_steps(spikes, history) if shifted else spikes
 
     @staticmethod
     def backward(ctx, grad_spikes):
         weight, lag_kernel, mask, voltage, history, active, kernels = ctx.saved_tensors
-        grad_spikes = grad_spikes.contiguous()
+        grad_spikes = earlier_steps(grad_spikes) if ctx.shifted else grad_spikes.contiguous()
         steps = grad_spikes.shape[0]
         grad_current = torch.empty_like(grad_spikes)  # row t: dL/dI(t) = dL/du(t)
         surrogate = ctx.constants.surrogate(voltage)
@@ -222,11 +222,11 @@ class _DelayChannelCuba(torch.autograd.Function):
                 grad_weight = torch.einsum("dl,lcm->dcm", lag_kernel.detach(), products)
             if ctx.needs_input_grad[2]:
                 grad_lag = torch.einsum("dcm,lcm->dl", weight.detach(), products)
-        return grad_current, grad_weight, grad_lag, None, None, None
+        return grad_current, grad_weight, grad_lag, None, None, None, None
 
 
 def delay_channel_cuba(z: torch.Tensor, weight: torch.Tensor, lag_kernel: torch.Tensor, constants: CubaConstants,
-                       mask: torch.Tensor | None = None) -> torch.Tensor:
+                       mask: torch.Tensor | None = None, shifted: bool = False) -> torch.Tensor:
     """Spikes ``[B, N, T]`` of a delay-channel recurrent CUBA layer driven by ``z`` ``[B, N, T]``.
 
     Args:
@@ -236,6 +236,8 @@ def delay_channel_cuba(z: torch.Tensor, weight: torch.Tensor, lag_kernel: torch.
         lag_kernel: ``[D, L]`` each delay channel's lag kernel: column ``c``
             weighs the spike of step ``t - 1 - c``.
         mask: ``[B, N]`` recurrent dropout (scales what the recurrence sees).
+        shifted: return the spikes one step later (SLAYER's ``delay_shift``;
+            in inference a view of the loop's buffer, no copy).
     Differentiable in ``z``, ``weight`` and ``lag_kernel``; the same spikes and
     gradients as :func:`lava_convdelay.nn.cuba_recurrence.recurrent_cuba` with
     the per-channel product.
@@ -247,5 +249,5 @@ def delay_channel_cuba(z: torch.Tensor, weight: torch.Tensor, lag_kernel: torch.
     if mask is not None:
         mask = mask.T.to(z.dtype).contiguous()
     z = time_major(z)
-    spikes = _DelayChannelCuba.apply(z, weight, lag_kernel, mask, z.shape[1] // channels, constants)
+    spikes = _DelayChannelCuba.apply(z, weight, lag_kernel, mask, z.shape[1] // channels, constants, shifted)
     return spikes.permute(2, 1, 0)

@@ -32,8 +32,27 @@ def shift_one_step(x: torch.Tensor) -> torch.Tensor:
     """``x`` ``[B, N, T]`` one step later (zeros at ``t = 0``, the last step
     dropped), as a ``[B, N, T]`` view of new ``[T, N, B]`` memory: SLAYER's
     ``delay_shift`` (one step of synaptic latency per layer, as in Lava)."""
-    steps = time_major(x)
-    return torch.cat((torch.zeros_like(steps[:1]), steps[:-1])).permute(2, 1, 0)
+    return later_steps(time_major(x)).permute(2, 1, 0)
+
+
+def later_steps(steps: torch.Tensor, history: torch.Tensor | None = None) -> torch.Tensor:
+    """``steps`` ``[T, N, B]`` one step later (zeros at ``t = 0``, the last
+    step dropped). Where ``steps`` are the last ``T`` rows of ``history``
+    ``[L + T, N, B]`` (the time loops' buffer in inference, whose rows
+    before the first step are zero), it is the view ``history[L - 1:L - 1 +
+    T]``, no copy; else a new tensor."""
+    count = steps.shape[0]
+    if history is not None and count and history.shape[0] > count:
+        lags = history.shape[0] - count
+        if steps.data_ptr() == history[lags].data_ptr() and steps.stride() == history.stride():
+            return history[lags - 1:lags - 1 + count]
+    return torch.cat((torch.zeros_like(steps[:1]), steps[:-1]))
+
+
+def earlier_steps(grad: torch.Tensor) -> torch.Tensor:
+    """The gradient of :func:`later_steps`: ``grad`` ``[T, N, B]`` one step
+    earlier (row ``t`` is ``grad[t + 1]``, the last row zero)."""
+    return torch.cat((grad[1:], torch.zeros_like(grad[:1])))
 
 
 def dense_synapse_time_major(weight: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
