@@ -84,7 +84,7 @@ def _compiled_forward(z, first_rows, kernels, positions, current, u, v, i_keep, 
                       spikes, voltage, history):
     """The forward on the CPU, every step in one call: ``current`` ``[N, B]`` =
     the lag convolutions of the history (:func:`_compiled_lag_conv`, rows
-    ``first_rows + t``) + ``z[:, :, t]``, then the neurons
+    ``first_rows + t``) + ``z[t]``, then the neurons
     (:func:`~lava_convdelay.nn.cuba_recurrence._compiled_fire`, the rest of the
     arguments), ``z`` ``[T, N, B]``."""
     sources = history.reshape(history.shape[0], -1)
