@@ -9,7 +9,8 @@ units of 1/64 (SLAYER weight x 64), decays 12-bit, delays in steps.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+import weakref
+from dataclasses import dataclass, field, fields, replace
 
 import numpy as np
 import torch
@@ -82,7 +83,7 @@ class DelayChannels:
 
     def matrices(self, num_neurons: int) -> np.ndarray:
         """int64 ``[D, N, N]`` (channel, post, pre): each channel's banded weights."""
-        kernel = torch.from_numpy(np.asarray(self.kernel, np.int64))
+        kernel = torch.tensor(np.asarray(self.kernel, np.int64))  # a copy: checked arrays are read-only
         return depthwise_to_dense(kernel, num_neurons // self.channels).numpy()
 
     def synapses(self, num_neurons: int) -> int:
@@ -182,7 +183,7 @@ class NetworkSpec:
         return "spike_count" if self.layers[-1].neuron.spiking else "voltage_sum"
 
     def validate(self, layer_names: list[str] | None = None) -> NetworkSpec:
-        """A checked copy: integer arrays (int64), the banded matrix of a ``conv_rec``
+        """A checked copy: integer arrays (int64, read-only), the banded matrix of a ``conv_rec``
         layer filled in; or :class:`InvalidSpecError` (values, shapes, fields) /
         :class:`UnsupportedLayerError` (unknown types) naming the source, the layer
         and the field. ``layer_names[i]`` names layer ``i`` in errors (a file's
@@ -198,7 +199,8 @@ class NetworkSpec:
                 raise InvalidSpecError(f"{where}: 'weight' has shape {np.shape(layer.weight)}, expected "
                                        f"({np.shape(layer.weight)[0]}, {in_features}): layer {i} has {in_features} "
                                        f"neurons")
-            checked = _validate_layer(layer, where, in_features)
+            checked = layer if _already_checked(layer, in_features) \
+                else _seal(_validate_layer(layer, where, in_features))
             if checked.ff_conv is not None:
                 _check_front_end(checked.ff_conv, layers, i == len(self.layers) - 1, where)
             if i < len(self.layers) - 1 and not checked.neuron.spiking:
@@ -225,6 +227,28 @@ class NetworkSpec:
                 raise InvalidSpecError(f"{self.source}: {len(names)} classes for {layers[-1].num_neurons} "
                                        f"output neurons")
         return replace(self, input_size=int(self.input_size), layers=layers)
+
+
+#: Layers made by :meth:`NetworkSpec.validate`, by identity. Their arrays are read-only,
+#: so validating one again can return it as it is: a ``conv_rec`` layer's check compares
+#: its ``N x N`` banded matrix with the kernel's, O(N^2), and ``simulate`` validates each call.
+_CHECKED: weakref.WeakSet[LayerSpec] = weakref.WeakSet()
+
+
+def _seal(layer: LayerSpec) -> LayerSpec:
+    """``layer`` (a fresh checked copy, owning its arrays) with every array read-only, remembered."""
+    parts = [layer] + [getattr(layer, name) for name in ("conv", "delay_channels", "ff_conv")]
+    for part in filter(None, parts):
+        for item in fields(part):
+            value = getattr(part, item.name)
+            if isinstance(value, np.ndarray):
+                value.flags.writeable = False
+    _CHECKED.add(layer)
+    return layer
+
+
+def _already_checked(layer: LayerSpec, in_features: int) -> bool:
+    return layer in _CHECKED and layer.in_features == in_features
 
 
 def _utf8(text: str) -> bool:

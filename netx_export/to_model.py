@@ -59,12 +59,12 @@ def spec_to_model(spec: NetworkSpec) -> SpikingNetwork:
             if layer.type == "dense":
                 block.synapse.weight.copy_(w.reshape(block.synapse.weight.shape))
                 if layer.delay is not None:
-                    block.delay.delay.copy_(torch.as_tensor(layer.delay, dtype=torch.float32))
+                    block.delay.delay.copy_(torch.tensor(layer.delay, dtype=torch.float32))
                 continue
             block.input_synapse.weight.copy_(w.reshape(block.input_synapse.weight.shape))
             if layer.type == "dchan_rec":
                 block.recurrent_synapse.weight.copy_(torch.as_tensor(layer.delay_channels.kernel / WEIGHT_UNIT))
-                block.axonal_delay.delay.copy_(torch.as_tensor(layer.delay_channels.delays, dtype=torch.float32))
+                block.axonal_delay.delay.copy_(torch.tensor(layer.delay_channels.delays, dtype=torch.float32))
                 continue  # sigma 0: integer delays
             if layer.type == "conv_rec":
                 block.recurrent_synapse.weight.copy_(torch.as_tensor(layer.conv.kernel / WEIGHT_UNIT))
@@ -72,6 +72,6 @@ def spec_to_model(spec: NetworkSpec) -> SpikingNetwork:
                 rec = block.recurrent_synapse.synapse.weight
                 rec.copy_(torch.as_tensor(layer.weight_rec / WEIGHT_UNIT, dtype=torch.float32).reshape(rec.shape))
             if layer.delay_rec is not None:
-                block.axonal_delay.delay.copy_(torch.as_tensor(layer.delay_rec, dtype=torch.float32))
+                block.axonal_delay.delay.copy_(torch.tensor(layer.delay_rec, dtype=torch.float32))
                 block.set_sigma(0.0)
     return model.eval()

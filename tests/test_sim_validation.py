@@ -161,3 +161,23 @@ def test_odd_weights_that_do_not_fit_are_refused():
     layer = LayerSpec("dense", np.array([[255 - 256, 253]]), NEURON)  # -1 and 253: odd, mixed, large
     with pytest.raises(UnsupportedLayerError, match="cannot be represented exactly"):
         layer_weights(layer, "net.h5: layer 1 (dense)")
+
+
+def test_validated_layers_are_read_only_and_not_checked_twice_but_new_layers_are():
+    """``simulate`` validates its spec on every call; a ``conv_rec`` layer's check is O(N^2)
+    (its banded matrix against the kernel's), so a layer ``validate`` made is returned as it
+    is. That is only sound while it cannot change: its arrays are read-only, and a layer
+    derived from it with ``replace`` is a new layer, checked again."""
+    checked = spec_of(conv_rec(), dense(n=2, n_in=6)).validate()
+    again = checked.validate()
+    assert all(a is b for a, b in zip(again.layers, checked.layers))
+    layer = checked.layers[0]
+    for array in (layer.weight, layer.weight_rec, layer.delay_rec, layer.conv.kernel):
+        with pytest.raises(ValueError, match="read-only"):
+            array[0] = 1
+    off_band = layer.weight_rec.copy()
+    off_band[0, -1] = 2
+    with pytest.raises(InvalidSpecError, match="not the banded matrix"):
+        spec_of(dataclasses.replace(layer, weight_rec=off_band), checked.layers[1]).validate()
+    with pytest.raises(InvalidSpecError, match="'weight' has shape"):  # the same layer behind another input size
+        NetworkSpec(5, [layer, checked.layers[1]], source="net.h5").validate()
