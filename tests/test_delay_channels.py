@@ -265,6 +265,41 @@ def test_lag_loop_gives_the_per_channel_spikes_and_is_the_default(compiled, monk
         block(x)
 
 
+@pytest.mark.parametrize("lags", [1, 3, 4, 5, 8, 9])
+@pytest.mark.parametrize("size", [1, 3, 5])
+@pytest.mark.parametrize("transposed", [False, True])
+def test_compiled_lag_convolution_against_loops(lags, size, transposed):
+    """The compiled lag convolution (four lags per pass, then one by one) against
+    the formula written as loops: every lag count around the groups of four,
+    zero weights skipped, rows past the history left out, both directions."""
+    from lava_convdelay.nn.delay_channel_recurrence import _compiled_lag_conv
+
+    rng = np.random.default_rng(lags * 10 + size)
+    channels, positions, batch, steps = 2, 6, 3, 12
+    sources = rng.integers(-3, 4, (steps, channels * positions * batch)).astype(np.float64)
+    kernels = rng.integers(-4, 5, (lags, channels, size)).astype(np.float64)
+    kernels[0, 0, size // 2] = 0
+    rows = rng.integers(0, steps, lags)
+    rows[-1] = steps - 2  # + offset 3: past the history
+    out = np.full(channels * positions * batch, np.nan)
+    _compiled_lag_conv(sources, rows, 3, kernels, positions, transposed, out)
+    src = sources.reshape(steps, channels, positions, batch)
+    want = np.zeros((channels, positions, batch))
+    for a in range(lags):
+        if rows[a] + 3 >= steps:
+            continue
+        for c in range(channels):
+            for f in range(positions):
+                for m in range(size):
+                    g = f + m - size // 2
+                    if 0 <= g < positions:
+                        if transposed:
+                            want[c, g] += kernels[a, c, m] * src[rows[a] + 3, c, f]
+                        else:
+                            want[c, f] += kernels[a, c, m] * src[rows[a] + 3, c, g]
+    np.testing.assert_array_equal(out.reshape(want.shape), want)
+
+
 def test_delay_rules_and_initialisation():
     """Even spacing is the design notes' lags linspace(1, 2D, D) (delays 0 .. 2D - 1),
     clamped to max_delay; the linear rule interpolates between floor and ceil

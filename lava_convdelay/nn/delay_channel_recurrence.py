@@ -30,6 +30,7 @@ real-valued kernels they differ only in summation order.
 from __future__ import annotations
 
 import numba
+import numpy as np
 import torch
 
 from lava_convdelay.nn.cuba_recurrence import (
@@ -49,34 +50,51 @@ from lava_convdelay.nn.time_major import earlier_steps, later_steps, time_major
 
 
 @numba.njit(cache=True, nogil=True)
+def _axpy4(w0, x0, w1, x1, w2, x2, w3, x3, y):
+    """``y += w0 x0 + w1 x1 + w2 x2 + w3 x3`` over five slices of one length: one
+    store per element for four products (the lag convolution is bound by stores)."""
+    for i in range(y.size):
+        y[i] += w0 * x0[i] + w1 * x1[i] + w2 * x2[i] + w3 * x3[i]
+
+
+@numba.njit(cache=True, nogil=True)
 def _compiled_lag_conv(sources, rows, offset, kernels, positions, transposed, out):
     """``out`` ``[C * F * B]`` = ``sum_a conv_{kernels[a]}(sources[rows[a] + offset])``
     (``sources`` ``[R, C * F * B]``, rows past ``R`` skipped; ``kernels``
     ``[A, C, k]``), or with ``transposed`` the transposed convolutions. Channel
-    by channel, so the channel's ``F * B`` sums stay in cache over all lags and
-    taps; each tap one contiguous run (a shift of ``s`` positions is ``s * B``)."""
+    by channel, so the channel's ``F * B`` sums stay in cache; tap by tap, each
+    tap one contiguous run (a shift of ``s`` positions is ``s * B``) that is the
+    same for every lag, so four lags share one pass (:func:`_axpy4`)."""
     channels, size = kernels.shape[1], kernels.shape[2]
     width = out.size // channels
     batch = width // positions
+    picked = np.empty(rows.shape[0], np.int64)
     out[:] = 0
     for c in range(channels):
         first = c * width
-        for a in range(rows.shape[0]):
-            row = rows[a] + offset
-            if row >= sources.shape[0]:
-                continue
-            source = sources[row]
-            for m in range(size):
-                weight = kernels[a, c, m]
-                if weight == 0:
-                    continue
-                shift = m - size // 2
-                lo, hi = max(0, -shift), min(positions, positions - shift)
-                start, stop, step = first + lo * batch, first + hi * batch, shift * batch
-                if transposed:  # conv^T: the tap reads the source at f and writes f + shift
-                    _axpy(weight, source[start:stop], out[start + step:stop + step])
-                else:
-                    _axpy(weight, source[start + step:stop + step], out[start:stop])
+        for m in range(size):
+            count = 0
+            for a in range(rows.shape[0]):
+                if rows[a] + offset < sources.shape[0] and kernels[a, c, m] != 0:
+                    picked[count] = a
+                    count += 1
+            shift = m - size // 2
+            lo, hi = max(0, -shift), min(positions, positions - shift)
+            start, stop, step = first + lo * batch, first + hi * batch, shift * batch
+            # conv^T: the tap reads the source at f and writes f + shift
+            read, write = (start, start + step) if transposed else (start + step, start)
+            length = stop - start
+            target = out[write:write + length]
+            j = 0
+            while j + 4 <= count:
+                a0, a1, a2, a3 = picked[j], picked[j + 1], picked[j + 2], picked[j + 3]
+                _axpy4(kernels[a0, c, m], sources[rows[a0] + offset, read:read + length],
+                       kernels[a1, c, m], sources[rows[a1] + offset, read:read + length],
+                       kernels[a2, c, m], sources[rows[a2] + offset, read:read + length],
+                       kernels[a3, c, m], sources[rows[a3] + offset, read:read + length], target)
+                j += 4
+            for a in picked[j:count]:
+                _axpy(kernels[a, c, m], sources[rows[a] + offset, read:read + length], target)
 
 
 @numba.njit(cache=True, nogil=True)
