@@ -171,8 +171,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--configs", nargs="+", default=CONFIGS)
     parser.add_argument("--no-gru", action="store_true", help="leave out the non-spiking GRU reference")
     parser.add_argument("--jobs", type=int, default=1, help="runs trained side by side")
+    parser.add_argument("--threads", type=int, help="torch threads per run (default: the cores / --jobs; give 1 "
+                        "when other work shares the cores: oversubscribed threads slow training several-fold)")
     parser.add_argument("--out", type=Path, default=Path("runs/bench_models"))
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    if args.threads is not None and args.threads < 1:
+        parser.error(f"--threads must be at least 1, got {args.threads}")
+    return args
 
 
 def main():
@@ -190,7 +195,7 @@ def main():
             raise SystemExit(str(err)) from None
     jobs = [(name, seed) for name in args.configs for seed in args.seeds]
     references = [] if args.no_gru else [(GRU, seed) for seed in args.seeds]
-    threads = max(1, (os.cpu_count() or 1) // args.jobs)
+    threads = args.threads or max(1, (os.cpu_count() or 1) // args.jobs)
     if args.jobs > 1:
         # fork, not spawn: importing lava sets the start method to fork, and a spawned
         # child re-importing it fails; this process has run torch on one thread only

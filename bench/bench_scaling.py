@@ -21,7 +21,7 @@ matrix, :mod:`lava_convdelay.nn.recurrent_synapse`) against each other at small
 N, recurrence scope, to place ``TAP_COST``.
 
     .venv/bin/python bench/bench_scaling.py [--sizes 256 1024 4096] [--repeats 5] \\
-        [--out bench/results/scaling.json]
+        [--modes inference train] [--out bench/results/scaling.json]
     .venv/bin/python bench/bench_scaling.py --crossover [--out bench/results/scaling_crossover.json]
 """
 import argparse
@@ -46,6 +46,8 @@ from sim.fixed_point import simulate
 NEURON = dict(threshold=1.0, current_decay=0.25, voltage_decay=0.03)
 INPUTS, TRAIN_SIGMA = 140, 10.0
 CHANNELS = "delay channels (k=5 C=4 D=8)"
+CASES = [("inference", "recurrence"), ("inference", "block"), ("inference", "simulator"),
+         ("train", "recurrence"), ("train", "block")]
 
 
 def make_blocks(n: int) -> dict:
@@ -92,8 +94,7 @@ def timer(block, x: torch.Tensor, mode: str, scope: str):
 
 def scaling(args) -> dict:
     rows = []
-    cases = [("inference", "recurrence"), ("inference", "block"), ("inference", "simulator"),
-             ("train", "recurrence"), ("train", "block")]
+    cases = [(mode, scope) for mode, scope in CASES if mode in args.modes]
     for n in args.sizes:
         blocks = make_blocks(n)
         x = (torch.rand(args.batch, INPUTS, args.steps, generator=torch.Generator().manual_seed(n)) < 0.05).float()
@@ -165,6 +166,8 @@ def main() -> int:
     parser.add_argument("--steps", type=int, default=100)
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--modes", nargs="+", choices=["inference", "train"], default=["inference", "train"],
+                        help="time only these (DelRec's training step at N = 4096 takes minutes)")
     parser.add_argument("--crossover", action="store_true", help="time the conv block's two products instead")
     parser.add_argument("--crossover-sizes", type=int, nargs="+", default=[16, 32, 64, 128, 256, 512])
     parser.add_argument("--crossover-batches", type=int, nargs="+", default=[16, 1])
