@@ -506,22 +506,29 @@ class _RecurrentCuba(torch.autograd.Function):
         if ctx.needs_input_grad[1]:
             grad_weight = ctx.product.weight_gradient(grad_current, reads)
         if ctx.needs_input_grad[2]:
-            grad_kernel = _kernel_gradient(grad_reads, history)
+            grad_kernel = _kernel_gradient(grad_reads, history, kernel)
         return grad_current, grad_weight, grad_kernel, None, None, None, None, None
 
 
 @numba.njit(cache=True, nogil=True)
-def _compiled_kernel_gradient(grad_reads, history, out):
+def _compiled_kernel_gradient(grad_reads, history, kernel, out):
     """:func:`_kernel_gradient` on the CPU: read row by read row, so each
     row's history stays in cache for all its lags; partial sums per batch
-    entry (contiguous, so vectorized)."""
+    entry (contiguous, so vectorized). Only the lags from one before the row's
+    first non-zero ``kernel`` weight to one after its last: elsewhere the delay
+    rules' kernels have no derivative (:func:`_kernel_gradient`), so those are 0."""
     steps, rows, batch = grad_reads.shape
     n = history.shape[1]
     lags = history.shape[0] - steps
     partial = np.empty(batch, grad_reads.dtype)
     for r in range(rows):
         j = r % n
+        first, last = lags, -1
         for c in range(lags):
+            if kernel[r, c] != 0:
+                first, last = min(first, c), c
+        out[r, :] = 0
+        for c in range(max(0, first - 1), min(lags, last + 2)):
             partial[:] = 0
             for t in range(steps):
                 for b in range(batch):
@@ -529,15 +536,21 @@ def _compiled_kernel_gradient(grad_reads, history, out):
             out[r, c] = partial.sum()
 
 
-def _kernel_gradient(grad_reads: torch.Tensor, history: torch.Tensor) -> torch.Tensor:
+def _kernel_gradient(grad_reads: torch.Tensor, history: torch.Tensor, kernel: torch.Tensor) -> torch.Tensor:
     """``[R, L]``: ``dL/dK[r, c] = sum over t, b of dL/d read_r(t) * h_{r mod N}(t - 1 - c)``,
-    from ``grad_reads`` ``[T, R, B]`` and ``history`` ``[L + T, N, B]``."""
+    from ``grad_reads`` ``[T, R, B]`` and ``history`` ``[L + T, N, B]``.
+
+    ``kernel`` ``[R, L]`` comes from a delay rule (:mod:`lava_convdelay.nn.delays`),
+    whose derivative by the delay is zero outside its support widened by one lag
+    (the triangle's support; at ``sigma = 0`` the one-hot lag and its neighbour, where
+    the straight-through gradient lives): the compiled path leaves those entries 0.
+    """
     steps, rows, batch = grad_reads.shape
     n = history.shape[1]
     lags = history.shape[0] - steps
     if _compiled(grad_reads):
         out = grad_reads.new_empty(rows, lags)
-        _compiled_kernel_gradient(grad_reads.numpy(), history.numpy(), out.numpy())
+        _compiled_kernel_gradient(grad_reads.numpy(), history.numpy(), kernel.detach().numpy(), out.numpy())
         return out
     # row-major copies: each lag is a product and a sum over contiguous memory
     grads = grad_reads.transpose(0, 1).reshape(rows, steps * batch)
